@@ -1,0 +1,28 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lab clean
+
+# (Re)create the virtual environment whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq torch==2.13.0
+	$(BIN)/python -m pip install -qq -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m hnviz demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,109 @@
+"""Command line: ``python -m hnviz train ...`` and ``python -m hnviz demo``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .benchmarks import BENCHMARKS, TaskSequence, get_benchmark
+from .config import HyperCLConfig
+from .learner import HyperCL
+from .runs import save_run
+
+
+def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0) -> TaskSequence:
+    """The named benchmark; ``n_tasks`` only applies to ``permuted_digits``."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    if name == "permuted_digits":
+        return get_benchmark(name, n_tasks=10 if n_tasks is None else n_tasks, seed=seed)
+    if n_tasks is not None:
+        raise ValueError(f"--tasks applies to permuted_digits only; {name} has a fixed length")
+    return get_benchmark(name, seed=seed) if name != "toy_regression" else get_benchmark(name)
+
+
+def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
+              progress: bool = True, **changes) -> tuple[HyperCL, dict]:
+    """Train the benchmark's preset (with config ``changes``) and save the run to ``out``."""
+    tasks = build_benchmark(benchmark, n_tasks, seed)
+    config = HyperCLConfig.preset(benchmark, **{k: v for k, v in changes.items() if v is not None})
+    start = time.perf_counter()
+    learner = HyperCL(config, random_state=seed, progress=progress).fit(tasks)
+    wall = time.perf_counter() - start
+    save_run(learner, out, benchmark=tasks.spec, wall_seconds=wall)
+    return learner, {**learner.summary(), "wall_seconds": wall}
+
+
+def _fmt(summary: dict) -> str:
+    unit = "%" if summary["metric"] == "accuracy" else ""
+    fmt = "{:.2f}" if unit else "{:.4f}"
+    d = sum(summary["during"]) / len(summary["during"])
+    parts = [f"{summary['metric']:>8}", (fmt.format(d) + unit).rjust(9),
+             (fmt.format(summary["average_final"]) + unit).rjust(9)]
+    for key in ("bwt", "forgetting"):
+        v = summary[key]
+        parts.append(("n/a" if v is None else fmt.format(v)).rjust(10))
+    parts.append(f"{summary['wall_seconds']:7.1f}s")
+    return " ".join(parts)
+
+
+def demo(out: str | Path, progress: bool = True) -> None:
+    """Train the toy and PermutedDigits-10, print a table and write PNG figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_embeddings, plot_metric_matrix, plot_toy_fits
+
+    out = Path(out)
+    header = f"{'run':<22} {'metric':>8} {'during':>9} {'final':>9} {'BWT':>10} {'forgetting':>10}    time"
+    rows = []
+    for name, kw in (("toy_regression", {}), ("permuted_digits", {"n_tasks": 10})):
+        run_dir = out / name
+        learner, summary = train_run(name, run_dir, progress=progress, **kw)
+        tasks = build_benchmark(name, kw.get("n_tasks"))
+        figs = {"metric_matrix.png": lambda ax: plot_metric_matrix(learner.matrix_, summary["metric"], ax),
+                "embeddings.png": lambda ax: plot_embeddings(learner, ax)}
+        if name == "toy_regression":
+            figs["toy_fits.png"] = lambda ax: plot_toy_fits(learner, tasks, ax)
+        for fname, draw in figs.items():
+            fig, ax = plt.subplots(figsize=(6, 4.5))
+            draw(ax)
+            fig.tight_layout()
+            fig.savefig(run_dir / fname, dpi=110)
+            plt.close(fig)
+        rows.append(f"{name:<22} " + _fmt(summary))
+    print(header, *rows, sep="\n")
+    print(f"runs and figures written to {out}/")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hnviz", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train a benchmark's preset and write a run directory")
+    tr.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
+    tr.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_digits)")
+    tr.add_argument("--beta", type=float, default=None, help="regularizer strength (0 = fine-tuning)")
+    tr.add_argument("--steps", type=int, default=None, help="training steps per task")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", required=True, help="run directory to write")
+    tr.add_argument("--no-progress", action="store_true")
+    dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
+    dm.add_argument("--out", default="runs/demo")
+    dm.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed,
+                                   not args.no_progress, beta=args.beta, n_steps=args.steps)
+            print(f"{args.benchmark:<22} " + _fmt(summary))
+            print(f"run written to {args.out}/ (metrics.json)")
+        else:
+            demo(args.out, not args.no_progress)
+    except ValueError as e:
+        print(f"hnviz: error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,130 @@
+"""Configuration of a hypernetwork continual learner: one frozen dataclass with presets."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
+TARGETS = ("mlp", "lenet")
+HNETS = ("full", "chunked")
+EMB_INITS = ("normal", "copy_previous")
+REG_TARGETS = ("stored", "snapshot")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+
+
+def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = ">= 0" if allow_zero else ">= 1" if isinstance(value, int) else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}; pass a positive number")
+
+
+@dataclass(frozen=True)
+class HyperCLConfig:
+    """Everything that defines a hypernetwork continual learner (PAPER.md, "The loss").
+
+    Target network: ``target`` ("mlp" or "lenet") with ``target_hidden`` sizes and
+    ``target_activation``; ``multi_head`` gives one output head per task (CL1).
+    Hypernetwork: ``hnet`` ("full" or "chunked") with ``hnet_hidden`` sizes; chunked
+    hypernetworks produce chunks of ``chunk_size`` weights from a learned chunk embedding
+    of ``chunk_emb_dim`` concatenated with the task embedding of ``emb_dim``.
+    Regularizer: ``beta`` (0 = fine-tuning), ``reg_targets`` "stored" (a (T-1, P) tensor)
+    or "snapshot" (recomputed from a frozen copy of theta*), ``reg_subset`` k earlier
+    tasks per step (None = all), ``lookahead`` (use theta + dtheta, PAPER.md).
+    """
+
+    target: str = "mlp"
+    target_hidden: tuple[int, ...] = (10, 10)
+    target_activation: str = "sigmoid"
+    multi_head: bool = False
+    hnet: str = "full"
+    hnet_hidden: tuple[int, ...] = (10, 10)
+    hnet_activation: str = "sigmoid"
+    emb_dim: int = 2
+    chunk_size: int = 1000
+    chunk_emb_dim: int = 8
+    emb_init: str = "normal"
+    beta: float = 0.005
+    reg_targets: str = "stored"
+    reg_subset: int | None = None
+    lookahead: bool = True
+    lr: float = 1e-2
+    emb_lr: float | None = None
+    n_steps: int = 4001
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_hidden", tuple(self.target_hidden))
+        object.__setattr__(self, "hnet_hidden", tuple(self.hnet_hidden))
+        _check_choice("target network", self.target, TARGETS)
+        _check_choice("hnet kind", self.hnet, HNETS)
+        _check_choice("activation", self.target_activation, ACTIVATIONS)
+        _check_choice("activation", self.hnet_activation, ACTIVATIONS)
+        _check_choice("emb_init", self.emb_init, EMB_INITS)
+        _check_choice("reg_targets", self.reg_targets, REG_TARGETS)
+        for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "n_steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("target_hidden", "hnet_hidden"):
+            for size in getattr(self, name):
+                if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                    raise ValueError(f"{name} sizes must be integers >= 1, got {size!r}")
+        if self.reg_subset is not None:
+            _check_positive("reg_subset", self.reg_subset)
+        _check_positive("beta", self.beta, allow_zero=True)
+        _check_positive("lr", self.lr)
+        if self.emb_lr is not None:
+            _check_positive("emb_lr", self.emb_lr)
+
+    def replace(self, **changes: Any) -> "HyperCLConfig":
+        """A copy with ``changes`` applied (``dataclasses.replace``); unknown names raise."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)}; see HyperCLConfig")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "HyperCLConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError``."""
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
+        return cls(**data)
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> "HyperCLConfig":
+        """A named preset (see ``PRESETS``), optionally with ``changes`` applied."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return PRESETS[name].replace(**changes)
+
+
+PRESETS: dict[str, HyperCLConfig] = {
+    # Exactly the authors' toy-regression settings (PAPER.md).
+    "toy_regression": HyperCLConfig(),
+    # CPU-sized presets for the 8x8 scikit-learn digits (64 inputs).
+    "permuted_digits": HyperCLConfig(
+        target_hidden=(100, 100), target_activation="relu",
+        hnet="chunked", hnet_hidden=(64, 64), hnet_activation="relu",
+        emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
+        beta=0.05, lr=1e-3, n_steps=1000, batch_size=64,
+    ),
+    "split_digits": HyperCLConfig(
+        target_hidden=(100, 100), target_activation="relu", multi_head=True,
+        hnet="chunked", hnet_hidden=(64, 64), hnet_activation="relu",
+        emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
+        beta=0.05, lr=1e-3, n_steps=600, batch_size=64,
+    ),
+}

@@ -1,0 +1,86 @@
+"""Hypernetworks h(e, theta): task embeddings ``(B, E)`` -> flat target weights ``(B, P)``."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .targets import make_activation
+
+
+def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(make_activation(activation))
+    for m in layers:  # the authors' init: Xavier-uniform weights, zero biases
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return nn.Sequential(*layers)
+
+
+class HyperNet(nn.Module):
+    """Common interface: ``forward(emb)`` maps ``(B, E)`` to ``(B, P)``."""
+
+    num_outputs: int
+    emb_dim: int
+
+    @property
+    def num_params(self) -> int:
+        """Trainable hypernetwork weights (theta), chunk embeddings included."""
+        return sum(p.numel() for p in self.parameters())
+
+    def compression_ratio(self, n_tasks: int) -> float:
+        """(#theta + n_tasks * emb_dim) / P; < 1 is the compressive regime (PAPER.md)."""
+        return (self.num_params + n_tasks * self.emb_dim) / self.num_outputs
+
+
+class FullHyperNet(HyperNet):
+    """An MLP from the task embedding to all P target weights at once."""
+
+    def __init__(self, emb_dim: int, num_outputs: int, hidden: tuple[int, ...] = (10, 10),
+                 activation: str = "sigmoid"):
+        super().__init__()
+        self.emb_dim, self.num_outputs = emb_dim, num_outputs
+        self.mlp = _mlp([emb_dim, *hidden, num_outputs], activation)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:  # (B, E) -> (B, P)
+        return self.mlp(emb)
+
+    def __repr__(self) -> str:
+        return f"FullHyperNet(E={self.emb_dim}, P={self.num_outputs}, theta={self.num_params})"
+
+
+class ChunkedHyperNet(HyperNet):
+    """One shared MLP makes chunk k of C weights from ``[e, c_k]`` (c_k learned)."""
+
+    def __init__(self, emb_dim: int, num_outputs: int, chunk_size: int, chunk_emb_dim: int,
+                 hidden: tuple[int, ...] = (10, 10), activation: str = "relu"):
+        super().__init__()
+        self.emb_dim, self.num_outputs, self.chunk_size = emb_dim, num_outputs, chunk_size
+        self.n_chunks = math.ceil(num_outputs / chunk_size)
+        self.chunk_embs = nn.Parameter(torch.randn(self.n_chunks, chunk_emb_dim))  # (K, Ce)
+        self.mlp = _mlp([emb_dim + chunk_emb_dim, *hidden, chunk_size], activation)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:  # (B, E) -> (B, P)
+        b, k = emb.shape[0], self.n_chunks
+        inp = torch.cat([emb[:, None, :].expand(b, k, -1),
+                         self.chunk_embs[None].expand(b, -1, -1)], dim=2)  # (B, K, E+Ce)
+        return self.mlp(inp).reshape(b, k * self.chunk_size)[:, :self.num_outputs]
+
+    def __repr__(self) -> str:
+        return (f"ChunkedHyperNet(E={self.emb_dim}, P={self.num_outputs}, "
+                f"chunks={self.n_chunks}x{self.chunk_size}, theta={self.num_params})")
+
+
+def build_hnet(kind: str, emb_dim: int, num_outputs: int, hidden: tuple[int, ...],
+               activation: str, chunk_size: int = 1000, chunk_emb_dim: int = 8) -> HyperNet:
+    """Build a "full" or "chunked" hypernetwork producing ``num_outputs`` weights."""
+    if kind == "full":
+        return FullHyperNet(emb_dim, num_outputs, hidden, activation)
+    if kind == "chunked":
+        return ChunkedHyperNet(emb_dim, num_outputs, chunk_size, chunk_emb_dim, hidden, activation)
+    raise ValueError(f"unknown hnet kind {kind!r}; choose 'full' or 'chunked'")

@@ -1,0 +1,77 @@
+"""Continual-learning metrics on the matrix R (pure numpy).
+
+``R[i, j]`` is the test metric on task j after training task i, NaN where j > i
+(unseen). Accuracy is in percent (higher is better); MSE is lower-is-better.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _matrix(R: np.ndarray) -> np.ndarray:
+    R = np.asarray(R, dtype=float)
+    if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] == 0:
+        raise ValueError(f"R must be a non-empty square (T, T) matrix, got shape {R.shape}")
+    return R
+
+
+def during(R: np.ndarray) -> np.ndarray:
+    """``R[j, j]``: each task's metric right after it was learned. ``(T,)``."""
+    return np.diag(_matrix(R)).copy()
+
+
+def final(R: np.ndarray) -> np.ndarray:
+    """``R[T-1, j]``: each task's metric after the whole sequence. ``(T,)``."""
+    return _matrix(R)[-1].copy()
+
+
+def average_final(R: np.ndarray) -> float:
+    """Mean of the final row (average accuracy / MSE over all tasks)."""
+    return float(np.mean(final(R)))
+
+
+def bwt(R: np.ndarray) -> float:
+    """Backward transfer (Lopez-Paz & Ranzato, GEM): mean_{j<T-1} (R[T-1, j] - R[j, j]).
+
+    Negative for accuracy (or positive for MSE) means forgetting; NaN for T = 1.
+    """
+    R = _matrix(R)
+    if len(R) < 2:
+        return float("nan")
+    return float(np.mean(R[-1, :-1] - np.diag(R)[:-1]))
+
+
+def forgetting(R: np.ndarray, higher_is_better: bool = True) -> float:
+    """Average forgetting (Chaudhry et al.): mean_{j<T-1} (max_{i<T-1} R[i, j] - R[T-1, j]).
+
+    With ``higher_is_better=False`` (MSE) the best earlier value is the minimum and the
+    sign is flipped, so positive always means "got worse". NaN for T = 1.
+    """
+    R = _matrix(R)
+    T = len(R)
+    if T < 2:
+        return float("nan")
+    earlier = R[:-1, :-1]  # rows i < T-1, tasks j < T-1 (NaN where unseen)
+    if higher_is_better:
+        return float(np.mean(np.nanmax(earlier, axis=0) - R[-1, :-1]))
+    return float(np.mean(R[-1, :-1] - np.nanmin(earlier, axis=0)))
+
+
+def summary(R: np.ndarray, metric: str = "accuracy") -> dict[str, object]:
+    """All metrics as JSON-ready values (``matrix`` with None for unseen entries)."""
+    if metric not in ("accuracy", "mse"):
+        raise ValueError(f"unknown metric {metric!r}; choose 'accuracy' or 'mse'")
+    R = _matrix(R)
+
+    def clean(v: float) -> float | None:
+        return None if np.isnan(v) else float(v)
+
+    return {
+        "metric": metric,
+        "matrix": [[clean(v) for v in row] for row in R],
+        "during": [clean(v) for v in during(R)],
+        "final": [clean(v) for v in final(R)],
+        "average_final": clean(average_final(R)),
+        "bwt": clean(bwt(R)),
+        "forgetting": clean(forgetting(R, higher_is_better=metric == "accuracy")),
+    }

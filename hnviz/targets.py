@@ -1,0 +1,128 @@
+"""Target networks: plain ``nn.Module`` templates evaluated with external flat weights.
+
+Weights are data: a hypernetwork emits one flat ``(B, P)`` tensor and
+:meth:`TargetNet.forward` evaluates all B weight sets on a batch with one vmapped
+``torch.func.functional_call``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from .config import ACTIVATIONS, _check_choice
+
+_ACT = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "tanh": nn.Tanh}
+
+
+def make_activation(name: str) -> nn.Module:
+    """The ``nn.Module`` for an activation name (one of ``ACTIVATIONS``)."""
+    _check_choice("activation", name, ACTIVATIONS)
+    return _ACT[name]()
+
+
+class MLP(nn.Module):
+    """Fully connected net ``in_features -> hidden... -> out_features`` (template only)."""
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...], out_features: int,
+                 activation: str = "relu"):
+        super().__init__()
+        sizes = [in_features, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), make_activation(activation)]
+        layers.append(nn.Linear(sizes[-1], out_features))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, out)
+        return self.net(x.reshape(x.shape[0], -1))
+
+
+class LeNet(nn.Module):
+    """LeNet-like conv net for ``(C, H, W)`` images, e.g. 28x28 (template only)."""
+
+    def __init__(self, in_shape: tuple[int, int, int], out_features: int,
+                 hidden: tuple[int, ...] = (50,), activation: str = "relu"):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_shape[0], 10, 5), make_activation(activation), nn.MaxPool2d(2),
+            nn.Conv2d(10, 20, 5), make_activation(activation), nn.MaxPool2d(2),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *in_shape)).numel()
+        self.head = MLP(flat, hidden, out_features, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C*H*W) -> (N, out)
+        z = self.features(x.reshape(x.shape[0], *self.in_shape))
+        return self.head(z.flatten(1))
+
+
+class TargetNet:
+    """A target-network template plus the flat weight layout of its parameters.
+
+    ``n_heads`` output heads of ``out_features`` each share the last layer (CL1: one
+    head per task); :meth:`forward` returns the selected head only.
+    """
+
+    def __init__(self, module: nn.Module, in_features: int, out_features: int, n_heads: int = 1):
+        self.module = module.requires_grad_(False)
+        self.in_features, self.out_features, self.n_heads = in_features, out_features, n_heads
+        self.names = [n for n, _ in module.named_parameters()]
+        self.shapes = [tuple(p.shape) for _, p in module.named_parameters()]
+        self.sizes = [math.prod(s) for s in self.shapes]
+        self.num_params = sum(self.sizes)
+
+    def __repr__(self) -> str:
+        return (f"TargetNet({type(self.module).__name__}, in={self.in_features}, "
+                f"out={self.out_features}, heads={self.n_heads}, P={self.num_params})")
+
+    def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split one flat weight vector ``(P,)`` into the module's named parameters."""
+        parts = torch.split(w, self.sizes)
+        return {n: p.reshape(s) for n, p, s in zip(self.names, parts, self.shapes)}
+
+    def flatten_module(self, module: nn.Module | None = None) -> torch.Tensor:
+        """The ``(P,)`` weight vector of ``module`` (default: the template)."""
+        module = self.module if module is None else module
+        return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+
+    def _single(self, x: torch.Tensor, w: torch.Tensor, head: int) -> torch.Tensor:
+        out = functional_call(self.module, self.unflatten(w), (x,))  # (N, heads*out)
+        o = self.out_features
+        return out[:, head * o:(head + 1) * o] if self.n_heads > 1 else out
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, head: int = 0) -> torch.Tensor:
+        """Evaluate the net with external weights.
+
+        x: ``(N, in)`` shared by all weight sets, or ``(B, N, in)`` one batch per set.
+        weights: ``(P,)`` -> returns ``(N, out)``; ``(B, P)`` -> returns ``(B, N, out)``.
+        """
+        if weights.dim() == 1:
+            return self._single(x, weights, head)
+        x_dim = 0 if x.dim() == 3 else None
+        return vmap(lambda xx, w: self._single(xx, w, head), in_dims=(x_dim, 0))(x, weights)
+
+    __call__ = forward
+
+
+def build_target(kind: str, in_features: int, out_features: int, hidden: tuple[int, ...],
+                 activation: str, n_heads: int = 1,
+                 in_shape: tuple[int, ...] | None = None) -> TargetNet:
+    """Build a :class:`TargetNet` ("mlp" or "lenet") with ``n_heads`` output heads."""
+    total_out = out_features * n_heads
+    if kind == "mlp":
+        module: nn.Module = MLP(in_features, hidden, total_out, activation)
+    elif kind == "lenet":
+        if in_shape is None or len(in_shape) != 3:
+            side = math.isqrt(in_features)
+            if side * side != in_features:
+                raise ValueError(f"lenet needs square images, got {in_features} input features;"
+                                 " use target='mlp' or give in_shape=(C, H, W)")
+            in_shape = (1, side, side)
+        module = LeNet(tuple(in_shape), total_out, hidden, activation)
+    else:
+        raise ValueError(f"unknown target network {kind!r}; choose 'mlp' or 'lenet'")
+    return TargetNet(module, in_features, out_features, n_heads)
