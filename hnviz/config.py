@@ -10,6 +10,7 @@ TARGETS = ("mlp", "lenet")
 HNETS = ("full", "chunked")
 EMB_INITS = ("normal", "copy_previous")
 REG_TARGETS = ("stored", "snapshot")
+HNET_INITS = ("xavier", "pytorch")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -34,7 +35,9 @@ class HyperCLConfig:
     ``target_activation``; ``multi_head`` gives one output head per task (CL1).
     Hypernetwork: ``hnet`` ("full" or "chunked") with ``hnet_hidden`` sizes; chunked
     hypernetworks produce chunks of ``chunk_size`` weights from a learned chunk embedding
-    of ``chunk_emb_dim`` concatenated with the task embedding of ``emb_dim``.
+    of ``chunk_emb_dim`` concatenated with the task embedding of ``emb_dim``;
+    ``hnet_init`` "xavier" (Xavier-uniform, zero biases) or "pytorch" (``nn.Linear``'s
+    default, used by the authors' toy-regression code).
     Regularizer: ``beta`` (0 = fine-tuning), ``reg_targets`` "stored" (a (T-1, P) tensor)
     or "snapshot" (recomputed from a frozen copy of theta*), ``reg_subset`` k earlier
     tasks per step (None = all), ``lookahead`` (use theta + dtheta, PAPER.md).
@@ -47,6 +50,7 @@ class HyperCLConfig:
     hnet: str = "full"
     hnet_hidden: tuple[int, ...] = (10, 10)
     hnet_activation: str = "sigmoid"
+    hnet_init: str = "xavier"
     emb_dim: int = 2
     chunk_size: int = 1000
     chunk_emb_dim: int = 8
@@ -68,6 +72,7 @@ class HyperCLConfig:
         _check_choice("activation", self.target_activation, ACTIVATIONS)
         _check_choice("activation", self.hnet_activation, ACTIVATIONS)
         _check_choice("emb_init", self.emb_init, EMB_INITS)
+        _check_choice("hnet_init", self.hnet_init, HNET_INITS)
         _check_choice("reg_targets", self.reg_targets, REG_TARGETS)
         for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "n_steps", "batch_size"):
             value = getattr(self, name)
@@ -112,8 +117,9 @@ class HyperCLConfig:
 
 
 PRESETS: dict[str, HyperCLConfig] = {
-    # Exactly the authors' toy-regression settings (PAPER.md).
-    "toy_regression": HyperCLConfig(),
+    # The authors' toy-regression settings (PAPER.md), with their toy code's hnet init
+    # (hypercl's init_params = PyTorch's nn.Linear default; see the README's seed sweep).
+    "toy_regression": HyperCLConfig(hnet_init="pytorch"),
     # CPU-sized presets for the 8x8 scikit-learn digits (64 inputs).
     "permuted_digits": HyperCLConfig(
         target_hidden=(100, 100), target_activation="relu",

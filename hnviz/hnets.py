@@ -6,17 +6,25 @@ import math
 import torch
 from torch import nn
 
+from .config import HNET_INITS, _check_choice
 from .targets import make_activation
 
 
-def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
+def _mlp(sizes: list[int], activation: str, init: str = "xavier") -> nn.Sequential:
+    """Linear layers with ``activation`` between them.
+
+    init "xavier": Xavier-uniform weights, zero biases (hypnettorch); "pytorch": PyTorch's
+    ``nn.Linear`` default (Kaiming-uniform, a=sqrt(5); uniform biases), which is what the
+    authors' toy-regression code (hypercl ``init_params``) uses.
+    """
+    _check_choice("hnet_init", init, HNET_INITS)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(make_activation(activation))
-    for m in layers:  # the authors' init: Xavier-uniform weights, zero biases
-        if isinstance(m, nn.Linear):
+    for m in layers:
+        if init == "xavier" and isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
     return nn.Sequential(*layers)
@@ -42,10 +50,10 @@ class FullHyperNet(HyperNet):
     """An MLP from the task embedding to all P target weights at once."""
 
     def __init__(self, emb_dim: int, num_outputs: int, hidden: tuple[int, ...] = (10, 10),
-                 activation: str = "sigmoid"):
+                 activation: str = "sigmoid", init: str = "xavier"):
         super().__init__()
         self.emb_dim, self.num_outputs = emb_dim, num_outputs
-        self.mlp = _mlp([emb_dim, *hidden, num_outputs], activation)
+        self.mlp = _mlp([emb_dim, *hidden, num_outputs], activation, init)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:  # (B, E) -> (B, P)
         return self.mlp(emb)
@@ -58,12 +66,13 @@ class ChunkedHyperNet(HyperNet):
     """One shared MLP makes chunk k of C weights from ``[e, c_k]`` (c_k learned)."""
 
     def __init__(self, emb_dim: int, num_outputs: int, chunk_size: int, chunk_emb_dim: int,
-                 hidden: tuple[int, ...] = (10, 10), activation: str = "relu"):
+                 hidden: tuple[int, ...] = (10, 10), activation: str = "relu",
+                 init: str = "xavier"):
         super().__init__()
         self.emb_dim, self.num_outputs, self.chunk_size = emb_dim, num_outputs, chunk_size
         self.n_chunks = math.ceil(num_outputs / chunk_size)
         self.chunk_embs = nn.Parameter(torch.randn(self.n_chunks, chunk_emb_dim))  # (K, Ce)
-        self.mlp = _mlp([emb_dim + chunk_emb_dim, *hidden, chunk_size], activation)
+        self.mlp = _mlp([emb_dim + chunk_emb_dim, *hidden, chunk_size], activation, init)
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:  # (B, E) -> (B, P)
         b, k = emb.shape[0], self.n_chunks
@@ -77,10 +86,12 @@ class ChunkedHyperNet(HyperNet):
 
 
 def build_hnet(kind: str, emb_dim: int, num_outputs: int, hidden: tuple[int, ...],
-               activation: str, chunk_size: int = 1000, chunk_emb_dim: int = 8) -> HyperNet:
+               activation: str, chunk_size: int = 1000, chunk_emb_dim: int = 8,
+               init: str = "xavier") -> HyperNet:
     """Build a "full" or "chunked" hypernetwork producing ``num_outputs`` weights."""
     if kind == "full":
-        return FullHyperNet(emb_dim, num_outputs, hidden, activation)
+        return FullHyperNet(emb_dim, num_outputs, hidden, activation, init)
     if kind == "chunked":
-        return ChunkedHyperNet(emb_dim, num_outputs, chunk_size, chunk_emb_dim, hidden, activation)
+        return ChunkedHyperNet(emb_dim, num_outputs, chunk_size, chunk_emb_dim, hidden,
+                               activation, init)
     raise ValueError(f"unknown hnet kind {kind!r}; choose 'full' or 'chunked'")

@@ -63,7 +63,8 @@ class HyperCL:
             self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
                                         cfg.target_activation, n_heads, in_shape)
             self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
-                                    cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim)
+                                    cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
+                                    cfg.hnet_init)
         self.in_shape_ = tuple(in_shape)
         self.gen_ = torch.Generator()
         self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))

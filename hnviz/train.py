@@ -101,7 +101,8 @@ def fit_task(learner: "HyperCL", s: StepState, callbacks: Sequence[Callback],
     cfg, t = learner.config, s.task.task_id
     sampler = BatchSampler(len(s.task.x_train), cfg.batch_size, s.gen)
     trajectory = [s.emb.detach().clone()]
-    bar = tqdm(range(cfg.n_steps), desc=f"task {t + 1}", leave=False, disable=not progress,
+    bar = tqdm(range(cfg.n_steps), desc=f"task {t + 1}/{s.task.n_tasks}", leave=False,
+               disable=not progress,
                mininterval=0.5)
     for step in bar:
         logs = train_step(learner, s, sampler.next())

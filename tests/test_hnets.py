@@ -34,3 +34,14 @@ def test_compressive_regime():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown hnet kind 'tiny'"):
         build_hnet("tiny", 2, 10, (5,), "relu")
+
+
+def test_pytorch_init_matches_nn_linear_default():
+    torch.manual_seed(5)
+    h = FullHyperNet(2, 30, (10,), "sigmoid", init="pytorch")
+    torch.manual_seed(5)
+    ref = [torch.nn.Linear(2, 10), torch.nn.Linear(10, 30)]
+    torch.testing.assert_close(h.mlp[0].weight, ref[0].weight)
+    torch.testing.assert_close(h.mlp[2].bias, ref[1].bias)
+    with pytest.raises(ValueError, match="unknown hnet_init 'he'"):
+        FullHyperNet(2, 30, init="he")

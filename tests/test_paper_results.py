@@ -7,9 +7,9 @@ import pytest
 
 import hnviz
 
-# Seed of the hypernetwork init and batch order. The toy is seed-sensitive: on some
-# seeds task 2 (2x^2 - 1) stays in a local minimum (MSE ~0.25) while the regularizer
-# holds task 1 (see the README's seed sweep); seed 3 is one that learns all three tasks.
+# Seed of the hypernetwork init and batch order. Over seeds 0-9 (README, seed sweep;
+# scripts/toy_seed_sweep.py) 8/10 end with MSE <= 0.01 on all tasks, and fine-tuning ends
+# above 1 on task 1 in 5/10 (on task 2 in 10/10); seed 3 is one where both hold.
 TOY_SEED = 3
 
 
