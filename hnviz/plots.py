@@ -49,10 +49,12 @@ def plot_metric_matrix(R: np.ndarray, metric: str = "accuracy", ax: Axes | None 
     ax = _ax(ax, (5, 4))
     annotate = len(R) <= 12 if annotate is None else annotate
     fmt = ".1f" if metric == "accuracy" else ".3f"
+    labels = np.arange(1, len(R) + 1) if len(R) <= 20 else "auto"  # tasks numbered from 1
     sns.heatmap(R, mask=np.isnan(R), annot=annotate, fmt=fmt, cmap="viridis" if metric ==
-                "accuracy" else "viridis_r", ax=ax, square=True,
+                "accuracy" else "viridis_r", ax=ax, square=True, xticklabels=labels,
+                yticklabels=labels,
                 cbar_kws={"label": "accuracy (%)" if metric == "accuracy" else "MSE"})
-    ax.set(xlabel="evaluated task j", ylabel="after training task i", title=f"{metric} matrix R")
+    ax.set(xlabel="evaluated task", ylabel="after training task", title=f"{metric} matrix R")
     return ax.collections[0]
 
 
