@@ -1,0 +1,112 @@
+"""Shared scikit-learn-style machinery of continual learners (hypernetwork and baselines)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import metrics
+from .benchmarks import Task
+from .targets import TargetNet
+
+
+class ContinualLearner:
+    """Base of :class:`hnviz.HyperCL` and the baselines.
+
+    Subclasses set ``target_`` (a :class:`TargetNet`), ``task_info_``, ``tasks_`` and
+    ``matrix_``, and implement ``_reset``, ``n_tasks_``, ``partial_fit(task)`` and
+    ``predict_output(x, task_id)``. ``fit``, ``predict``, ``score`` and ``summary`` follow.
+    """
+
+    target_: TargetNet | None
+    progress: bool
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def n_tasks_(self) -> int:
+        raise NotImplementedError
+
+    def partial_fit(self, task: Task) -> "ContinualLearner":
+        raise NotImplementedError
+
+    def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _head(self, task_id: int) -> int:
+        return task_id if self.target_.n_heads > 1 else 0
+
+    def _check_task(self, task: Task) -> None:
+        if not isinstance(task, Task):
+            raise TypeError(f"expected a hnviz Task, got {type(task).__name__}")
+        if task.task_id != self.n_tasks_:
+            raise ValueError(f"task id {task.task_id} given, but the learner has {self.n_tasks_} "
+                             f"task(s) and expects task {self.n_tasks_} next; pass tasks in order")
+        if self.target_ is not None:
+            self._check_x(task.x_train)
+            if self.target_.n_heads > 1 and task.task_id >= self.target_.n_heads:
+                raise ValueError(f"task id {task.task_id} has no output head: the target net has "
+                                 f"{self.target_.n_heads} heads; build a longer sequence")
+
+    def fit(self, tasks: Iterable[Task]) -> "ContinualLearner":
+        """Reset, then learn every task of ``tasks`` in order."""
+        self._reset()
+        tasks = list(tasks)
+        for task in tqdm(tasks, desc="tasks", disable=not self.progress):
+            self.partial_fit(task)
+        return self
+
+    def _update_matrix(self) -> None:
+        T = self.n_tasks_
+        R = np.full((T, T), np.nan)
+        R[:T - 1, :T - 1] = self.matrix_
+        R[T - 1] = [self.score(t) for t in self.tasks_]
+        self.matrix_ = R
+
+    def _check_fitted(self) -> None:
+        if self.target_ is None or self.n_tasks_ == 0:
+            raise ValueError("this learner has not learned any task yet; call partial_fit(task) "
+                             "or fit(tasks) first")
+
+    def _check_task_id(self, task_id: Any) -> int:
+        self._check_fitted()
+        if not isinstance(task_id, (int, np.integer)) or isinstance(task_id, bool) \
+                or not 0 <= task_id < self.n_tasks_:
+            raise ValueError(f"task id {task_id!r} out of range: this learner knows tasks "
+                             f"0..{self.n_tasks_ - 1}")
+        return int(task_id)
+
+    def _check_x(self, x: Any) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32)
+        want = self.target_.in_features
+        if x.dim() < 1 or x.dim() == 1 or int(np.prod(x.shape[1:])) != want:
+            raise ValueError(f"input of shape {tuple(x.shape)} has the wrong feature size: the "
+                             f"target network expects (N, {want}); reshape x to (N, {want})")
+        return x.reshape(x.shape[0], want)
+
+    def predict(self, x: Any, task_id: int) -> torch.Tensor:
+        """Predicted values ``(N, 1)`` (regression) or class labels ``(N,)`` for task ``task_id``."""
+        out = self.predict_output(x, task_id)
+        return out if self.task_info_[task_id]["kind"] == "regression" else out.argmax(-1)
+
+    def score(self, task: Task) -> float:
+        """Test MSE (regression) or test accuracy in percent (classification) on ``task``."""
+        if not isinstance(task, Task):
+            raise TypeError(f"expected a hnviz Task, got {type(task).__name__}")
+        pred = self.predict(task.x_test, task.task_id)
+        if task.kind == "regression":
+            return float(torch.mean((pred - task.y_test) ** 2))
+        return float((pred == task.y_test).float().mean() * 100)
+
+    # ------------------------------------------------------------------ results
+    @property
+    def metric_(self) -> str:
+        self._check_fitted()
+        return self.task_info_[0]["metric"]
+
+    def summary(self) -> dict[str, Any]:
+        """:func:`hnviz.metrics.summary` of ``matrix_``."""
+        return metrics.summary(self.matrix_, self.metric_)
