@@ -92,14 +92,30 @@ class ContinualLearner:
         out = self.predict_output(x, task_id)
         return out if self.task_info_[task_id]["kind"] == "regression" else out.argmax(-1)
 
+    def predict_agnostic(self, x: Any, scenario: str) -> torch.Tensor:
+        """Class labels ``(N,)`` without a task id (cl2: local, cl3: global classes).
+
+        A single shared head answers directly; subclasses may infer the task instead.
+        """
+        self._check_fitted()
+        if self.target_.n_heads > 1:
+            raise ValueError(f"a multi-head model needs the task id; scenario {scenario!r} "
+                             "requires multi_head=False (one shared head)")
+        return self.predict_output(x, 0).argmax(-1)
+
     def score(self, task: Task) -> float:
-        """Test MSE (regression) or test accuracy in percent (classification) on ``task``."""
+        """Test MSE (regression) or accuracy in percent (classification) on ``task``,
+        under the task's scenario (cl1: task id given; cl2/cl3: not given)."""
         if not isinstance(task, Task):
             raise TypeError(f"expected a hnviz Task, got {type(task).__name__}")
-        pred = self.predict(task.x_test, task.task_id)
         if task.kind == "regression":
+            pred = self.predict(task.x_test, task.task_id)
             return float(torch.mean((pred - task.y_test) ** 2))
-        return float((pred == task.y_test).float().mean() * 100)
+        if task.scenario == "cl1":
+            pred = self.predict(task.x_test, task.task_id)
+        else:
+            pred = self.predict_agnostic(task.x_test, task.scenario)
+        return float((pred == task.scenario_labels(task.y_test)).float().mean() * 100)
 
     # ------------------------------------------------------------------ results
     @property

@@ -30,6 +30,20 @@ class Task:
     n_tasks: int
     in_shape: tuple[int, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    scenario: str = "cl1"
+    class_offset: int = 0  # first class of this task among all classes of the sequence
+    n_classes_total: int | None = None  # classes of the whole sequence (cl3)
+
+    @property
+    def head_size(self) -> int:
+        """Output size a single shared head needs: all classes of the sequence in cl3."""
+        if self.scenario == "cl3" and self.n_classes_total is not None:
+            return self.n_classes_total
+        return self.n_outputs
+
+    def scenario_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """Labels in the scenario's label space: global classes in cl3, local otherwise."""
+        return y + self.class_offset if self.scenario == "cl3" else y
 
     @property
     def in_features(self) -> int:
@@ -41,7 +55,8 @@ class Task:
         return "mse" if self.kind == "regression" else "accuracy"
 
     def __repr__(self) -> str:
-        return (f"Task({self.task_id}, {self.name!r}, {self.kind}, train={len(self.x_train)}, "
+        return (f"Task({self.task_id}, {self.name!r}, {self.kind}, {self.scenario}, "
+                f"train={len(self.x_train)}, "
                 f"test={len(self.x_test)}, in={self.in_shape}, out={self.n_outputs})")
 
 
@@ -126,7 +141,8 @@ def permuted_digits(n_tasks: int = 10, seed: int = 0) -> TaskSequence:
         tasks.append(Task(t, f"permutation {t}", "classification", _f32(x_tr[:, perm]),
                           torch.as_tensor(y_tr), _f32(x_te[:, perm]), torch.as_tensor(y_te),
                           n_outputs=10, n_tasks=n_tasks, in_shape=(1, 8, 8),
-                          meta={"permutation": perm.tolist()}))
+                          meta={"permutation": perm.tolist()}, class_offset=10 * t,
+                          n_classes_total=10 * n_tasks))
     return TaskSequence(f"permuted_digits_{n_tasks}", tasks,
                         {"name": "permuted_digits", "n_tasks": n_tasks, "seed": seed})
 
@@ -142,7 +158,8 @@ def split_digits(seed: int = 0) -> TaskSequence:
                           _f32(x_tr[tr]), torch.as_tensor(y_tr[tr] - classes[0]),
                           _f32(x_te[te]), torch.as_tensor(y_te[te] - classes[0]),
                           n_outputs=2, n_tasks=5, in_shape=(1, 8, 8),
-                          meta={"classes": list(classes)}))
+                          meta={"classes": list(classes)}, class_offset=2 * t,
+                          n_classes_total=10))
     return TaskSequence("split_digits", tasks, {"name": "split_digits", "seed": seed})
 
 
@@ -167,5 +184,9 @@ def get_benchmark(name: str, **kwargs: Any) -> TaskSequence:
 
 def from_spec(spec: dict[str, Any]) -> TaskSequence:
     """Rebuild a sequence from its ``TaskSequence.spec`` (as saved in a run directory)."""
+    from .scenarios import apply_scenario
+
     spec = dict(spec)
-    return get_benchmark(spec.pop("name"), **spec)
+    scenario = spec.pop("scenario", None)
+    tasks = get_benchmark(spec.pop("name"), **spec)
+    return tasks if scenario is None else apply_scenario(tasks, scenario)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .benchmarks import BENCHMARKS, TaskSequence, get_benchmark
+from .compare import METHODS, check_methods, compare, markdown_table
 from .config import HyperCLConfig
 from .learner import HyperCL
 from .runs import save_run
@@ -80,6 +81,22 @@ def demo(out: str | Path, progress: bool = True) -> None:
     print(f"runs and figures written to {out}/")
 
 
+def run_compare(args: argparse.Namespace) -> None:
+    """``python -m hnviz compare``: train, then print the Markdown table."""
+    methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
+    tasks = build_benchmark(args.benchmark, args.tasks)
+
+    def report(method: str, seed: int, row: dict) -> None:
+        print(f"{method:>11} seed {seed}: final {row['average_final']:.2f}%  "
+              f"forgetting {row['forgetting']:.2f}  {row['wall_seconds']:.1f}s", flush=True)
+
+    summary = compare(tasks, args.preset or args.benchmark, args.scenario, methods,
+                      range(args.seeds), args.out, not args.no_progress, on_run=report,
+                      n_steps=args.steps)
+    print(markdown_table(summary))
+    print(f"runs, summary.json and table.md written to {args.out}/")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hnviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", required=True, help="run directory to write")
     tr.add_argument("--no-progress", action="store_true")
+    cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
+    cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
+    cp.add_argument("--scenario", default="cl1", help="cl1, cl2 or cl3")
+    cp.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
+    cp.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_*)")
+    cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    cp.add_argument("--steps", type=int, default=None, help="training steps per task")
+    cp.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
+    cp.add_argument("--out", required=True, help="directory for runs and summary")
+    cp.add_argument("--no-progress", action="store_true")
     dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
     dm.add_argument("--out", default="runs/demo")
     dm.add_argument("--no-progress", action="store_true")
@@ -101,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    not args.no_progress, beta=args.beta, n_steps=args.steps)
             print(f"{args.benchmark:<22} " + _fmt(summary))
             print(f"run written to {args.out}/ (metrics.json)")
+        elif args.command == "compare":
+            run_compare(args)
         else:
             demo(args.out, not args.no_progress)
     except ValueError as e:

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from . import metrics
 from .base import ContinualLearner
 from .benchmarks import Task
 from .config import HyperCLConfig
@@ -41,6 +42,7 @@ class HyperCL(ContinualLearner):
         self.embeddings_ = torch.zeros(0, self.config.emb_dim)
         self.history_: list[dict[str, np.ndarray]] = []
         self.matrix_ = np.zeros((0, 0))
+        self.inference_matrix_ = np.zeros((0, 0))  # task-inference accuracy (cl2/cl3)
         self.task_info_: list[dict[str, Any]] = []
         self.tasks_: list[Task] = []  # test data for the accuracy matrix (never trained on)
 
@@ -93,7 +95,8 @@ class HyperCL(ContinualLearner):
         self.history_.append(history)
         self.tasks_.append(task)
         self.task_info_.append({"name": task.name, "kind": task.kind, "metric": task.metric,
-                                "n_outputs": task.n_outputs, "in_shape": list(task.in_shape)})
+                                "n_outputs": task.n_outputs, "in_shape": list(task.in_shape),
+                                "scenario": task.scenario, "class_offset": task.class_offset})
         self._update_matrix()
         for cb in self.callbacks:
             cb.on_task_end(self, task.task_id, {"row": self.matrix_[-1].copy()})
@@ -134,6 +137,63 @@ class HyperCL(ContinualLearner):
         task_id = self._check_task_id(task_id)
         return self.target_(self._check_x(x), self.generate_weights(self.embeddings_[task_id]),
                             self._head(task_id))
+
+    # ------------------------------------------------- task inference (HNET+ENT)
+    @torch.no_grad()
+    def task_outputs(self, x: Any, chunk: int = 4096) -> torch.Tensor:
+        """Outputs of every learned task's net on ``x``: ``(T, N, out)``, one vmapped pass
+        per chunk of ``chunk`` inputs; task t's own head in a multi-head net."""
+        self._check_fitted()
+        x = self._check_x(x)
+        weights = self.generate_weights(self.embeddings_)  # (T, P)
+        outs = torch.cat([self.target_(xc, weights, None) for xc in x.split(chunk)], dim=1)
+        T, heads = self.n_tasks_, self.target_.n_heads
+        if heads > 1:  # (T, N, heads, out) -> task t's head
+            outs = outs.reshape(T, len(x), heads, -1)[torch.arange(T), :, torch.arange(T)]
+        return outs
+
+    def infer_task(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Task inference by predictive entropy: the task whose net is most certain.
+
+        Returns the inferred task ids ``(N,)`` and the entropies ``(T, N)`` of the
+        softmax at temperature ``config.ent_temperature``.
+        """
+        logp = torch.log_softmax(self.task_outputs(x) / self.config.ent_temperature, dim=-1)
+        entropy = -(logp.exp() * logp).sum(-1)  # (T, N)
+        return entropy.argmin(0), entropy
+
+    @torch.no_grad()
+    def predict_agnostic(self, x: Any, scenario: str) -> torch.Tensor:
+        """Labels ``(N,)`` without a task id: infer the task (entropy), then use its net;
+        cl3 adds the inferred task's class offset (global classes)."""
+        outs = self.task_outputs(x)  # (T, N, out)
+        logp = torch.log_softmax(outs / self.config.ent_temperature, dim=-1)
+        t_hat = (-(logp.exp() * logp).sum(-1)).argmin(0)  # (N,)
+        local = outs[t_hat, torch.arange(outs.shape[1])].argmax(-1)
+        if scenario != "cl3":
+            return local
+        offsets = torch.tensor([info.get("class_offset", 0) for info in self.task_info_])
+        return local + offsets[t_hat]
+
+    def task_inference_accuracy(self, task: Task) -> float:
+        """Percent of ``task``'s test inputs whose task is inferred correctly."""
+        return float((self.infer_task(task.x_test)[0] == task.task_id).float().mean() * 100)
+
+    def _update_matrix(self) -> None:
+        super()._update_matrix()
+        if self.tasks_[0].kind == "classification" and self.tasks_[0].scenario != "cl1":
+            T = self.n_tasks_
+            R = np.full((T, T), np.nan)
+            R[:T - 1, :T - 1] = self.inference_matrix_
+            R[T - 1] = [self.task_inference_accuracy(t) for t in self.tasks_]
+            self.inference_matrix_ = R
+
+    def summary(self) -> dict[str, Any]:
+        """Metrics of ``matrix_`` (and of ``inference_matrix_`` in cl2/cl3)."""
+        out = super().summary()
+        if self.inference_matrix_.size:
+            out["task_inference"] = metrics.summary(self.inference_matrix_, "accuracy")
+        return out
 
     def save(self, directory: str | Path, **extra: Any) -> Path:
         """Write a run directory (safetensors + JSON); see :func:`hnviz.runs.save_run`."""

@@ -89,16 +89,17 @@ class TargetNet:
         module = self.module if module is None else module
         return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
 
-    def _single(self, x: torch.Tensor, w: torch.Tensor, head: int) -> torch.Tensor:
+    def _single(self, x: torch.Tensor, w: torch.Tensor, head: int | None) -> torch.Tensor:
         out = functional_call(self.module, self.unflatten(w), (x,))  # (N, heads*out)
         o = self.out_features
-        return out[:, head * o:(head + 1) * o] if self.n_heads > 1 else out
+        return out[:, head * o:(head + 1) * o] if self.n_heads > 1 and head is not None else out
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, head: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, head: int | None = 0) -> torch.Tensor:
         """Evaluate the net with external weights.
 
         x: ``(N, in)`` shared by all weight sets, or ``(B, N, in)`` one batch per set.
         weights: ``(P,)`` -> returns ``(N, out)``; ``(B, P)`` -> returns ``(B, N, out)``.
+        ``head=None`` returns all heads (``out = heads * out_features``).
         """
         if weights.dim() == 1:
             return self._single(x, weights, head)

@@ -1,0 +1,137 @@
+"""Side-by-side comparison of HNET and the baselines on one benchmark and scenario.
+
+``compare(...)`` trains every method for every seed on the same tasks, budget and
+metrics, writes one run directory per method and seed (``OUT/<method>/seed<k>``), and a
+``summary.json`` plus ``table.md`` (mean ± std over seeds).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .base import ContinualLearner
+from .benchmarks import TaskSequence
+from .config import HyperCLConfig
+from .learner import HyperCL
+from .runs import atomic_write
+from .scenarios import apply_scenario, check_scenario
+
+METHODS = ("hnet", "finetune", "ewc", "online_ewc", "si", "joint")
+COLUMNS = {  # summary key -> table header
+    "average_final": "final avg acc (%)", "during": "during acc (%)", "bwt": "BWT",
+    "forgetting": "forgetting", "task_inference": "task inference (%)",
+    "trainable_params": "trainable params", "wall_seconds": "wall time (s)",
+}
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    """The method names, or a ``ValueError`` naming an unknown one and the choices."""
+    methods = list(methods)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+    if not methods:
+        raise ValueError(f"no methods given; choose from {', '.join(METHODS)}")
+    return methods
+
+
+def make_learner(method: str, preset: str, scenario: str, seed: int, progress: bool,
+                 **changes: Any) -> ContinualLearner:
+    """A learner for ``method`` with the benchmark preset's architecture and budget.
+
+    Multi-head output only in cl1 (task id given); shared heads in cl2/cl3.
+    """
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if method == "hnet":
+        cfg = HyperCLConfig.preset(preset, **changes)
+        if scenario != "cl1":
+            cfg = cfg.replace(multi_head=False)
+        return HyperCL(cfg, random_state=seed, progress=progress)
+    from .baselines import BaselineCL, BaselineConfig
+
+    bcfg = BaselineConfig.preset(preset, method=method,
+                                 **{k: v for k, v in changes.items() if k in ("n_steps", "lr")})
+    return BaselineCL(bcfg.replace(multi_head=scenario == "cl1"), random_state=seed,
+                      progress=progress)
+
+
+def _trainable(learner: ContinualLearner) -> int:
+    if isinstance(learner, HyperCL):
+        return learner.hnet_.num_params + learner.embeddings_.numel()
+    return learner.target_.num_params
+
+
+def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
+            progress: bool = True, **changes: Any) -> dict[str, Any]:
+    """Train one method with one seed, save its run, return its row of figures."""
+    scenario = tasks.tasks[0].scenario
+    learner = make_learner(method, preset, scenario, seed, progress, **changes)
+    start = time.perf_counter()
+    learner.fit(tasks)
+    wall = time.perf_counter() - start
+    s = learner.summary()
+    row = {"average_final": s["average_final"], "during": float(np.mean(s["during"])),
+           "bwt": s["bwt"], "forgetting": s["forgetting"],
+           "trainable_params": _trainable(learner), "wall_seconds": wall}
+    if "task_inference" in s:
+        row["task_inference"] = s["task_inference"]["average_final"]
+    learner.save(out, benchmark=tasks.spec, wall_seconds=wall, method=method, seed=seed)
+    return row
+
+
+def _stats(values: list[float | None]) -> dict[str, Any]:
+    vals = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return {"mean": float(np.nanmean(vals)) if np.isfinite(vals).any() else None,
+            "std": float(np.nanstd(vals)) if np.isfinite(vals).any() else None,
+            "values": [None if np.isnan(v) else float(v) for v in vals]}
+
+
+def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[str],
+            seeds: Sequence[int], out: str | Path, progress: bool = True,
+            on_run: Callable[[str, int, dict], None] | None = None,
+            **changes: Any) -> dict[str, Any]:
+    """Run every method x seed on ``tasks`` under ``scenario``; write the summary files."""
+    methods, scenario = check_methods(methods), check_scenario(scenario)
+    tasks, out = apply_scenario(tasks, scenario), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list[dict]] = {m: [] for m in methods}
+    for method in methods:
+        for seed in seeds:
+            row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}", progress,
+                          **changes)
+            rows[method].append(row)
+            if on_run is not None:
+                on_run(method, seed, row)
+    summary = {"benchmark": tasks.spec, "preset": preset, "scenario": scenario,
+               "n_tasks": len(tasks), "seeds": list(seeds), "changes": changes,
+               "methods": {m: {k: _stats([r.get(k) for r in rs]) for k in COLUMNS}
+                           for m, rs in rows.items()}}
+    atomic_write(out / "summary.json", json.dumps(summary, indent=1))
+    atomic_write(out / "table.md", markdown_table(summary))
+    return summary
+
+
+def _cell(stat: dict[str, Any], key: str) -> str:
+    if stat["mean"] is None:
+        return "—"
+    if key == "trainable_params":
+        return f"{stat['mean']:,.0f}"
+    digits = 1 if key in ("wall_seconds",) else 2
+    if len(stat["values"]) > 1:
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f}"
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """Markdown table of a :func:`compare` summary: one row per method, mean ± std."""
+    head = (f"{summary['benchmark']['name']} ({summary['n_tasks']} tasks), "
+            f"{summary['scenario']}, seeds {summary['seeds']}\n\n")
+    lines = ["| method | " + " | ".join(COLUMNS.values()) + " |",
+             "|---" * (len(COLUMNS) + 1) + "|"]
+    for method, stats in summary["methods"].items():
+        lines.append(f"| {method} | " + " | ".join(_cell(stats[k], k) for k in COLUMNS) + " |")
+    return head + "\n".join(lines) + "\n"
