@@ -2,8 +2,10 @@
 
 Layout of ``DIR``::
 
-    run.json              schema version, config, seed, target layout, tasks, benchmark spec
-    weights.safetensors   hnet.<name> (theta) and embeddings (T, E)
+    run.json              schema version, learner ("hypercl" or "baseline"), config, seed,
+                          target layout, tasks, benchmark spec
+    weights.safetensors   hypercl: hnet.<name> (theta) and embeddings (T, E);
+                          baseline: theta (P,), importance and anchors (K, P)
     history.safetensors   task<t>.task_loss / reg_loss (n_steps,), task<t>.emb_trajectory
     metrics.json          hnviz.metrics.summary (+ wall_seconds and extras)
 
@@ -23,12 +25,16 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .base import ContinualLearner
+from .baselines import BaselineCL, BaselineConfig
 from .benchmarks import TaskSequence, from_spec
 from .config import HyperCLConfig
 from .learner import HyperCL
 
 SCHEMA_VERSION = 1
 FILES = ("run.json", "weights.safetensors", "history.safetensors", "metrics.json")
+BASELINE_TENSORS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
+LEARNERS = {"hypercl": (HyperCL, HyperCLConfig), "baseline": (BaselineCL, BaselineConfig)}
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:
@@ -51,18 +57,26 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, indent=1, allow_nan=False)
 
 
-def save_run(learner: HyperCL, directory: str | Path, benchmark: dict | None = None,
+def _weights(learner: ContinualLearner) -> dict[str, torch.Tensor]:
+    if isinstance(learner, BaselineCL):
+        return {k: getattr(learner, f"{k}_").detach().contiguous() for k in BASELINE_TENSORS}
+    weights = {f"hnet.{n}": p.detach().contiguous() for n, p in learner.hnet_.named_parameters()}
+    weights["embeddings"] = learner.embeddings_.contiguous()
+    return weights
+
+
+def save_run(learner: HyperCL | BaselineCL, directory: str | Path, benchmark: dict | None = None,
              **extra: Any) -> Path:
     """Save a fitted learner (and optional benchmark spec / extra metrics) to ``directory``."""
     learner._check_fitted()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    weights = {f"hnet.{n}": p.detach().contiguous() for n, p in learner.hnet_.named_parameters()}
-    weights["embeddings"] = learner.embeddings_.contiguous()
+    weights = _weights(learner)
     history = {f"task{t}.{k}": torch.as_tensor(np.ascontiguousarray(v))
                for t, h in enumerate(learner.history_) for k, v in h.items()}
     tgt = learner.target_
-    info = {"schema_version": SCHEMA_VERSION, "config": learner.config.to_dict(),
+    kind = "baseline" if isinstance(learner, BaselineCL) else "hypercl"
+    info = {"schema_version": SCHEMA_VERSION, "learner": kind, "config": learner.config.to_dict(),
             "random_state": learner.random_state,
             "target": {"in_features": tgt.in_features, "n_outputs": tgt.out_features,
                        "n_heads": tgt.n_heads, "in_shape": list(learner.in_shape_)},
@@ -79,7 +93,7 @@ class Run:
     """A loaded run: the fitted ``learner``, its ``metrics`` and benchmark ``spec``."""
 
     path: Path
-    learner: HyperCL
+    learner: HyperCL | BaselineCL
     metrics: dict[str, Any]
     spec: dict[str, Any] | None
 
@@ -104,6 +118,15 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"cannot read {path}: {e}; the run directory is damaged") from e
 
 
+def _load_baseline(learner: BaselineCL, weights: dict[str, torch.Tensor]) -> None:
+    theta, importance, anchors = (weights[k] for k in BASELINE_TENSORS)
+    P = learner.target_.num_params
+    if theta.shape != (P,) or importance.shape != anchors.shape or importance.shape[1:] != (P,):
+        raise RuntimeError(f"saved baseline tensors do not fit a target net with P = {P}")
+    learner.theta_ = torch.nn.Parameter(theta.clone())
+    learner.importance_, learner.anchors_ = importance.clone(), anchors.clone()
+
+
 def load_run(directory: str | Path) -> Run:
     """Load a run directory written by :func:`save_run`; executes nothing it reads."""
     path = Path(directory)
@@ -119,15 +142,22 @@ def load_run(directory: str | Path) -> Run:
     if version != SCHEMA_VERSION:
         raise ValueError(f"{path / 'run.json'} has schema version {version!r}, this hnviz reads "
                          f"version {SCHEMA_VERSION}; upgrade hnviz or re-save the run")
+    kind = info.get("learner", "hypercl")  # runs saved before baselines existed
+    if kind not in LEARNERS:
+        raise ValueError(f"{path / 'run.json'} names learner {kind!r}; this hnviz reads "
+                         f"{', '.join(LEARNERS)}; upgrade hnviz or re-save the run")
+    cls, config_cls = LEARNERS[kind]
     try:
-        learner = HyperCL(HyperCLConfig.from_dict(info["config"]), info["random_state"],
-                          progress=False)
+        learner = cls(config_cls.from_dict(info["config"]), info["random_state"], progress=False)
         t = info["target"]
         learner._build(t["in_features"], t["n_outputs"], t["n_heads"], tuple(t["in_shape"]))
         weights = _read_tensors(path / "weights.safetensors")
-        theta = {k[len("hnet."):]: v for k, v in weights.items() if k.startswith("hnet.")}
-        learner.hnet_.load_state_dict(theta, strict=True)
-        learner.embeddings_ = weights["embeddings"].clone()
+        if kind == "baseline":
+            _load_baseline(learner, weights)
+        else:
+            theta = {k[len("hnet."):]: v for k, v in weights.items() if k.startswith("hnet.")}
+            learner.hnet_.load_state_dict(theta, strict=True)
+            learner.embeddings_ = weights["embeddings"].clone()
         learner.task_info_ = info["tasks"]
     except (KeyError, RuntimeError, TypeError) as e:
         raise ValueError(f"run directory {path} does not match its run.json: {e!r}") from e

@@ -1,0 +1,326 @@
+"""The paper's baselines: one plain target network trained without a hypernetwork.
+
+All weights live in ONE flat ``theta_`` ``(P,)`` evaluated with ``target_(x, theta_, head)``,
+the same functional path as the weights a hypernetwork generates. Methods:
+
+- ``finetune``: task loss only (the lower bound).
+- ``ewc`` (Kirkpatrick et al. 2017): + (lambda/2) sum_t sum_i F_t,i (theta_i - theta*_t,i)^2.
+- ``online_ewc`` (Schwarz et al. 2018): one running F~ = gamma F~ + F_t, one anchor theta*.
+- ``si`` (Zenke et al. 2017): + c sum_i Omega_i (theta_i - theta*_i)^2, Omega a path integral.
+- ``joint``: trains on the union of all tasks so far (keeps old data; the upper bound).
+
+Penalties are ``strength * sum(importance_ * (theta - anchors_)^2)`` with ``importance_``
+``(K, P)`` the Fisher(s) or Omega and ``anchors_`` ``(K, P)`` the matching theta*.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.func import jacrev, vmap
+from tqdm.auto import tqdm
+
+from .base import ContinualLearner
+from .benchmarks import Task
+from .config import ACTIVATIONS, PRESETS, TARGETS, _check_choice, _check_positive
+from .targets import TargetNet, build_target
+from .train import BatchSampler, Callback, task_loss
+
+METHODS = ("finetune", "ewc", "online_ewc", "si", "joint")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """A baseline learner: ``method`` plus the target net and optimiser of a HyperCL preset.
+
+    Defaults of the regularisation strengths are the task-incremental PermutedMNIST values
+    of van de Ven & Tolias ("Three scenarios for continual learning", 2019; their
+    continual-learning repository, ``param_values.py``/``continual_learner.py``):
+    ``ewc_lambda`` 100, ``online_gamma`` 1, ``si_c`` 10, ``si_xi`` 0.1 (Zenke et al. 2017 used
+    xi = 1e-3). ``fisher_samples`` training inputs estimate each Fisher.
+    """
+
+    method: str = "finetune"
+    target: str = "mlp"
+    target_hidden: tuple[int, ...] = (10, 10)
+    target_activation: str = "sigmoid"
+    multi_head: bool = False
+    lr: float = 1e-2
+    n_steps: int = 4001
+    batch_size: int = 32
+    ewc_lambda: float = 100.0
+    online_gamma: float = 1.0
+    fisher_samples: int = 500
+    si_c: float = 10.0
+    si_xi: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_hidden", tuple(self.target_hidden))
+        _check_choice("method", self.method, METHODS)
+        _check_choice("target network", self.target, TARGETS)
+        _check_choice("activation", self.target_activation, ACTIVATIONS)
+        ints = [(n, getattr(self, n)) for n in ("n_steps", "batch_size", "fisher_samples")]
+        for name, value in ints + [("target_hidden sizes", v) for v in self.target_hidden]:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("ewc_lambda", "si_c"):
+            _check_positive(name, getattr(self, name), allow_zero=True)
+        _check_positive("lr", self.lr)
+        _check_positive("si_xi", self.si_xi)
+        g = self.online_gamma
+        if not isinstance(g, (int, float)) or isinstance(g, bool) or not 0 <= g <= 1:
+            raise ValueError(f"online_gamma must be in [0, 1], got {g!r}; 1 keeps all old Fisher")
+
+    def replace(self, **changes: Any) -> "BaselineConfig":
+        """A copy with ``changes`` applied (``dataclasses.replace``); unknown names raise."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)}; see BaselineConfig")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BaselineConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError``."""
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
+        return cls(**data)
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> "BaselineConfig":
+        """A named preset (see ``BASELINE_PRESETS``), optionally with ``changes`` applied."""
+        if name not in BASELINE_PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(BASELINE_PRESETS)}")
+        return BASELINE_PRESETS[name].replace(**changes)
+
+
+# Copied from the HyperCL presets so that baseline and hypernetwork train the same target.
+SHARED_FIELDS = ("target", "target_hidden", "target_activation", "multi_head", "lr", "n_steps",
+                 "batch_size")
+BASELINE_PRESETS: dict[str, BaselineConfig] = {
+    name: BaselineConfig(**{k: getattr(PRESETS[name], k) for k in SHARED_FIELDS})
+    for name in ("toy_regression", "permuted_digits", "split_digits")
+}
+
+
+def quadratic_penalty(theta: torch.Tensor, importance: torch.Tensor, anchors: torch.Tensor,
+                      strength: float) -> torch.Tensor:
+    """``strength * sum_k sum_i importance[k, i] (theta_i - anchors[k, i])^2``.
+
+    theta ``(P,)``; importance, anchors ``(K, P)``. Returns a scalar.
+    """
+    return strength * (importance * (theta[None] - anchors) ** 2).sum()
+
+
+def fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor, head: int = 0,
+                    kind: str = "classification", chunk: int = 64) -> torch.Tensor:
+    """Diagonal Fisher ``(P,)`` of the model's likelihood, averaged over inputs x ``(N, D)``.
+
+    Classification: the expected (true) Fisher ``mean_x sum_c p(c|x) (d log p(c|x)/d theta)^2``
+    under the model's own prediction. Regression: the Fisher of a unit-variance Gaussian
+    likelihood, ``mean_x sum_o (d f_o(x)/d theta)^2``. Per-sample gradients via vmap(jacrev).
+    """
+    theta = theta.detach()
+
+    def outputs(w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:  # (P,), (D,) -> (C,)
+        out = target(xi[None], w, head)[0]
+        return out if kind == "regression" else torch.log_softmax(out, -1)
+
+    per_sample = vmap(jacrev(outputs), in_dims=(None, 0))
+    total = torch.zeros_like(theta)
+    for xb in x.split(chunk):
+        jac = per_sample(theta, xb)  # (n, C, P)
+        if kind == "regression":
+            weight = torch.ones(jac.shape[:2])
+        else:
+            weight = torch.softmax(target(xb, theta, head), -1)  # (n, C)
+        total += torch.einsum("nc,ncp->p", weight, jac ** 2)
+    return total / len(x)
+
+
+class PathIntegral:
+    """SI's running importance of one task (Zenke et al. 2017).
+
+    ``update`` adds ``omega += -g * delta`` per step (g: task-loss gradient, delta: the step's
+    actual parameter change); ``importance`` is ``omega / ((theta_end - theta_start)^2 + xi)``.
+    """
+
+    def __init__(self, theta: torch.Tensor):
+        self.start = theta.detach().clone()  # (P,)
+        self.omega = torch.zeros_like(self.start)  # (P,)
+
+    def update(self, grad: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> None:
+        self.omega -= grad * (after - before)
+
+    def importance(self, theta_end: torch.Tensor, xi: float) -> torch.Tensor:
+        return self.omega / ((theta_end.detach() - self.start) ** 2 + xi)
+
+
+class BaselineCL(ContinualLearner):
+    """A target network trained directly on the task sequence (finetune/EWC/online EWC/SI/joint).
+
+    Fitted attributes: ``target_`` (:class:`TargetNet`), ``theta_`` ``(P,)``, ``importance_`` and
+    ``anchors_`` ``(K, P)`` (Fisher(s)/Omega and theta*), ``history_`` (per task: ``task_loss``
+    and ``reg_loss``, the penalty as added to the loss, per step), ``matrix_``, ``task_info_``.
+    """
+
+    def __init__(self, config: BaselineConfig | str | None = None, random_state: int | None = 0,
+                 progress: bool = True, callbacks: Sequence[Callback] = ()):
+        if isinstance(config, str):
+            config = BaselineConfig.preset(config)
+        if config is not None and not isinstance(config, BaselineConfig):
+            raise TypeError(f"config must be a BaselineConfig or a preset name, got {type(config).__name__}")
+        self.config = config or BaselineConfig()
+        self.random_state, self.progress, self.callbacks = random_state, progress, list(callbacks)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.target_: TargetNet | None = None
+        self.theta_: torch.nn.Parameter | None = None
+        self.importance_ = self.anchors_ = torch.zeros(0, 0)
+        self.history_: list[dict[str, np.ndarray]] = []
+        self.matrix_ = np.zeros((0, 0))
+        self.task_info_: list[dict[str, Any]] = []
+        self.tasks_: list[Task] = []  # test data for the matrix; training data for "joint"
+
+    def __repr__(self) -> str:
+        return f"BaselineCL(tasks={self.n_tasks_}, config={self.config!r})"
+
+    @property
+    def n_tasks_(self) -> int:
+        return len(self.task_info_)
+
+    def _build(self, in_features: int, n_outputs: int, n_heads: int,
+               in_shape: tuple[int, ...]) -> None:
+        """Create ``target_`` and ``theta_`` (the template's default init, seeded) and the RNG."""
+        cfg, seed = self.config, self.random_state
+        with torch.random.fork_rng():
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
+                                        cfg.target_activation, n_heads, in_shape)
+        self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)
+        self.importance_ = self.anchors_ = torch.zeros(0, self.target_.num_params)
+        self.in_shape_ = tuple(in_shape)
+        self.gen_ = torch.Generator()
+        self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+
+    # ----------------------------------------------------------------- training
+    def penalty(self, theta: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Penalty at ``theta`` (default ``theta_``) with strength lambda/2 (EWC) or c (SI);
+        None before the first anchor (and always for finetune/joint)."""
+        cfg = self.config
+        strength = cfg.si_c if cfg.method == "si" else cfg.ewc_lambda / 2
+        if len(self.importance_) == 0 or strength == 0:
+            return None
+        theta = self.theta_ if theta is None else theta
+        return quadratic_penalty(theta, self.importance_, self.anchors_, strength)
+
+    def _train_data(self, task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint."""
+        tasks = [*self.tasks_, task] if self.config.method == "joint" else [task]
+        heads = [torch.full((len(t.x_train),), self._head(t.task_id)) for t in tasks]
+        return (torch.cat([t.x_train for t in tasks]), torch.cat([t.y_train for t in tasks]),
+                torch.cat(heads))
+
+    def _task_loss(self, kind: str, x: torch.Tensor, y: torch.Tensor,
+                   heads: torch.Tensor) -> torch.Tensor:
+        """Mean loss over the batch, each sample through its own task's head."""
+        loss = x.new_zeros(())
+        for h in heads.unique().tolist():
+            sel = heads == h
+            out = self.target_(x[sel], self.theta_, h)
+            loss = loss + task_loss(kind, out, y[sel]) * (sel.sum() / len(x))
+        return loss
+
+    def _step(self, opt: torch.optim.Optimizer, kind: str, batch: tuple[torch.Tensor, ...],
+              path: PathIntegral | None) -> dict[str, float]:
+        """One Adam step on task loss + penalty; SI sees the task-loss gradient only."""
+        opt.zero_grad(set_to_none=True)
+        loss = self._task_loss(kind, *batch)
+        loss.backward()
+        grad = self.theta_.grad.clone() if path is not None else None  # (P,)
+        reg = self.penalty()
+        if reg is not None:
+            reg.backward()
+        before = self.theta_.detach().clone() if path is not None else None
+        opt.step()
+        if path is not None:
+            path.update(grad, before, self.theta_.detach())
+        return {"task_loss": loss.item(), "reg_loss": 0.0 if reg is None else reg.item()}
+
+    def _consolidate(self, task: Task, path: PathIntegral | None) -> None:
+        """After a task: add its Fisher (EWC), fold it into F~ (online EWC) or Omega (SI)."""
+        cfg, theta = self.config, self.theta_.detach().clone()
+        if cfg.method in ("ewc", "online_ewc"):
+            idx = torch.randperm(len(task.x_train), generator=self.gen_)[:cfg.fisher_samples]
+            new = fisher_diagonal(self.target_, theta, task.x_train[idx],
+                                  self._head(task.task_id), task.kind)
+        elif cfg.method == "si":
+            new = path.importance(theta, cfg.si_xi)
+        else:
+            return
+        if cfg.method == "ewc":
+            self.importance_ = torch.cat([self.importance_, new[None]])
+            self.anchors_ = torch.cat([self.anchors_, theta[None]])
+            return
+        old = self.importance_[0] if len(self.importance_) else torch.zeros_like(new)
+        decay = cfg.online_gamma if cfg.method == "online_ewc" else 1.0
+        self.importance_, self.anchors_ = (decay * old + new)[None], theta[None]
+
+    def partial_fit(self, task: Task) -> "BaselineCL":
+        """Learn ``task`` (the next one in the sequence) and update ``matrix_``."""
+        self._check_task(task)
+        if self.target_ is None:
+            self._build(task.in_features, task.n_outputs,
+                        task.n_tasks if self.config.multi_head else 1, task.in_shape)
+        cfg, t = self.config, task.task_id
+        data = self._train_data(task)
+        sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)
+        opt = torch.optim.Adam([self.theta_], lr=cfg.lr)
+        path = PathIntegral(self.theta_) if cfg.method == "si" else None
+        history: dict[str, list[float]] = {"task_loss": [], "reg_loss": []}
+        for cb in self.callbacks:
+            cb.on_task_start(self, task)
+        bar = tqdm(range(cfg.n_steps), desc=f"task {t + 1}/{task.n_tasks}", leave=False,
+                   disable=not self.progress, mininterval=0.5)
+        for step in bar:
+            idx = sampler.next()
+            logs = self._step(opt, task.kind, tuple(d[idx] for d in data), path)
+            for key, value in logs.items():
+                history[key].append(value)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{logs['task_loss']:.4f}", reg=f"{logs['reg_loss']:.2e}")
+            for cb in self.callbacks:
+                cb.on_step(self, t, step, logs)
+        bar.close()
+        self._consolidate(task, path)
+        self.history_.append({k: np.asarray(v, dtype=np.float64) for k, v in history.items()})
+        self.tasks_.append(task)
+        self.task_info_.append({"name": task.name, "kind": task.kind, "metric": task.metric,
+                                "n_outputs": task.n_outputs, "in_shape": list(task.in_shape)})
+        self._update_matrix()
+        for cb in self.callbacks:
+            cb.on_task_end(self, t, {"row": self.matrix_[-1].copy()})
+        return self
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
+        """Raw outputs ``(N, out)`` (regression values or logits) for task ``task_id``."""
+        task_id = self._check_task_id(task_id)
+        return self.target_(self._check_x(x), self.theta_.detach(), self._head(task_id))
+
+    def save(self, directory: str | Path, **extra: Any) -> Path:
+        """Write a run directory (safetensors + JSON); see :func:`hnviz.runs.save_run`."""
+        from .runs import save_run
+
+        return save_run(self, directory, **extra)
