@@ -59,6 +59,17 @@ class ContinualLearner:
             self.partial_fit(task)
         return self
 
+    def _finish_task(self, task: Task, history: dict[str, np.ndarray]) -> None:
+        """Record a learned task: history, task info, a new row of ``matrix_``, callbacks."""
+        self.history_.append(history)
+        self.tasks_.append(task)
+        self.task_info_.append({"name": task.name, "kind": task.kind, "metric": task.metric,
+                                "n_outputs": task.n_outputs, "in_shape": list(task.in_shape),
+                                "scenario": task.scenario, "class_offset": task.class_offset})
+        self._update_matrix()
+        for cb in self.callbacks:
+            cb.on_task_end(self, task.task_id, {"row": self.matrix_[-1].copy()})
+
     def _update_matrix(self) -> None:
         T = self.n_tasks_
         R = np.full((T, T), np.nan)

@@ -22,13 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch.func import jacrev, vmap
-from tqdm.auto import tqdm
 
 from .base import ContinualLearner
 from .benchmarks import Task
 from .config import ACTIVATIONS, PRESETS, TARGETS, _check_choice, _check_positive
 from .targets import TargetNet, build_target
-from .train import BatchSampler, Callback, task_loss
+from .train import BatchSampler, Callback, run_steps, task_loss
 
 METHODS = ("finetune", "ewc", "online_ewc", "si", "joint")
 
@@ -228,7 +227,8 @@ class BaselineCL(ContinualLearner):
         """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint."""
         tasks = [*self.tasks_, task] if self.config.method == "joint" else [task]
         heads = [torch.full((len(t.x_train),), self._head(t.task_id)) for t in tasks]
-        return (torch.cat([t.x_train for t in tasks]), torch.cat([t.y_train for t in tasks]),
+        return (torch.cat([t.x_train for t in tasks]),
+                torch.cat([t.scenario_labels(t.y_train) for t in tasks]),
                 torch.cat(heads))
 
     def _task_loss(self, kind: str, x: torch.Tensor, y: torch.Tensor,
@@ -280,36 +280,23 @@ class BaselineCL(ContinualLearner):
         """Learn ``task`` (the next one in the sequence) and update ``matrix_``."""
         self._check_task(task)
         if self.target_ is None:
-            self._build(task.in_features, task.n_outputs,
+            self._build(task.in_features, task.head_size,
                         task.n_tasks if self.config.multi_head else 1, task.in_shape)
-        cfg, t = self.config, task.task_id
+        cfg = self.config
         data = self._train_data(task)
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)
         opt = torch.optim.Adam([self.theta_], lr=cfg.lr)
         path = PathIntegral(self.theta_) if cfg.method == "si" else None
-        history: dict[str, list[float]] = {"task_loss": [], "reg_loss": []}
         for cb in self.callbacks:
             cb.on_task_start(self, task)
-        bar = tqdm(range(cfg.n_steps), desc=f"task {t + 1}/{task.n_tasks}", leave=False,
-                   disable=not self.progress, mininterval=0.5)
-        for step in bar:
-            idx = sampler.next()
-            logs = self._step(opt, task.kind, tuple(d[idx] for d in data), path)
-            for key, value in logs.items():
-                history[key].append(value)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{logs['task_loss']:.4f}", reg=f"{logs['reg_loss']:.2e}")
-            for cb in self.callbacks:
-                cb.on_step(self, t, step, logs)
-        bar.close()
+
+        def step(_: int) -> dict[str, float]:
+            idx = sampler.next()  # one batch of indices for x, y and heads
+            return self._step(opt, task.kind, tuple(d[idx] for d in data), path)
+
+        history = run_steps(self, task, cfg.n_steps, step)
         self._consolidate(task, path)
-        self.history_.append({k: np.asarray(v, dtype=np.float64) for k, v in history.items()})
-        self.tasks_.append(task)
-        self.task_info_.append({"name": task.name, "kind": task.kind, "metric": task.metric,
-                                "n_outputs": task.n_outputs, "in_shape": list(task.in_shape)})
-        self._update_matrix()
-        for cb in self.callbacks:
-            cb.on_task_end(self, t, {"row": self.matrix_[-1].copy()})
+        self._finish_task(task, history)
         return self
 
     # ---------------------------------------------------------------- inference

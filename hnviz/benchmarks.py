@@ -163,6 +163,85 @@ def split_digits(seed: int = 0) -> TaskSequence:
     return TaskSequence("split_digits", tasks, {"name": "split_digits", "seed": seed})
 
 
+def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
+            padding: bool, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
+    """MNIST-like images as float32 in [0, 1], flattened ``(N, 784)`` (``(N, 1024)`` padded
+    to 32x32 as in the paper), with optional seeded subsets of ``n_train``/``n_test``."""
+    from .data import load_dataset
+
+    x_tr, y_tr, x_te, y_te = load_dataset(dataset, data_dir=data_dir, download=download)
+    rng = np.random.RandomState(seed)
+    out = []
+    for x, y, n in ((x_tr, y_tr, n_train), (x_te, y_te, n_test)):
+        if n is not None:
+            if not 1 <= n <= len(x):
+                raise ValueError(f"subset size {n} out of range; use 1..{len(x)} or None (all)")
+            idx = np.sort(rng.choice(len(x), n, replace=False))
+            x, y = x[idx], y[idx]
+        if padding:
+            x = np.pad(x, ((0, 0), (2, 2), (2, 2)))
+        out += [x.reshape(len(x), -1).astype(np.float32) / 255.0, y.astype(np.int64)]
+    return tuple(out)
+
+
+def permuted_mnist(n_tasks: int = 10, seed: int = 0, dataset: str = "mnist",
+                   padding: bool = False, n_train: int | None = None, n_test: int | None = None,
+                   data_dir: str | None = None, download: bool = False) -> TaskSequence:
+    """PermutedMNIST (or ``dataset="fashion_mnist"``): task t applies fixed pixel
+    permutation t (t = 0: identity) to every image; 10 classes per task.
+
+    Memory: each task holds its permuted copy (``n_train * 784 * 4`` bytes); use
+    ``n_train`` for long sequences on a laptop.
+    """
+    _check_n_tasks(n_tasks)
+    x_tr, y_tr, x_te, y_te = _images(dataset, seed, n_train, n_test, padding, data_dir, download)
+    side = 32 if padding else 28
+    rng = np.random.RandomState(seed + 1)
+    tasks = []
+    for t in range(n_tasks):
+        perm = np.arange(side * side) if t == 0 else rng.permutation(side * side)
+        tasks.append(Task(t, f"permutation {t}", "classification", torch.from_numpy(x_tr[:, perm]),
+                          torch.from_numpy(y_tr), torch.from_numpy(x_te[:, perm]),
+                          torch.from_numpy(y_te), n_outputs=10, n_tasks=n_tasks,
+                          in_shape=(1, side, side), class_offset=10 * t,
+                          n_classes_total=10 * n_tasks))
+    name = "permuted_mnist" if dataset == "mnist" else f"permuted_{dataset}"
+    return TaskSequence(f"{name}_{n_tasks}", tasks, {
+        "name": name, "n_tasks": n_tasks, "seed": seed, "padding": padding,
+        "n_train": n_train, "n_test": n_test, "data_dir": data_dir, "download": download})
+
+
+def split_mnist(seed: int = 0, dataset: str = "mnist", n_train: int | None = None,
+                n_test: int | None = None, data_dir: str | None = None,
+                download: bool = False) -> TaskSequence:
+    """SplitMNIST (or ``dataset="fashion_mnist"``): 5 tasks of classes (0,1), ..., (8,9)."""
+    x_tr, y_tr, x_te, y_te = _images(dataset, seed, n_train, n_test, False, data_dir, download)
+    tasks = []
+    for t in range(5):
+        classes = (2 * t, 2 * t + 1)
+        tr, te = np.isin(y_tr, classes), np.isin(y_te, classes)
+        tasks.append(Task(t, f"classes {classes[0]}/{classes[1]}", "classification",
+                          torch.from_numpy(x_tr[tr]), torch.from_numpy(y_tr[tr] - classes[0]),
+                          torch.from_numpy(x_te[te]), torch.from_numpy(y_te[te] - classes[0]),
+                          n_outputs=2, n_tasks=5, in_shape=(1, 28, 28),
+                          meta={"classes": list(classes)}, class_offset=2 * t,
+                          n_classes_total=10))
+    name = "split_mnist" if dataset == "mnist" else f"split_{dataset}"
+    return TaskSequence(name, tasks, {"name": name, "seed": seed, "n_train": n_train,
+                                      "n_test": n_test, "data_dir": data_dir,
+                                      "download": download})
+
+
+def permuted_fashion_mnist(n_tasks: int = 10, **kwargs: Any) -> TaskSequence:
+    """:func:`permuted_mnist` on Fashion-MNIST (Debian's ``dataset-fashion-mnist`` works)."""
+    return permuted_mnist(n_tasks, dataset="fashion_mnist", **kwargs)
+
+
+def split_fashion_mnist(**kwargs: Any) -> TaskSequence:
+    """:func:`split_mnist` on Fashion-MNIST."""
+    return split_mnist(dataset="fashion_mnist", **kwargs)
+
+
 def _check_n_tasks(n_tasks: Any) -> None:
     if not isinstance(n_tasks, (int, np.integer)) or isinstance(n_tasks, bool) or n_tasks < 1:
         raise ValueError(f"n_tasks must be an integer >= 1, got {n_tasks!r}")
@@ -172,6 +251,16 @@ BENCHMARKS: dict[str, Callable[..., TaskSequence]] = {
     "toy_regression": toy_regression,
     "permuted_digits": permuted_digits,
     "split_digits": split_digits,
+    "permuted_mnist": permuted_mnist,
+    "permuted_fashion_mnist": permuted_fashion_mnist,
+    "split_mnist": split_mnist,
+    "split_fashion_mnist": split_fashion_mnist,
+}
+
+# CPU-sized data for the fast presets: seeded training subsets (the test sets stay whole).
+FAST_DATA: dict[str, dict[str, Any]] = {
+    "permuted_mnist": {"n_train": 10000}, "permuted_fashion_mnist": {"n_train": 10000},
+    "split_mnist": {}, "split_fashion_mnist": {},
 }
 
 

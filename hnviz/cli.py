@@ -7,29 +7,40 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .benchmarks import BENCHMARKS, TaskSequence, get_benchmark
+from .benchmarks import BENCHMARKS, FAST_DATA, TaskSequence, get_benchmark
 from .compare import METHODS, check_methods, compare, markdown_table
-from .config import HyperCLConfig
+from .config import PRESETS, HyperCLConfig
 from .learner import HyperCL
 from .runs import save_run
 
 
-def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0) -> TaskSequence:
-    """The named benchmark; ``n_tasks`` only applies to ``permuted_digits``."""
+def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
+                    fast: bool = False) -> TaskSequence:
+    """The named benchmark; ``n_tasks`` only applies to the permuted ones; ``fast`` uses
+    the CPU-sized data subsets of ``FAST_DATA`` (28x28 benchmarks)."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
-    if name == "permuted_digits":
-        return get_benchmark(name, n_tasks=10 if n_tasks is None else n_tasks, seed=seed)
-    if n_tasks is not None:
-        raise ValueError(f"--tasks applies to permuted_digits only; {name} has a fixed length")
-    return get_benchmark(name, seed=seed) if name != "toy_regression" else get_benchmark(name)
+    kwargs: dict = dict(FAST_DATA.get(name, {})) if fast else {}
+    if name.startswith("permuted"):
+        kwargs["n_tasks"] = 10 if n_tasks is None else n_tasks
+    elif n_tasks is not None:
+        raise ValueError(f"--tasks applies to permuted benchmarks only; {name} has a fixed length")
+    if name != "toy_regression":
+        kwargs["seed"] = seed
+    return get_benchmark(name, **kwargs)
+
+
+def preset_for(benchmark: str, fast: bool = False) -> str:
+    """The config preset of a benchmark: ``<name>_fast`` with ``fast`` where one exists."""
+    return f"{benchmark}_fast" if fast and f"{benchmark}_fast" in PRESETS else benchmark
 
 
 def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
-              progress: bool = True, **changes) -> tuple[HyperCL, dict]:
+              progress: bool = True, fast: bool = False, **changes) -> tuple[HyperCL, dict]:
     """Train the benchmark's preset (with config ``changes``) and save the run to ``out``."""
-    tasks = build_benchmark(benchmark, n_tasks, seed)
-    config = HyperCLConfig.preset(benchmark, **{k: v for k, v in changes.items() if v is not None})
+    tasks = build_benchmark(benchmark, n_tasks, seed, fast)
+    config = HyperCLConfig.preset(preset_for(benchmark, fast),
+                                  **{k: v for k, v in changes.items() if v is not None})
     start = time.perf_counter()
     learner = HyperCL(config, random_state=seed, progress=progress).fit(tasks)
     wall = time.perf_counter() - start
@@ -84,13 +95,13 @@ def demo(out: str | Path, progress: bool = True) -> None:
 def run_compare(args: argparse.Namespace) -> None:
     """``python -m hnviz compare``: train, then print the Markdown table."""
     methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
-    tasks = build_benchmark(args.benchmark, args.tasks)
+    tasks = build_benchmark(args.benchmark, args.tasks, fast=args.fast)
 
     def report(method: str, seed: int, row: dict) -> None:
         print(f"{method:>11} seed {seed}: final {row['average_final']:.2f}%  "
               f"forgetting {row['forgetting']:.2f}  {row['wall_seconds']:.1f}s", flush=True)
 
-    summary = compare(tasks, args.preset or args.benchmark, args.scenario, methods,
+    summary = compare(tasks, args.preset or preset_for(args.benchmark, args.fast), args.scenario, methods,
                       range(args.seeds), args.out, not args.no_progress, on_run=report,
                       n_steps=args.steps)
     print(markdown_table(summary))
@@ -102,10 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a benchmark's preset and write a run directory")
     tr.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
-    tr.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_digits)")
+    tr.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted benchmarks)")
     tr.add_argument("--beta", type=float, default=None, help="regularizer strength (0 = fine-tuning)")
     tr.add_argument("--steps", type=int, default=None, help="training steps per task")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
     tr.add_argument("--out", required=True, help="run directory to write")
     tr.add_argument("--no-progress", action="store_true")
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
@@ -115,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cp.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_*)")
     cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     cp.add_argument("--steps", type=int, default=None, help="training steps per task")
+    cp.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
     cp.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     cp.add_argument("--out", required=True, help="directory for runs and summary")
     cp.add_argument("--no-progress", action="store_true")
@@ -125,7 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed,
-                                   not args.no_progress, beta=args.beta, n_steps=args.steps)
+                                   not args.no_progress, args.fast, beta=args.beta,
+                                   n_steps=args.steps)
             print(f"{args.benchmark:<22} " + _fmt(summary))
             print(f"run written to {args.out}/ (metrics.json)")
         elif args.command == "compare":

@@ -138,4 +138,40 @@ PRESETS: dict[str, HyperCLConfig] = {
         emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
         beta=0.05, lr=1e-3, n_steps=600, batch_size=64,
     ),
+    # The paper's settings (PAPER.md table); use padding=True on the PermutedMNIST data.
+    "permuted_mnist": HyperCLConfig(
+        target_hidden=(1000, 1000), target_activation="relu",
+        hnet="chunked", hnet_hidden=(25, 25), hnet_activation="elu",
+        emb_dim=24, chunk_size=78000, chunk_emb_dim=8,
+        beta=0.1, lr=1e-4, n_steps=5000, batch_size=128,
+    ),
+    "permuted_mnist_100": HyperCLConfig(
+        target_hidden=(1000, 1000), target_activation="relu",
+        hnet="chunked", hnet_hidden=(200, 250, 350), hnet_activation="relu",
+        emb_dim=128, chunk_size=7500, chunk_emb_dim=12,
+        beta=0.01, lr=1e-4, n_steps=5000, batch_size=128,
+    ),
+    "split_mnist": HyperCLConfig(
+        target_hidden=(400, 400), target_activation="relu", multi_head=True,
+        hnet="chunked", hnet_hidden=(10, 10), hnet_activation="relu",
+        emb_dim=96, chunk_size=42000, chunk_emb_dim=96,
+        beta=0.01, lr=1e-3, n_steps=2000, batch_size=128,
+    ),
+    # CPU-sized ("fast") presets for 28x28 images: minutes, not hours, on 2 cores.
+    "permuted_mnist_fast": HyperCLConfig(
+        target_hidden=(100, 100), target_activation="relu",
+        hnet="chunked", hnet_hidden=(64, 64), hnet_activation="relu",
+        emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
+        beta=0.05, lr=1e-3, n_steps=1000, batch_size=128,
+    ),
+    "split_mnist_fast": HyperCLConfig(
+        target_hidden=(400, 400), target_activation="relu", multi_head=True,
+        hnet="chunked", hnet_hidden=(64, 64), hnet_activation="relu",
+        emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
+        beta=0.05, lr=1e-3, n_steps=500, batch_size=128,
+    ),
 }
+# Fashion-MNIST uses the MNIST settings.
+for _name in ("permuted", "split"):
+    for _suffix in ("", "_fast"):
+        PRESETS[f"{_name}_fashion_mnist{_suffix}"] = PRESETS[f"{_name}_mnist{_suffix}"]

@@ -90,16 +90,9 @@ class HyperCL(ContinualLearner):
                           torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr), reg, self.gen_)
         for cb in self.callbacks:
             cb.on_task_start(self, task)
-        history = fit_task(self, state, self.callbacks, self.progress)
+        history = fit_task(self, state)
         self.embeddings_ = torch.cat([self.embeddings_, emb.detach()[None]])
-        self.history_.append(history)
-        self.tasks_.append(task)
-        self.task_info_.append({"name": task.name, "kind": task.kind, "metric": task.metric,
-                                "n_outputs": task.n_outputs, "in_shape": list(task.in_shape),
-                                "scenario": task.scenario, "class_offset": task.class_offset})
-        self._update_matrix()
-        for cb in self.callbacks:
-            cb.on_task_end(self, task.task_id, {"row": self.matrix_[-1].copy()})
+        self._finish_task(task, history)
         return self
 
     # ---------------------------------------------------------------- inference

@@ -1,8 +1,9 @@
 """One task of hypernetwork training: task loss + beta * output regularizer (PAPER.md)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -58,7 +59,6 @@ class StepState:
     emb_opt: torch.optim.Adam
     reg: RegTargets | None
     gen: torch.Generator
-    history: dict[str, list] = field(default_factory=lambda: {"task_loss": [], "reg_loss": []})
 
 
 def _reg_indices(n_prev: int, k: int | None, gen: torch.Generator) -> torch.Tensor | None:
@@ -95,26 +95,37 @@ def train_step(learner: "HyperCL", s: StepState, idx: torch.Tensor) -> dict[str,
     return {"task_loss": loss.item(), "reg_loss": reg_value}
 
 
-def fit_task(learner: "HyperCL", s: StepState, callbacks: Sequence[Callback],
-             progress: bool) -> dict[str, np.ndarray]:
-    """Run ``config.n_steps`` steps on one task; returns its history arrays."""
-    cfg, t = learner.config, s.task.task_id
-    sampler = BatchSampler(len(s.task.x_train), cfg.batch_size, s.gen)
-    trajectory = [s.emb.detach().clone()]
-    bar = tqdm(range(cfg.n_steps), desc=f"task {t + 1}/{s.task.n_tasks}", leave=False,
-               disable=not progress,
-               mininterval=0.5)
+def run_steps(learner: Any, task: Task, n_steps: int,
+              step_fn: Callable[[int], dict[str, float]]) -> dict[str, np.ndarray]:
+    """Call ``step_fn(step)`` ``n_steps`` times under a tqdm bar, pass each step's logs to
+    the learner's callbacks, and return the logs as arrays ``(n_steps,)`` per key."""
+    history: dict[str, list[float]] = defaultdict(list)
+    bar = tqdm(range(n_steps), desc=f"task {task.task_id + 1}/{task.n_tasks}", leave=False,
+               disable=not learner.progress, mininterval=0.5)
     for step in bar:
-        logs = train_step(learner, s, sampler.next())
+        logs = step_fn(step)
         for key, value in logs.items():
-            s.history[key].append(value)
-        if (step + 1) % EMB_RECORD_EVERY == 0:
-            trajectory.append(s.emb.detach().clone())
+            history[key].append(value)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{logs['task_loss']:.4f}", reg=f"{logs['reg_loss']:.2e}")
-        for cb in callbacks:
-            cb.on_step(learner, t, step, logs)
+        for cb in learner.callbacks:
+            cb.on_step(learner, task.task_id, step, logs)
     bar.close()
-    out = {k: np.asarray(v, dtype=np.float64) for k, v in s.history.items()}
+    return {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
+
+
+def fit_task(learner: "HyperCL", s: StepState) -> dict[str, np.ndarray]:
+    """Run ``config.n_steps`` hypernetwork steps on one task; returns its history arrays
+    (``task_loss``, ``reg_loss`` and the embedding's ``emb_trajectory`` ``(n, E)``)."""
+    sampler = BatchSampler(len(s.task.x_train), learner.config.batch_size, s.gen)
+    trajectory = [s.emb.detach().clone()]
+
+    def step(i: int) -> dict[str, float]:
+        logs = train_step(learner, s, sampler.next())
+        if (i + 1) % EMB_RECORD_EVERY == 0:
+            trajectory.append(s.emb.detach().clone())
+        return logs
+
+    out = run_steps(learner, s.task, learner.config.n_steps, step)
     out["emb_trajectory"] = torch.stack(trajectory).numpy()  # (n_records, E)
     return out

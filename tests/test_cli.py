@@ -24,4 +24,4 @@ def test_train_writes_metrics(tmp_path):
 def test_beta_zero_and_bad_tasks(tmp_path):
     res = subprocess.run([sys.executable, "-m", "hnviz", "train", "--benchmark", "toy_regression",
                           "--tasks", "5", "--out", str(tmp_path)], capture_output=True, text=True)
-    assert res.returncode == 2 and "--tasks applies to permuted_digits only" in res.stderr
+    assert res.returncode == 2 and "--tasks applies to permuted benchmarks only" in res.stderr
