@@ -1,7 +1,7 @@
 """Shared scikit-learn-style machinery of continual learners (hypernetwork and baselines)."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,34 @@ class ContinualLearner:
     """
 
     target_: TargetNet | None
-    progress: bool
+    config_class: type  # the config dataclass (with presets) of the subclass
+
+    def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
+                 callbacks: Sequence[Any] = ()):
+        cls = self.config_class
+        if isinstance(config, str):
+            config = cls.preset(config)
+        if config is not None and not isinstance(config, cls):
+            raise TypeError(f"config must be a {cls.__name__} or a preset name, "
+                            f"got {type(config).__name__}")
+        self.config = config or cls()
+        self.random_state, self.progress, self.callbacks = random_state, progress, list(callbacks)
+        self._reset()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tasks={self.n_tasks_}, config={self.config!r})"
+
+    def _seeded(self, build: Callable[[], None], in_shape: tuple[int, ...]) -> None:
+        """Run ``build`` (which creates the networks) under ``random_state``, then seed the
+        generator for embeddings, batches and subsets."""
+        seed = self.random_state
+        with torch.random.fork_rng():
+            if seed is not None:
+                torch.manual_seed(seed)
+            build()
+        self.in_shape_ = tuple(in_shape)
+        self.gen_ = torch.Generator()
+        self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
 
     def _reset(self) -> None:
         raise NotImplementedError

@@ -14,10 +14,9 @@ Penalties are ``strength * sum(importance_ * (theta - anchors_)^2)`` with ``impo
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,15 +24,15 @@ from torch.func import jacrev, vmap
 
 from .base import ContinualLearner
 from .benchmarks import Task
-from .config import ACTIVATIONS, PRESETS, TARGETS, _check_choice, _check_positive
+from .config import ACTIVATIONS, PRESETS, TARGETS, ConfigMixin, _check_choice, _check_positive
 from .targets import TargetNet, build_target
-from .train import BatchSampler, Callback, run_steps, task_loss
+from .train import BatchSampler, run_steps, task_loss
 
 METHODS = ("finetune", "ewc", "online_ewc", "si", "joint")
 
 
 @dataclass(frozen=True)
-class BaselineConfig:
+class BaselineConfig(ConfigMixin):
     """A baseline learner: ``method`` plus the target net and optimiser of a HyperCL preset.
 
     Defaults of the regularisation strengths are the task-incremental PermutedMNIST values
@@ -74,31 +73,9 @@ class BaselineConfig:
         if not isinstance(g, (int, float)) or isinstance(g, bool) or not 0 <= g <= 1:
             raise ValueError(f"online_gamma must be in [0, 1], got {g!r}; 1 keeps all old Fisher")
 
-    def replace(self, **changes: Any) -> "BaselineConfig":
-        """A copy with ``changes`` applied (``dataclasses.replace``); unknown names raise."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ValueError(f"unknown config field(s) {sorted(unknown)}; see BaselineConfig")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BaselineConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError``."""
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
-        return cls(**data)
-
-    @classmethod
-    def preset(cls, name: str, **changes: Any) -> "BaselineConfig":
-        """A named preset (see ``BASELINE_PRESETS``), optionally with ``changes`` applied."""
-        if name not in BASELINE_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(BASELINE_PRESETS)}")
-        return BASELINE_PRESETS[name].replace(**changes)
+    def _presets(cls) -> dict[str, "BaselineConfig"]:
+        return BASELINE_PRESETS
 
 
 # Copied from the HyperCL presets so that baseline and hypernetwork train the same target.
@@ -106,7 +83,7 @@ SHARED_FIELDS = ("target", "target_hidden", "target_activation", "multi_head", "
                  "batch_size")
 BASELINE_PRESETS: dict[str, BaselineConfig] = {
     name: BaselineConfig(**{k: getattr(PRESETS[name], k) for k in SHARED_FIELDS})
-    for name in ("toy_regression", "permuted_digits", "split_digits")
+    for name in PRESETS
 }
 
 
@@ -171,15 +148,7 @@ class BaselineCL(ContinualLearner):
     and ``reg_loss``, the penalty as added to the loss, per step), ``matrix_``, ``task_info_``.
     """
 
-    def __init__(self, config: BaselineConfig | str | None = None, random_state: int | None = 0,
-                 progress: bool = True, callbacks: Sequence[Callback] = ()):
-        if isinstance(config, str):
-            config = BaselineConfig.preset(config)
-        if config is not None and not isinstance(config, BaselineConfig):
-            raise TypeError(f"config must be a BaselineConfig or a preset name, got {type(config).__name__}")
-        self.config = config or BaselineConfig()
-        self.random_state, self.progress, self.callbacks = random_state, progress, list(callbacks)
-        self._reset()
+    config_class = BaselineConfig
 
     def _reset(self) -> None:
         self.target_: TargetNet | None = None
@@ -190,9 +159,6 @@ class BaselineCL(ContinualLearner):
         self.task_info_: list[dict[str, Any]] = []
         self.tasks_: list[Task] = []  # test data for the matrix; training data for "joint"
 
-    def __repr__(self) -> str:
-        return f"BaselineCL(tasks={self.n_tasks_}, config={self.config!r})"
-
     @property
     def n_tasks_(self) -> int:
         return len(self.task_info_)
@@ -200,19 +166,16 @@ class BaselineCL(ContinualLearner):
     def _build(self, in_features: int, n_outputs: int, n_heads: int,
                in_shape: tuple[int, ...]) -> None:
         """Create ``target_`` and ``theta_`` (the template's default init, seeded) and the RNG."""
-        cfg, seed = self.config, self.random_state
-        with torch.random.fork_rng():
-            if seed is not None:
-                torch.manual_seed(seed)
+        cfg = self.config
+
+        def build() -> None:
             self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
                                         cfg.target_activation, n_heads, in_shape)
+
+        self._seeded(build, in_shape)
         self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)
         self.importance_ = self.anchors_ = torch.zeros(0, self.target_.num_params)
-        self.in_shape_ = tuple(in_shape)
-        self.gen_ = torch.Generator()
-        self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
 
-    # ----------------------------------------------------------------- training
     def penalty(self, theta: torch.Tensor | None = None) -> torch.Tensor | None:
         """Penalty at ``theta`` (default ``theta_``) with strength lambda/2 (EWC) or c (SI);
         None before the first anchor (and always for finetune/joint)."""

@@ -27,8 +27,44 @@ def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
         raise ValueError(f"{name} must be {bound}, got {value!r}; pass a positive number")
 
 
+class ConfigMixin:
+    """``replace``/``to_dict``/``from_dict``/``preset`` for frozen config dataclasses;
+    subclasses name their preset table in ``_presets()``."""
+
+    @classmethod
+    def _presets(cls) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied (``dataclasses.replace``); unknown names raise."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)}; see {type(self).__name__}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError``."""
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
+        return cls(**data)
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> Any:
+        """A named preset, optionally with ``changes`` applied."""
+        presets = cls._presets()
+        if name not in presets:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
+        return presets[name].replace(**changes)
+
+
 @dataclass(frozen=True)
-class HyperCLConfig:
+class HyperCLConfig(ConfigMixin):
     """Everything that defines a hypernetwork continual learner (PAPER.md, "The loss").
 
     Target network: ``target`` ("mlp" or "lenet") with ``target_hidden`` sizes and
@@ -92,31 +128,9 @@ class HyperCLConfig:
         if self.emb_lr is not None:
             _check_positive("emb_lr", self.emb_lr)
 
-    def replace(self, **changes: Any) -> "HyperCLConfig":
-        """A copy with ``changes`` applied (``dataclasses.replace``); unknown names raise."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ValueError(f"unknown config field(s) {sorted(unknown)}; see HyperCLConfig")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HyperCLConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError``."""
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
-        return cls(**data)
-
-    @classmethod
-    def preset(cls, name: str, **changes: Any) -> "HyperCLConfig":
-        """A named preset (see ``PRESETS``), optionally with ``changes`` applied."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        return PRESETS[name].replace(**changes)
+    def _presets(cls) -> dict[str, "HyperCLConfig"]:
+        return PRESETS
 
 
 PRESETS: dict[str, HyperCLConfig] = {

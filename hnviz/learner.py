@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet
 from .regularizer import RegTargets
 from .targets import TargetNet, build_target
-from .train import Callback, StepState, fit_task
+from .train import StepState, fit_task
 
 
 class HyperCL(ContinualLearner):
@@ -26,15 +26,7 @@ class HyperCL(ContinualLearner):
     and ``emb_trajectory``), ``matrix_`` R ``(T, T)`` with NaN for unseen, ``task_info_``.
     """
 
-    def __init__(self, config: HyperCLConfig | str | None = None, random_state: int | None = 0,
-                 progress: bool = True, callbacks: Sequence[Callback] = ()):
-        if isinstance(config, str):
-            config = HyperCLConfig.preset(config)
-        if config is not None and not isinstance(config, HyperCLConfig):
-            raise TypeError(f"config must be a HyperCLConfig or a preset name, got {type(config).__name__}")
-        self.config = config or HyperCLConfig()
-        self.random_state, self.progress, self.callbacks = random_state, progress, list(callbacks)
-        self._reset()
+    config_class = HyperCLConfig
 
     def _reset(self) -> None:
         self.target_: TargetNet | None = None
@@ -46,9 +38,6 @@ class HyperCL(ContinualLearner):
         self.task_info_: list[dict[str, Any]] = []
         self.tasks_: list[Task] = []  # test data for the accuracy matrix (never trained on)
 
-    def __repr__(self) -> str:
-        return f"HyperCL(tasks={self.n_tasks_}, config={self.config!r})"
-
     @property
     def n_tasks_(self) -> int:
         return int(self.embeddings_.shape[0])
@@ -57,18 +46,16 @@ class HyperCL(ContinualLearner):
     def _build(self, in_features: int, n_outputs: int, n_heads: int,
                in_shape: tuple[int, ...]) -> None:
         """Create ``target_`` and ``hnet_`` (seeded by ``random_state``) and the RNG."""
-        cfg, seed = self.config, self.random_state
-        with torch.random.fork_rng():
-            if seed is not None:
-                torch.manual_seed(seed)
+        cfg = self.config
+
+        def build() -> None:
             self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
                                         cfg.target_activation, n_heads, in_shape)
             self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
                                     cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
                                     cfg.hnet_init)
-        self.in_shape_ = tuple(in_shape)
-        self.gen_ = torch.Generator()
-        self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+
+        self._seeded(build, in_shape)
 
     # ----------------------------------------------------------------- training
     def partial_fit(self, task: Task) -> "HyperCL":

@@ -1,0 +1,58 @@
+"""The comparison command: same tasks and budget per method, correct summary table."""
+import json
+
+import numpy as np
+import pytest
+
+import hnviz
+from hnviz.cli import main
+from hnviz.compare import check_methods, compare
+
+
+@pytest.fixture(scope="module")
+def small_compare(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cmp")
+    tasks = hnviz.split_digits()
+    summary = compare(tasks, "split_digits", "cl3", ["hnet", "finetune", "si"], [0, 1], out,
+                      progress=False, n_steps=15)
+    return out, summary
+
+
+def test_writes_runs_summary_and_table(small_compare):
+    out, summary = small_compare
+    for m in ("hnet", "finetune", "si"):
+        for s in (0, 1):
+            run = hnviz.load_run(out / m / f"seed{s}")
+            assert run.learner.n_tasks_ == 5 and run.metrics["method"] == m
+            assert run.tasks()[0].scenario == "cl3"
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["scenario"] == "cl3" and on_disk["seeds"] == [0, 1]
+    table = (out / "table.md").read_text()
+    assert table.count("\n| ") == 4 and "| hnet |" in table and "task inference" in table
+
+
+def test_mean_and_std_over_seeds(small_compare):
+    out, summary = small_compare
+    for m in ("hnet", "si"):
+        finals = [hnviz.load_run(out / m / f"seed{s}").metrics["average_final"] for s in (0, 1)]
+        stat = summary["methods"][m]["average_final"]
+        assert stat["values"] == pytest.approx(finals)
+        assert stat["mean"] == pytest.approx(np.mean(finals))
+        assert stat["std"] == pytest.approx(np.std(finals))
+    # task inference only for the hypernetwork; the same budget for every method
+    assert summary["methods"]["hnet"]["task_inference"]["mean"] is not None
+    assert summary["methods"]["si"]["task_inference"]["mean"] is None
+    hn = hnviz.load_run(out / "hnet" / "seed0").learner
+    si = hnviz.load_run(out / "si" / "seed0").learner
+    assert len(hn.history_[0]["task_loss"]) == len(si.history_[0]["task_loss"]) == 15
+    assert si.target_.out_features == 10 and si.target_.n_heads == 1  # cl3: one 10-way head
+
+
+def test_unknown_method(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown method 'lwf'; choose from hnet"):
+        check_methods(["hnet", "lwf"])
+    assert main(["compare", "--benchmark", "split_digits", "--methods", "hnet,xyz",
+                 "--out", str(tmp_path)]) == 2
+    assert "unknown method 'xyz'" in capsys.readouterr().err
+    assert main(["compare", "--benchmark", "split_digits", "--scenario", "cl9",
+                 "--out", str(tmp_path), "--steps", "1"]) == 2
