@@ -59,3 +59,17 @@ def test_permuted_digits_finetuning_forgets(digits_runs):
     s = digits_runs[1]
     assert s["average_final"] <= 50.0, s["final"]
     assert np.mean(s["during"]) >= 90.0  # each task is learned, then forgotten
+
+
+def test_split_digits_cl3_entropy_inference_beats_ewc():
+    """SplitDigits cl3, seed 0, presets: HNET+ENT against EWC (one 10-way head)."""
+    from hnviz.compare import make_learner
+    from hnviz.scenarios import apply_scenario
+
+    tasks = apply_scenario(hnviz.split_digits(), "cl3")
+    hnet = make_learner("hnet", "split_digits", "cl3", 0, False).fit(tasks).summary()
+    ewc = make_learner("ewc", "split_digits", "cl3", 0, False).fit(tasks).summary()
+    assert ewc["average_final"] <= 25.0  # class-incremental EWC keeps only the last task
+    assert hnet["average_final"] >= ewc["average_final"] + 15.0, (hnet["final"], ewc["final"])
+    # a cl3 answer is right only if the task was inferred right
+    assert hnet["average_final"] <= hnet["task_inference"]["average_final"] + 1e-6
