@@ -1,0 +1,162 @@
+"""Pure analysis of a learned embedding space (numpy out, no widgets).
+
+Everything evaluates many embeddings at once: the hypernetwork maps a batch of
+embeddings ``(B, E)`` to weights ``(B, P)`` and one vmapped target call per task scores
+all B nets on that task's test data.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .benchmarks import Task
+from .learner import HyperCL
+
+PROJECTIONS = ("auto", "identity", "pca", "tsne")
+
+
+class Projection:
+    """A 2-D projection of the embedding space with ``transform``/``inverse_transform``
+    (identity or PCA; t-SNE has neither, so paths and landscapes need identity/PCA)."""
+
+    def __init__(self, method: str, pca: Any = None):
+        self.method, self.pca = method, pca
+
+    def transform(self, embs: np.ndarray) -> np.ndarray:  # (N, E) -> (N, 2)
+        if self.pca is not None:
+            return self.pca.transform(embs)
+        if self.method == "identity":
+            return np.pad(embs, ((0, 0), (0, 2 - embs.shape[1])))[:, :2]
+        raise ValueError("t-SNE has no transform; use method='pca' or 'identity' for paths")
+
+    def inverse_transform(self, xy: np.ndarray) -> np.ndarray:  # (N, 2) -> (N, E)
+        if self.pca is not None:
+            return self.pca.inverse_transform(xy)
+        if self.method == "identity":
+            return xy
+        raise ValueError("t-SNE has no inverse; use method='pca' or 'identity' for landscapes")
+
+
+def project_embeddings(embs: Any, method: str = "auto",
+                       random_state: int = 0) -> tuple[np.ndarray, Projection]:
+    """Project embeddings ``(N, E)`` to 2-D: identity for E <= 2, PCA above ("auto").
+
+    Returns the points ``(N, 2)`` and the :class:`Projection` used.
+    """
+    if method not in PROJECTIONS:
+        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(PROJECTIONS)}")
+    embs = np.asarray(embs, dtype=np.float64)
+    if embs.ndim != 2 or len(embs) == 0:
+        raise ValueError(f"embeddings must have shape (N, E) with N >= 1, got {embs.shape}")
+    if method == "auto":
+        method = "identity" if embs.shape[1] <= 2 else "pca"
+    if method == "identity":
+        if embs.shape[1] > 2:
+            raise ValueError(f"identity projection needs E <= 2, got E = {embs.shape[1]}; use 'pca'")
+        proj = Projection("identity")
+        return proj.transform(embs), proj
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=random_state).fit(embs)
+        return pca.transform(embs), Projection("pca", pca)
+    from sklearn.manifold import TSNE
+
+    perplexity = max(1.0, min(30.0, (len(embs) - 1) / 3))
+    xy = TSNE(2, perplexity=perplexity, random_state=random_state, init="pca").fit_transform(embs)
+    return xy, Projection("tsne")
+
+
+def _task_metric(learner: HyperCL, task: Task, weights: torch.Tensor,
+                 n_samples: int | None) -> torch.Tensor:
+    """Metric of ``task`` for B weight sets ``(B, P)`` -> ``(B,)`` (one vmapped pass)."""
+    x, y = task.x_test, task.y_test
+    if n_samples is not None and n_samples < len(x):
+        x, y = x[:n_samples], y[:n_samples]
+    out = learner.target_(x, weights, learner._head(task.task_id))  # (B, N, out)
+    if task.kind == "regression":
+        return ((out - y[None]) ** 2).mean(dim=(1, 2))
+    return (out.argmax(-1) == y[None]).float().mean(1) * 100
+
+
+@torch.no_grad()
+def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
+                        n_samples: int | None = None, chunk: int = 256) -> np.ndarray:
+    """Each task's test metric (cl1: the task's own head) for the nets generated from
+    ``embs`` ``(B, E)`` -> ``(B, T)``; ``n_samples`` caps the test points per task."""
+    embs = learner._check_emb(embs)
+    embs = embs[None] if embs.dim() == 1 else embs
+    rows = []
+    for part in embs.split(chunk):
+        weights = learner.generate_weights(part)  # (b, P)
+        rows.append(torch.stack([_task_metric(learner, t, weights, n_samples) for t in tasks], 1))
+    return torch.cat(rows).numpy()
+
+
+def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps: int = 21,
+                extrapolate: float = 0.5, n_samples: int | None = None) -> dict[str, np.ndarray]:
+    """Walk e(alpha) = (1 - alpha) e_a + alpha e_b for alpha in [-extrapolate, 1 + extrapolate].
+
+    Returns ``alphas`` ``(n,)``, ``path`` ``(n, E)`` and ``metrics`` ``(n, T)`` (each task's
+    metric along the path; alpha = 0 is task a's own net, alpha = 1 task b's).
+    """
+    a, b = learner._check_task_id(a), learner._check_task_id(b)
+    if n_steps < 2:
+        raise ValueError(f"n_steps must be >= 2, got {n_steps}")
+    if extrapolate < 0:
+        raise ValueError(f"extrapolate must be >= 0, got {extrapolate}")
+    alphas = np.linspace(-extrapolate, 1 + extrapolate, n_steps)
+    alphas = np.unique(np.round(np.concatenate([alphas, [0.0, 1.0]]), 12))  # own nets on it
+    e = learner.embeddings_.numpy().astype(np.float64)
+    path = (1 - alphas)[:, None] * e[a] + alphas[:, None] * e[b]
+    metrics = evaluate_embeddings(learner, tasks, path.astype(np.float32), n_samples)
+    return {"alphas": alphas, "path": path, "metrics": metrics}
+
+
+def embedding_landscape(learner: HyperCL, tasks: Sequence[Task], task: int | str = "winner",
+                        resolution: int = 50, margin: float = 0.5,
+                        n_samples: int | None = 200) -> dict[str, Any]:
+    """A task's metric (or, with ``task="winner"``, the best task) on a grid over the 2-D
+    embedding plane (the PCA plane above E = 2).
+
+    Returns ``xs``/``ys`` ``(resolution,)``, ``values`` ``(resolution, resolution)`` (rows:
+    ys), ``winner`` (task index per cell when ``task="winner"``), ``points`` (the learned
+    embeddings projected, ``(T, 2)``) and the ``projection``.
+    """
+    if resolution < 2:
+        raise ValueError(f"resolution must be >= 2, got {resolution}")
+    points, proj = project_embeddings(learner.embeddings_.numpy())
+    lo, hi = points.min(0), points.max(0)
+    pad = margin * np.maximum(hi - lo, 1.0)
+    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (R*R, 2), row-major in ys
+    embs = proj.inverse_transform(grid)[:, :learner.config.emb_dim].astype(np.float32)
+    chosen = list(tasks) if task == "winner" else [tasks[learner._check_task_id(task)]]
+    m = evaluate_embeddings(learner, chosen, embs, n_samples)  # (R*R, T or 1)
+    out: dict[str, Any] = {"xs": xs, "ys": ys, "points": points, "projection": proj}
+    if task == "winner":
+        better = -m if chosen[0].kind == "regression" else m
+        out["winner"] = better.argmax(1).reshape(resolution, resolution)
+        out["values"] = m.max(1).reshape(resolution, resolution) if chosen[0].kind != "regression" \
+            else m.min(1).reshape(resolution, resolution)
+    else:
+        out["values"] = m[:, 0].reshape(resolution, resolution)
+    return out
+
+
+def forgetting_curves(R: Any) -> dict[str, np.ndarray]:
+    """Per-task metric vs number of tasks trained, from R ``(T, T)``.
+
+    Returns ``curves`` ``(T, T)`` (row j: task j after training tasks 1..T, NaN before it
+    was learned), and over the tasks seen so far ``mean``, ``lo``/``hi`` (10th/90th
+    percentile) ``(T,)``.
+    """
+    R = np.asarray(R, dtype=float)
+    if R.ndim != 2 or R.shape[0] != R.shape[1]:
+        raise ValueError(f"R must be a square (T, T) matrix, got shape {R.shape}")
+    curves = R.T.copy()
+    return {"curves": curves, "mean": np.nanmean(R, axis=1),
+            "lo": np.nanpercentile(R, 10, axis=1), "hi": np.nanpercentile(R, 90, axis=1)}
