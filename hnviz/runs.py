@@ -127,6 +127,11 @@ def _load_baseline(learner: BaselineCL, weights: dict[str, torch.Tensor]) -> Non
     learner.importance_, learner.anchors_ = importance.clone(), anchors.clone()
 
 
+def _nan_matrix(rows: list[list[float | None]]) -> np.ndarray:
+    """A JSON matrix (None for unseen) as floats with NaN."""
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
 def load_run(directory: str | Path) -> Run:
     """Load a run directory written by :func:`save_run`; executes nothing it reads."""
     path = Path(directory)
@@ -165,6 +170,7 @@ def load_run(directory: str | Path) -> Run:
     learner.history_ = [{k.split(".", 1)[1]: v.numpy() for k, v in history.items()
                          if k.startswith(f"task{i}.")} for i in range(learner.n_tasks_)]
     metrics = _read_json(path / "metrics.json")
-    learner.matrix_ = np.array([[np.nan if v is None else v for v in row]
-                                for row in metrics["matrix"]], dtype=float)
+    learner.matrix_ = _nan_matrix(metrics["matrix"])
+    if "task_inference" in metrics:  # HNET+ENT in cl2/cl3
+        learner.inference_matrix_ = _nan_matrix(metrics["task_inference"]["matrix"])
     return Run(path, learner, metrics, info.get("benchmark"))
