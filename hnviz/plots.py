@@ -91,3 +91,85 @@ def plot_embeddings(learner: HyperCL, ax: Axes | None = None, trajectories: bool
     label = "PC" if pca is not None else "e"
     ax.set(xlabel=f"{label} 1", ylabel=f"{label} 2", title="task embeddings (path: training)")
     return artists
+
+
+def _metric_label(metric: str) -> str:
+    return "accuracy (%)" if metric == "accuracy" else "MSE"
+
+
+def plot_forgetting_curves(R: np.ndarray, metric: str = "accuracy", ax: Axes | None = None,
+                           highlight: int | None = None) -> dict[str, Any]:
+    """Each task's metric vs number of tasks trained; readable for 100 tasks: lines
+    coloured by task index (colour bar above 10 tasks), the mean and a 10-90 % band."""
+    from .analysis import forgetting_curves
+
+    fc = forgetting_curves(R)
+    T = len(fc["mean"])
+    ax = _ax(ax, (7, 4))
+    x = np.arange(1, T + 1)
+    colors = task_colors(T)
+    many = T > 10
+    lines = [ax.plot(x, curve, color=c, lw=0.7 if many else 1.5, alpha=0.5 if many else 0.9,
+                     label=None if many else f"task {j + 1}")[0]
+             for j, (curve, c) in enumerate(zip(fc["curves"], colors))]
+    band = ax.fill_between(x, fc["lo"], fc["hi"], color="0.5", alpha=0.2, label="10–90 %")
+    mean, = ax.plot(x, fc["mean"], color="k", lw=2.5, label="mean over tasks seen")
+    if highlight is not None:
+        lines[highlight].set(lw=3, alpha=1.0, zorder=5)
+    if many:
+        sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(1, T))
+        ax.figure.colorbar(sm, ax=ax, label="task")
+    ax.set(xlabel="tasks trained", ylabel=_metric_label(metric), title="forgetting curves",
+           xlim=(0.5, T + 0.5))
+    ax.legend(fontsize=8, ncol=2 if not many else 1, loc="lower left")
+    return {"lines": lines, "mean": mean, "band": band}
+
+
+def plot_landscape(land: dict[str, Any], ax: Axes | None = None, metric: str = "accuracy",
+                   names: Sequence[str] | None = None) -> dict[str, Any]:
+    """An :func:`hnviz.analysis.embedding_landscape` as an image with the embeddings on top
+    ("winner" landscapes colour each cell by the best task)."""
+    ax = _ax(ax, (5.5, 5))
+    xs, ys, pts = land["xs"], land["ys"], land["points"]
+    extent = (xs[0], xs[-1], ys[0], ys[-1])
+    if "winner" in land:
+        T = len(pts)
+        cmap = plt.get_cmap("tab10" if T <= 10 else "viridis", T)
+        image = ax.imshow(land["winner"], origin="lower", extent=extent, aspect="auto",
+                          cmap=cmap, vmin=-0.5, vmax=T - 0.5, interpolation="nearest")
+        bar = ax.figure.colorbar(image, ax=ax, label="best task")
+        if T <= 20:  # tasks are numbered from 1 in figures
+            bar.set_ticks(range(T), labels=[str(t + 1) for t in range(T)])
+    else:
+        image = ax.imshow(land["values"], origin="lower", extent=extent, aspect="auto",
+                          cmap="viridis" if metric == "accuracy" else "viridis_r")
+        ax.figure.colorbar(image, ax=ax, label=_metric_label(metric))
+    scatter = ax.scatter(pts[:, 0], pts[:, 1], c="w", edgecolor="k", s=40, zorder=3)
+    if len(pts) <= 20:
+        for t, (x, y) in enumerate(pts):
+            ax.annotate(names[t] if names else str(t + 1), (x, y), xytext=(4, 4),
+                        textcoords="offset points", color="w", fontsize=8)
+    label = "PC" if land["projection"].method == "pca" else "e"
+    ax.set(xlabel=f"{label} 1", ylabel=f"{label} 2", title="embedding landscape")
+    return {"image": image, "scatter": scatter}
+
+
+def plot_interpolation(res: dict[str, np.ndarray], ax: Axes | None = None,
+                       metric: str = "accuracy", names: Sequence[str] | None = None,
+                       alpha: float | None = None) -> dict[str, Any]:
+    """Each task's metric along an :func:`hnviz.analysis.interpolate` path, with the
+    endpoints (alpha = 0, 1) marked and an optional marker at ``alpha``."""
+    ax = _ax(ax, (7, 4))
+    alphas, m = res["alphas"], res["metrics"]
+    colors = task_colors(m.shape[1])
+    lines = [ax.plot(alphas, m[:, t], color=c, label=names[t] if names else f"task {t + 1}")[0]
+             for t, c in enumerate(colors)]
+    for a in (0.0, 1.0):
+        ax.axvline(a, color="0.6", ls="--", lw=1)
+    marker = ax.axvline(alpha if alpha is not None else 0.0, color="k", lw=1.5,
+                        visible=alpha is not None)
+    ax.set(xlabel="α  (0: task a, 1: task b)", ylabel=_metric_label(metric),
+           title="metrics along the interpolation path")
+    if m.shape[1] <= 10:
+        ax.legend(fontsize=8)
+    return {"lines": lines, "marker": marker}
