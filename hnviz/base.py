@@ -1,7 +1,7 @@
 """Shared scikit-learn-style machinery of continual learners (hypernetwork and baselines)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .benchmarks import Task
-from .targets import TargetNet
+from .targets import TargetNet, build_target
 
 
 class ContinualLearner:
@@ -38,17 +38,24 @@ class ContinualLearner:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tasks={self.n_tasks_}, config={self.config!r})"
 
-    def _seeded(self, build: Callable[[], None], in_shape: tuple[int, ...]) -> None:
-        """Run ``build`` (which creates the networks) under ``random_state``, then seed the
-        generator for embeddings, batches and subsets."""
-        seed = self.random_state
+    def _build(self, in_features: int, n_outputs: int, n_heads: int,
+               in_shape: tuple[int, ...]) -> None:
+        """Create ``target_`` and the subclass's model (:meth:`_build_model`) under
+        ``random_state``, then seed the generator for embeddings, batches and subsets."""
+        cfg, seed = self.config, self.random_state
         with torch.random.fork_rng():
             if seed is not None:
                 torch.manual_seed(seed)
-            build()
+            self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
+                                        cfg.target_activation, n_heads, in_shape)
+            self._build_model()
         self.in_shape_ = tuple(in_shape)
         self.gen_ = torch.Generator()
         self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+
+    def _build_model(self) -> None:
+        """Create what is trained besides the ``target_`` template (subclasses)."""
+        raise NotImplementedError
 
     def _reset(self) -> None:
         raise NotImplementedError
@@ -97,12 +104,17 @@ class ContinualLearner:
         for cb in self.callbacks:
             cb.on_task_end(self, task.task_id, {"row": self.matrix_[-1].copy()})
 
+    @staticmethod
+    def _grown(R: np.ndarray, row: list[float]) -> np.ndarray:
+        """``R`` ``(T-1, T-1)`` grown to ``(T, T)`` with ``row`` last (NaN above the diagonal)."""
+        T = len(row)
+        out = np.full((T, T), np.nan)
+        out[:T - 1, :T - 1] = R
+        out[T - 1] = row
+        return out
+
     def _update_matrix(self) -> None:
-        T = self.n_tasks_
-        R = np.full((T, T), np.nan)
-        R[:T - 1, :T - 1] = self.matrix_
-        R[T - 1] = [self.score(t) for t in self.tasks_]
-        self.matrix_ = R
+        self.matrix_ = self._grown(self.matrix_, [self.score(t) for t in self.tasks_])
 
     def _check_fitted(self) -> None:
         if self.target_ is None or self.n_tasks_ == 0:

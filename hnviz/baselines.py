@@ -25,7 +25,7 @@ from torch.func import jacrev, vmap
 from .base import ContinualLearner
 from .benchmarks import Task
 from .config import ACTIVATIONS, PRESETS, TARGETS, ConfigMixin, _check_choice, _check_positive
-from .targets import TargetNet, build_target
+from .targets import TargetNet
 from .train import BatchSampler, run_steps, task_loss
 
 METHODS = ("finetune", "ewc", "online_ewc", "si", "joint")
@@ -163,16 +163,7 @@ class BaselineCL(ContinualLearner):
     def n_tasks_(self) -> int:
         return len(self.task_info_)
 
-    def _build(self, in_features: int, n_outputs: int, n_heads: int,
-               in_shape: tuple[int, ...]) -> None:
-        """Create ``target_`` and ``theta_`` (the template's default init, seeded) and the RNG."""
-        cfg = self.config
-
-        def build() -> None:
-            self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
-                                        cfg.target_activation, n_heads, in_shape)
-
-        self._seeded(build, in_shape)
+    def _build_model(self) -> None:
         self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)
         self.importance_ = self.anchors_ = torch.zeros(0, self.target_.num_params)
 

@@ -101,9 +101,9 @@ def run_compare(args: argparse.Namespace) -> None:
         print(f"{method:>11} seed {seed}: final {row['average_final']:.2f}%  "
               f"forgetting {row['forgetting']:.2f}  {row['wall_seconds']:.1f}s", flush=True)
 
-    summary = compare(tasks, args.preset or preset_for(args.benchmark, args.fast), args.scenario, methods,
-                      range(args.seeds), args.out, not args.no_progress, on_run=report,
-                      n_steps=args.steps)
+    preset = args.preset or preset_for(args.benchmark, args.fast)
+    summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
+                      not args.no_progress, on_run=report, n_steps=args.steps)
     print(markdown_table(summary))
     print(f"runs, summary.json and table.md written to {args.out}/")
 

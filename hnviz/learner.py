@@ -13,7 +13,7 @@ from .benchmarks import Task
 from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet
 from .regularizer import RegTargets
-from .targets import TargetNet, build_target
+from .targets import TargetNet
 from .train import StepState, fit_task
 
 
@@ -43,19 +43,11 @@ class HyperCL(ContinualLearner):
         return int(self.embeddings_.shape[0])
 
     # ----------------------------------------------------------------- building
-    def _build(self, in_features: int, n_outputs: int, n_heads: int,
-               in_shape: tuple[int, ...]) -> None:
-        """Create ``target_`` and ``hnet_`` (seeded by ``random_state``) and the RNG."""
+    def _build_model(self) -> None:
         cfg = self.config
-
-        def build() -> None:
-            self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
-                                        cfg.target_activation, n_heads, in_shape)
-            self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
-                                    cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
-                                    cfg.hnet_init)
-
-        self._seeded(build, in_shape)
+        self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
+                                cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
+                                cfg.hnet_init)
 
     # ----------------------------------------------------------------- training
     def partial_fit(self, task: Task) -> "HyperCL":
@@ -132,23 +124,27 @@ class HyperCL(ContinualLearner):
             outs = outs.reshape(T, len(x), heads, -1)[torch.arange(T), :, torch.arange(T)]
         return outs
 
+    def _entropy_inference(self, x: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inferred task ids ``(N,)``, entropies ``(T, N)`` and the outputs ``(T, N, out)``."""
+        outs = self.task_outputs(x)
+        logp = torch.log_softmax(outs / self.config.ent_temperature, dim=-1)
+        entropy = -(logp.exp() * logp).sum(-1)  # (T, N)
+        return entropy.argmin(0), entropy, outs
+
     def infer_task(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Task inference by predictive entropy: the task whose net is most certain.
 
         Returns the inferred task ids ``(N,)`` and the entropies ``(T, N)`` of the
         softmax at temperature ``config.ent_temperature``.
         """
-        logp = torch.log_softmax(self.task_outputs(x) / self.config.ent_temperature, dim=-1)
-        entropy = -(logp.exp() * logp).sum(-1)  # (T, N)
-        return entropy.argmin(0), entropy
+        t_hat, entropy, _ = self._entropy_inference(x)
+        return t_hat, entropy
 
     @torch.no_grad()
     def predict_agnostic(self, x: Any, scenario: str) -> torch.Tensor:
         """Labels ``(N,)`` without a task id: infer the task (entropy), then use its net;
         cl3 adds the inferred task's class offset (global classes)."""
-        outs = self.task_outputs(x)  # (T, N, out)
-        logp = torch.log_softmax(outs / self.config.ent_temperature, dim=-1)
-        t_hat = (-(logp.exp() * logp).sum(-1)).argmin(0)  # (N,)
+        t_hat, _, outs = self._entropy_inference(x)
         local = outs[t_hat, torch.arange(outs.shape[1])].argmax(-1)
         if scenario != "cl3":
             return local
@@ -162,11 +158,8 @@ class HyperCL(ContinualLearner):
     def _update_matrix(self) -> None:
         super()._update_matrix()
         if self.tasks_[0].kind == "classification" and self.tasks_[0].scenario != "cl1":
-            T = self.n_tasks_
-            R = np.full((T, T), np.nan)
-            R[:T - 1, :T - 1] = self.inference_matrix_
-            R[T - 1] = [self.task_inference_accuracy(t) for t in self.tasks_]
-            self.inference_matrix_ = R
+            self.inference_matrix_ = self._grown(
+                self.inference_matrix_, [self.task_inference_accuracy(t) for t in self.tasks_])
 
     def summary(self) -> dict[str, Any]:
         """Metrics of ``matrix_`` (and of ``inference_matrix_`` in cl2/cl3)."""
