@@ -71,27 +71,83 @@ def project_embeddings(embs: Any, method: str = "auto",
 
 def _task_metric(learner: HyperCL, task: Task, weights: torch.Tensor,
                  n_samples: int | None) -> torch.Tensor:
-    """Metric of ``task`` for B weight sets ``(B, P)`` -> ``(B,)`` (one vmapped pass)."""
+    """Metric of ``task`` for B weight sets ``(B, P)`` -> ``(B,)`` (one vmapped pass; the
+    task's own head, labels in the scenario's label space)."""
     x, y = task.x_test, task.y_test
     if n_samples is not None and n_samples < len(x):
         x, y = x[:n_samples], y[:n_samples]
     out = learner.target_(x, weights, learner._head(task.task_id))  # (B, N, out)
     if task.kind == "regression":
         return ((out - y[None]) ** 2).mean(dim=(1, 2))
-    return (out.argmax(-1) == y[None]).float().mean(1) * 100
+    return (out.argmax(-1) == task.scenario_labels(y)[None]).float().mean(1) * 100
+
+
+class _TestStack:
+    """Every task's test set in one tensor (single-head nets evaluate them in one pass):
+    ``x`` ``(N, D)``, ``y`` (scenario labels or targets), ``seg`` ``(N,)`` task index,
+    ``counts`` ``(T,)``."""
+
+    def __init__(self, tasks: Sequence[Task], n_samples: int | None):
+        xs, ys, seg = [], [], []
+        for t, task in enumerate(tasks):
+            x, y = task.x_test[:n_samples], task.y_test[:n_samples]
+            xs.append(x)
+            ys.append(y if task.kind == "regression" else task.scenario_labels(y))
+            seg.append(torch.full((len(x),), t))
+        self.tasks, self.n_samples = list(tasks), n_samples
+        self.x, self.y, self.seg = torch.cat(xs), torch.cat(ys), torch.cat(seg)
+        self.counts = torch.bincount(self.seg, minlength=len(tasks)).float()
+        self.regression = tasks[0].kind == "regression"
+
+    def matches(self, tasks: Sequence[Task], n_samples: int | None) -> bool:
+        return n_samples == self.n_samples and len(tasks) == len(self.tasks) and \
+            all(a is b for a, b in zip(tasks, self.tasks))
+
+    def metrics(self, learner: HyperCL, weights: torch.Tensor) -> torch.Tensor:
+        """Each task's metric for B weight sets ``(B, P)`` -> ``(B, T)``."""
+        out = learner.target_(self.x, weights, 0)  # (B, N, out)
+        if self.regression:
+            per = ((out - self.y[None]) ** 2).mean(-1)
+        else:
+            per = (out.argmax(-1) == self.y[None]).float() * 100
+        sums = torch.zeros(len(weights), len(self.counts)).index_add_(1, self.seg, per)
+        return sums / self.counts
+
+
+_STACK: list[_TestStack] = []  # the last stack built (re-used while the tasks are the same)
+_FUSED_FLOATS = 2 ** 24  # activation budget of one fused chunk (64 MiB of float32)
+
+
+def _test_stack(tasks: Sequence[Task], n_samples: int | None) -> _TestStack:
+    if not (_STACK and _STACK[0].matches(tasks, n_samples)):
+        _STACK[:] = [_TestStack(tasks, n_samples)]
+    return _STACK[0]
 
 
 @torch.no_grad()
 def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
                         n_samples: int | None = None, chunk: int = 256) -> np.ndarray:
     """Each task's test metric (cl1: the task's own head) for the nets generated from
-    ``embs`` ``(B, E)`` -> ``(B, T)``; ``n_samples`` caps the test points per task."""
+    ``embs`` ``(B, E)`` -> ``(B, T)``; ``n_samples`` caps the test points per task.
+
+    A few nets on a single-head target are scored on all tasks' test sets in one pass
+    (the alpha slider); otherwise task by task, ``chunk`` nets per vmapped pass.
+    """
     embs = learner._check_emb(embs)
     embs = embs[None] if embs.dim() == 1 else embs
+    fused = learner.target_.n_heads == 1 and len(tasks) > 1
+    if fused:  # only while all nets fit one pass; else per task (less memory, as fast)
+        stack = _test_stack(tasks, n_samples)
+        width = max(max(shape) for shape in learner.target_.shapes)
+        fused = len(embs) * len(stack.x) * width <= _FUSED_FLOATS
     rows = []
     for part in embs.split(chunk):
         weights = learner.generate_weights(part)  # (b, P)
-        rows.append(torch.stack([_task_metric(learner, t, weights, n_samples) for t in tasks], 1))
+        if fused:
+            rows.append(stack.metrics(learner, weights))
+        else:
+            rows.append(torch.stack([_task_metric(learner, t, weights, n_samples)
+                                     for t in tasks], 1))
     return torch.cat(rows).numpy()
 
 
@@ -115,6 +171,18 @@ def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps
     return {"alphas": alphas, "path": path, "metrics": metrics}
 
 
+def landscape_grid(points: np.ndarray, resolution: int = 50,
+                   margin: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Grid axes ``xs``, ``ys`` ``(resolution,)`` spanning the 2-D ``points`` ``(T, 2)`` plus
+    ``margin`` times their extent (at least ``margin`` on each side)."""
+    if resolution < 2:
+        raise ValueError(f"resolution must be >= 2, got {resolution}")
+    lo, hi = points.min(0), points.max(0)
+    pad = margin * np.maximum(hi - lo, 1.0)
+    return (np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution),
+            np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
+
+
 def embedding_landscape(learner: HyperCL, tasks: Sequence[Task], task: int | str = "winner",
                         resolution: int = 50, margin: float = 0.5,
                         n_samples: int | None = 200) -> dict[str, Any]:
@@ -125,13 +193,8 @@ def embedding_landscape(learner: HyperCL, tasks: Sequence[Task], task: int | str
     ys), ``winner`` (task index per cell when ``task="winner"``), ``points`` (the learned
     embeddings projected, ``(T, 2)``) and the ``projection``.
     """
-    if resolution < 2:
-        raise ValueError(f"resolution must be >= 2, got {resolution}")
     points, proj = project_embeddings(learner.embeddings_.numpy())
-    lo, hi = points.min(0), points.max(0)
-    pad = margin * np.maximum(hi - lo, 1.0)
-    xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
-    ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    xs, ys = landscape_grid(points, resolution, margin)
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (R*R, 2), row-major in ys
     embs = proj.inverse_transform(grid)[:, :learner.config.emb_dim].astype(np.float32)
     chosen = list(tasks) if task == "winner" else [tasks[learner._check_task_id(task)]]

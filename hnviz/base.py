@@ -1,7 +1,8 @@
 """Shared scikit-learn-style machinery of continual learners (hypernetwork and baselines)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ class ContinualLearner:
     """Base of :class:`hnviz.HyperCL` and the baselines.
 
     Subclasses set ``target_`` (a :class:`TargetNet`), ``task_info_``, ``tasks_`` and
-    ``matrix_``, and implement ``_reset``, ``n_tasks_``, ``partial_fit(task)`` and
+    ``matrix_``, and implement ``_reset``, ``n_tasks_``, ``_partial_fit(task)`` and
     ``predict_output(x, task_id)``. ``fit``, ``predict``, ``score`` and ``summary`` follow.
     """
 
@@ -64,8 +65,25 @@ class ContinualLearner:
     def n_tasks_(self) -> int:
         raise NotImplementedError
 
-    def partial_fit(self, task: Task) -> "ContinualLearner":
+    def partial_fit(self, task: Task, callbacks: Sequence[Any] = ()) -> "ContinualLearner":
+        """Learn ``task`` (the next one in the sequence) and update ``matrix_``;
+        ``callbacks`` (e.g. :class:`hnviz.widgets.LiveTraining`) are called for this task
+        besides the learner's own."""
+        with self._extra_callbacks(callbacks):
+            self._partial_fit(task)
+        return self
+
+    def _partial_fit(self, task: Task) -> None:
         raise NotImplementedError
+
+    @contextmanager
+    def _extra_callbacks(self, callbacks: Sequence[Any]) -> Iterator[None]:
+        n = len(self.callbacks)
+        self.callbacks.extend(callbacks)
+        try:
+            yield
+        finally:
+            del self.callbacks[n:]
 
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
         raise NotImplementedError
@@ -85,12 +103,14 @@ class ContinualLearner:
                 raise ValueError(f"task id {task.task_id} has no output head: the target net has "
                                  f"{self.target_.n_heads} heads; build a longer sequence")
 
-    def fit(self, tasks: Iterable[Task]) -> "ContinualLearner":
-        """Reset, then learn every task of ``tasks`` in order."""
+    def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = ()) -> "ContinualLearner":
+        """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
+        :meth:`partial_fit`)."""
         self._reset()
         tasks = list(tasks)
-        for task in tqdm(tasks, desc="tasks", disable=not self.progress):
-            self.partial_fit(task)
+        with self._extra_callbacks(callbacks):
+            for task in tqdm(tasks, desc="tasks", disable=not self.progress):
+                self._partial_fit(task)
         return self
 
     def _finish_task(self, task: Task, history: dict[str, np.ndarray]) -> None:

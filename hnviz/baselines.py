@@ -230,8 +230,7 @@ class BaselineCL(ContinualLearner):
         decay = cfg.online_gamma if cfg.method == "online_ewc" else 1.0
         self.importance_, self.anchors_ = (decay * old + new)[None], theta[None]
 
-    def partial_fit(self, task: Task) -> "BaselineCL":
-        """Learn ``task`` (the next one in the sequence) and update ``matrix_``."""
+    def _partial_fit(self, task: Task) -> None:
         self._check_task(task)
         if self.target_ is None:
             self._build(task.in_features, task.head_size,
@@ -251,7 +250,6 @@ class BaselineCL(ContinualLearner):
         history = run_steps(self, task, cfg.n_steps, step)
         self._consolidate(task, path)
         self._finish_task(task, history)
-        return self
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()

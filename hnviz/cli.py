@@ -1,4 +1,4 @@
-"""Command line: ``python -m hnviz train ...`` and ``python -m hnviz demo``."""
+"""Command line: ``python -m hnviz train|compare|figures|demo ...``."""
 from __future__ import annotations
 
 import argparse
@@ -69,6 +69,7 @@ def demo(out: str | Path, progress: bool = True) -> None:
     import matplotlib.pyplot as plt
 
     from .plots import plot_embeddings, plot_metric_matrix, plot_toy_fits
+    from .widgets import save_figures
 
     out = Path(out)
     header = f"{'run':<22} {'metric':>8} {'during':>9} {'final':>9} {'BWT':>10} {'forgetting':>10}    time"
@@ -87,6 +88,7 @@ def demo(out: str | Path, progress: bool = True) -> None:
             fig.tight_layout()
             fig.savefig(run_dir / fname, dpi=110)
             plt.close(fig)
+        save_figures([run_dir], run_dir)  # the analysis widgets' figures
         rows.append(f"{name:<22} " + _fmt(summary))
     print(header, *rows, sep="\n")
     print(f"runs and figures written to {out}/")
@@ -106,6 +108,17 @@ def run_compare(args: argparse.Namespace) -> None:
                       not args.no_progress, on_run=report, n_steps=args.steps)
     print(markdown_table(summary))
     print(f"runs, summary.json and table.md written to {args.out}/")
+
+
+def run_figures(args: argparse.Namespace) -> None:
+    """``python -m hnviz figures``: each widget's figure as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .widgets import save_figures
+
+    for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):
+        print(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,6 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cp.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     cp.add_argument("--out", required=True, help="directory for runs and summary")
     cp.add_argument("--no-progress", action="store_true")
+    fg = sub.add_parser("figures", help="PNG of each analysis widget for run directories")
+    fg.add_argument("runs", nargs="+", help="run directories (train/compare --out)")
+    fg.add_argument("--out", required=True, help="directory for the PNG files")
+    fg.add_argument("-a", type=int, default=0, help="interpolation start task (0-based)")
+    fg.add_argument("-b", type=int, default=1, help="interpolation end task (0-based)")
+    fg.add_argument("--alpha", type=float, default=0.5, help="interpolation position")
+    fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based)")
     dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
     dm.add_argument("--out", default="runs/demo")
     dm.add_argument("--no-progress", action="store_true")
@@ -144,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"run written to {args.out}/ (metrics.json)")
         elif args.command == "compare":
             run_compare(args)
+        elif args.command == "figures":
+            run_figures(args)
         else:
             demo(args.out, not args.no_progress)
     except ValueError as e:

@@ -50,8 +50,7 @@ class HyperCL(ContinualLearner):
                                 cfg.hnet_init)
 
     # ----------------------------------------------------------------- training
-    def partial_fit(self, task: Task) -> "HyperCL":
-        """Learn ``task`` (the next one in the sequence) and update ``matrix_``."""
+    def _partial_fit(self, task: Task) -> None:
         self._check_task(task)
         if self.target_ is None:
             self._build(task.in_features, task.n_outputs,
@@ -72,7 +71,6 @@ class HyperCL(ContinualLearner):
         history = fit_task(self, state)
         self.embeddings_ = torch.cat([self.embeddings_, emb.detach()[None]])
         self._finish_task(task, history)
-        return self
 
     # ---------------------------------------------------------------- inference
     def _check_emb(self, emb: Any) -> torch.Tensor:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from .analysis import forgetting_curves, project_embeddings
 from .benchmarks import Task
 from .learner import HyperCL
 
@@ -58,26 +59,14 @@ def plot_metric_matrix(R: np.ndarray, metric: str = "accuracy", ax: Axes | None 
     return ax.collections[0]
 
 
-def project_2d(points: np.ndarray) -> tuple[np.ndarray, Any]:
-    """Identity for 2-D points, PCA to 2-D above (``(N, E)`` -> ``(N, 2)``, fitted PCA)."""
-    points = np.asarray(points, dtype=float)
-    if points.shape[1] <= 2:
-        return np.pad(points, ((0, 0), (0, 2 - points.shape[1]))), None
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=2).fit(points)
-    return pca.transform(points), pca
-
-
 def plot_embeddings(learner: HyperCL, ax: Axes | None = None, trajectories: bool = True) -> list[Any]:
     """Scatter of the task embeddings (PCA above 2-D) with labels and training paths."""
     ax = _ax(ax, (5, 5))
     embs = learner.embeddings_.numpy()
     paths = [h["emb_trajectory"] for h in learner.history_ if "emb_trajectory" in h]
-    _, pca = project_2d(np.concatenate([embs, *paths]) if trajectories and paths else embs)
-
-    def proj(a: np.ndarray) -> np.ndarray:
-        return pca.transform(a) if pca is not None else np.pad(a, ((0, 0), (0, 2 - a.shape[1])))
+    _, projection = project_embeddings(np.concatenate([embs, *paths]) if trajectories and paths
+                                       else embs)
+    proj = projection.transform
 
     colors = task_colors(len(embs))
     artists = []
@@ -88,7 +77,7 @@ def plot_embeddings(learner: HyperCL, ax: Axes | None = None, trajectories: bool
     artists.append(ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=60, edgecolor="k", zorder=3))
     for t, (x, y) in enumerate(xy):
         artists.append(ax.annotate(str(t + 1), (x, y), xytext=(4, 4), textcoords="offset points"))
-    label = "PC" if pca is not None else "e"
+    label = "PC" if projection.method == "pca" else "e"
     ax.set(xlabel=f"{label} 1", ylabel=f"{label} 2", title="task embeddings (path: training)")
     return artists
 
@@ -101,8 +90,6 @@ def plot_forgetting_curves(R: np.ndarray, metric: str = "accuracy", ax: Axes | N
                            highlight: int | None = None) -> dict[str, Any]:
     """Each task's metric vs number of tasks trained; readable for 100 tasks: lines
     coloured by task index (colour bar above 10 tasks), the mean and a 10-90 % band."""
-    from .analysis import forgetting_curves
-
     fc = forgetting_curves(R)
     T = len(fc["mean"])
     ax = _ax(ax, (7, 4))

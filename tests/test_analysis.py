@@ -1,17 +1,10 @@
 """Analysis of the embedding space against the learner's own per-task answers."""
 import numpy as np
 import pytest
+import torch
 
-import hnviz
 from hnviz.analysis import (embedding_landscape, evaluate_embeddings, forgetting_curves,
                             interpolate, project_embeddings)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    tasks = hnviz.permuted_digits(3)
-    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=150, emb_dim=4)
-    return hnviz.HyperCL(cfg, random_state=0, progress=False).fit(tasks), tasks
 
 
 def test_evaluate_embeddings_equals_score(digits, tiny_toy_learner, toy):
@@ -111,3 +104,17 @@ def test_forgetting_plot_for_100_tasks():
     art = plot_forgetting_curves(R, ax=ax)
     assert len(art["lines"]) == 100 and ax.get_legend() is not None
     plt.close(fig)
+
+
+
+@pytest.mark.parametrize("which, n_samples", [("digits", None), ("digits", 40), ("toy", None)])
+def test_fused_evaluation_equals_the_per_task_loop(digits, tiny_toy_learner, toy, which,
+                                                   n_samples):
+    from hnviz.analysis import _task_metric
+
+    learner, tasks = digits if which == "digits" else (tiny_toy_learner, toy)
+    embs = torch.randn(5, learner.config.emb_dim)
+    fused = evaluate_embeddings(learner, tasks, embs, n_samples=n_samples, chunk=2)
+    weights = learner.generate_weights(embs)
+    loop = torch.stack([_task_metric(learner, t, weights, n_samples) for t in tasks], 1)
+    np.testing.assert_allclose(fused, loop.numpy(), rtol=1e-5)
