@@ -706,8 +706,9 @@ class ForgettingDashboard(_AnalysisWidget):
             }
         ax.set(xlabel="tasks trained", ylabel=_metric_label(self.metric),
                xlim=(0.5, self.state.n_tasks + 0.5))
-        if self.metric == "accuracy":
-            ax.set_ylim(0, 102)
+        if self.metric == "accuracy":  # from 10 points below the lowest value, in tens
+            low = np.nanmin(self._all_values())
+            ax.set_ylim(max(0.0, 10 * np.floor(low / 10) - 10), 101)
         else:
             ax.set_yscale("log")
             norm = _norm(self.metric, self._all_values())
