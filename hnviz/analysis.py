@@ -223,3 +223,17 @@ def forgetting_curves(R: Any) -> dict[str, np.ndarray]:
     curves = R.T.copy()
     return {"curves": curves, "mean": np.nanmean(R, axis=1),
             "lo": np.nanpercentile(R, 10, axis=1), "hi": np.nanpercentile(R, 90, axis=1)}
+
+
+def task_confusion(learner: HyperCL, tasks: Sequence[Task]) -> np.ndarray:
+    """Task inference by predictive entropy (HNET+ENT), as a confusion matrix ``(T, T)``:
+    row i = the percent of task i's test inputs inferred as task j (the diagonal is
+    :meth:`HyperCL.task_inference_accuracy`)."""
+    T = learner.n_tasks_
+    if len(tasks) < T:
+        raise ValueError(f"{len(tasks)} task(s) given for a learner that learned {T}")
+    out = np.zeros((T, T))
+    for i, task in enumerate(list(tasks)[:T]):
+        inferred = learner.infer_task(task.x_test)[0].numpy()
+        out[i] = np.bincount(inferred, minlength=T) / len(inferred) * 100
+    return out

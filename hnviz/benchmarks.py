@@ -114,6 +114,25 @@ def toy_regression(seed: int = 42, n_train: int = 100, n_test: int = 50,
                          "n_test": n_test, "noise": noise})
 
 
+def toy_variant(tasks: TaskSequence, of: int, shift: float = 0.3, seed: int = 7,
+                n_train: int = 100, n_test: int = 50, noise: float = 0.05) -> Task:
+    """A new toy task close to task ``of``: its polynomial moved up by ``shift`` on the same
+    input range, numbered after the sequence (for transfer: start its embedding at
+    ``learner.embeddings_[of]``). Its ``n_tasks`` counts it as one more task."""
+    if tasks.name != "toy_regression":
+        raise ValueError(f"toy_variant extends the toy regression, got {tasks.name}")
+    of = tasks[of].task_id
+    name, fn, (lo, hi) = TOY_FUNCTIONS[of]
+    rng = np.random.RandomState(seed)
+    x_tr = rng.uniform(lo, hi, size=(n_train, 1))
+    y_tr = fn(x_tr) + shift + rng.normal(0.0, noise, size=(n_train, 1))
+    x_te = np.linspace(lo, hi, n_test).reshape(n_test, 1)
+    T = len(tasks)
+    return Task(T, f"f{of + 1}(x) + {shift:g}", "regression",
+                *(_f32(a) for a in (x_tr, y_tr, x_te, fn(x_te) + shift)), n_outputs=1,
+                n_tasks=T + 1, in_shape=(1,), meta={"x_range": (lo, hi), "variant_of": of})
+
+
 def _f32(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a, dtype=np.float32))
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ class HyperCL(ContinualLearner):
         self.inference_matrix_ = np.zeros((0, 0))  # task-inference accuracy (cl2/cl3)
         self.task_info_: list[dict[str, Any]] = []
         self.tasks_: list[Task] = []  # test data for the accuracy matrix (never trained on)
+        self._init_embedding: torch.Tensor | None = None
 
     @property
     def n_tasks_(self) -> int:
@@ -50,13 +51,32 @@ class HyperCL(ContinualLearner):
                                 cfg.hnet_init)
 
     # ----------------------------------------------------------------- training
+    def partial_fit(self, task: Task, callbacks: Sequence[Any] = (),
+                    init_embedding: Any = None) -> "HyperCL":
+        """Learn ``task`` (the next one in the sequence) and update ``matrix_``.
+
+        ``callbacks``: called for this task besides the learner's own.
+        ``init_embedding`` ``(E,)``: start the new task's embedding there instead of
+        ``config.emb_init`` — e.g. at a similar old task's embedding (transfer).
+        """
+        self._init_embedding = None if init_embedding is None else self._check_emb(init_embedding)
+        if self._init_embedding is not None and self._init_embedding.dim() != 1:
+            raise ValueError(f"init_embedding must have shape (E,), got "
+                             f"{tuple(self._init_embedding.shape)}")
+        try:
+            return super().partial_fit(task, callbacks)
+        finally:
+            self._init_embedding = None
+
     def _partial_fit(self, task: Task) -> None:
         self._check_task(task)
         if self.target_ is None:
             self._build(task.in_features, task.n_outputs,
                         task.n_tasks if self.config.multi_head else 1, task.in_shape)
         cfg = self.config
-        if cfg.emb_init == "copy_previous" and self.n_tasks_ > 0:
+        if self._init_embedding is not None:
+            init = self._init_embedding.clone()
+        elif cfg.emb_init == "copy_previous" and self.n_tasks_ > 0:
             init = self.embeddings_[-1].clone()
         else:
             init = torch.randn(cfg.emb_dim, generator=self.gen_)

@@ -160,3 +160,33 @@ def plot_interpolation(res: dict[str, np.ndarray], ax: Axes | None = None,
     if m.shape[1] <= 10:
         ax.legend(fontsize=8)
     return {"lines": lines, "marker": marker}
+
+
+def plot_task_confusion(C: np.ndarray, ax: Axes | None = None,
+                        names: Sequence[str] | None = None) -> Any:
+    """Heatmap of :func:`hnviz.analysis.task_confusion` (rows: true task, columns:
+    inferred task, percent of the row's inputs)."""
+    import seaborn as sns
+
+    ax = _ax(ax, (5, 4))
+    labels = names if names is not None else [str(t + 1) for t in range(len(C))]
+    sns.heatmap(C, annot=len(C) <= 12, fmt=".0f", cmap="magma", vmin=0, vmax=100, ax=ax,
+                square=True, xticklabels=labels, yticklabels=labels,
+                cbar_kws={"label": "% of the task's test inputs"})
+    ax.set(xlabel="inferred task", ylabel="true task", title="task inference by entropy")
+    return ax.collections[0]
+
+
+def plot_loss_curves(curves: dict[str, np.ndarray], ax: Axes | None = None,
+                     ylabel: str = "task loss", smooth: int = 10) -> list[Any]:
+    """Loss per training step for named runs (log scale; ``smooth``-step running mean)."""
+    ax = _ax(ax, (6, 4))
+    lines = []
+    for name, y in curves.items():
+        y = np.asarray(y, dtype=float)
+        k = max(1, min(smooth, len(y)))
+        ys = np.convolve(y, np.ones(k) / k, mode="valid")
+        lines += ax.plot(np.arange(k - 1, len(y)), ys, lw=1.8, label=name)
+    ax.set(xlabel="training step", ylabel=ylabel, yscale="log")
+    ax.legend(fontsize=8)
+    return lines

@@ -35,6 +35,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+import traitlets
 from traitlets import Float, HasTraits, Int, TraitError, Tuple, Unicode, validate
 
 from . import metrics
@@ -47,8 +48,8 @@ from .plots import task_colors
 from .runs import Run, atomic_write, load_run
 from .train import Callback
 
-__all__ = ["EmbeddingExplorer", "ForgettingDashboard", "InterpolationExplorer", "LiveTraining",
-           "save_figures"]
+__all__ = ["EmbeddingExplorer", "ForgettingDashboard", "ForgettingLab", "InterpolationExplorer",
+           "LiveTraining", "save_figures"]
 
 
 # ------------------------------------------------------------------ plumbing
@@ -719,11 +720,14 @@ class ForgettingDashboard(_AnalysisWidget):
         self.run_box = widgets.Dropdown(options=names, value=self.state.run, description="matrix of")
         self.select = widgets.SelectMultiple(options=names, value=self.state.selected,
                                              description="curves", rows=min(len(names), 4))
-        task_opts = [("none", -1)] + [(str(t + 1), t) for t in range(self.state.n_tasks)]
-        self.task_box = widgets.Dropdown(options=task_opts, value=-1, description="task")
-        for box, name in ((self.run_box, "run"), (self.select, "selected"),
-                          (self.task_box, "task")):
+        self.task_slider = widgets.IntSlider(0, min=0, max=self.state.n_tasks,
+                                             description="highlight task",
+                                             style={"description_width": "initial"})
+        for box, name in ((self.run_box, "run"), (self.select, "selected")):
             widgets.link((box, "value"), (self.state, name))
+        # the slider counts tasks from 1 (0: none); the state is 0-based (-1: none)
+        traitlets.link((self.task_slider, "value"), (self.state, "task"),
+                       transform=(lambda v: v - 1, lambda t: t + 1))
         self.table = widgets.HTML()
         self.filename = widgets.Text("forgetting", description="file")
         self.fmt = widgets.ToggleButtons(options=["png", "svg"], value="png")
@@ -731,7 +735,7 @@ class ForgettingDashboard(_AnalysisWidget):
         self.save_button = widgets.Button(description="save figure", icon="save")
         self.save_button.on_click(self._on_save)
         self.state.observe(self._on_change, ["run", "selected", "task"])
-        self._show(widgets.HBox([self.run_box, self.select, self.task_box]),
+        self._show(widgets.HBox([self.run_box, self.select, self.task_slider]),
                    below=[self.table, widgets.HBox([self.filename, self.fmt, self.save_button])])
         self._update()
         fig.tight_layout()
@@ -922,6 +926,106 @@ class LiveTraining(_AnalysisWidget, Callback):
         self.redraw()
         self._last = time.perf_counter()
 
+
+
+class LabState(HasTraits):
+    """``beta``: the output regularizer's strength for the next training run."""
+
+    beta = Float(0.01)
+
+    @validate("beta")
+    def _valid_beta(self, proposal: Any) -> float:
+        if not (np.isfinite(proposal["value"]) and proposal["value"] >= 0):
+            raise TraitError(f"beta = {proposal['value']} must be finite and >= 0")
+        return proposal["value"]
+
+
+class ForgettingLab(_AnalysisWidget):
+    """Catastrophic forgetting for a classroom: pick beta on a slider, press "train" (or
+    call :meth:`train`) and watch :class:`LiveTraining`; the figure then shows the nets
+    after the last task (toy: the fitted functions) and each task's final metric for
+    every beta tried so far.
+
+    ``tasks``: a task sequence (default: the toy regression); ``preset``: the config
+    preset; ``n_steps``: steps per task (default: the preset's).
+    """
+
+    def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression",
+                 betas: Sequence[float] = (0.0, 1e-4, 1e-3, 0.005, 0.01, 0.05, 0.1),
+                 beta: float = 0.01, n_steps: int | None = None, random_state: int = 0):
+        super().__init__()
+        from .benchmarks import toy_regression
+        from .config import HyperCLConfig
+
+        self.state = LabState()
+        self.tasks = list(tasks) if tasks is not None else list(toy_regression())
+        self.config = HyperCLConfig.preset(preset, **({"n_steps": n_steps} if n_steps else {}))
+        self.random_state = random_state
+        self.results: dict[float, np.ndarray] = {}
+        self.learner: HyperCL | None = None
+        self.state.beta = beta
+        self.live = LiveTraining()
+        fig = self._new_figure((11, 4))
+        self.ax_fit, self.ax_final = fig.subplots(1, 2)
+        self.metric = self.tasks[0].metric
+        self.ax_final.set(xlabel="task", ylabel=f"final {_metric_label(self.metric)}",
+                          title="each task after the whole sequence, per β")
+        self.ax_fit.set_title("press “train”", fontsize=10)
+        self.ax_fit.set_axis_off()
+        fig.tight_layout()
+        options = sorted({float(b) for b in (*betas, beta)})
+        self.slider = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in options],
+                                              value=float(beta), description="β",
+                                              continuous_update=False)
+        widgets.link((self.slider, "value"), (self.state, "beta"))
+        self.button = widgets.Button(description="train", icon="play", button_style="primary")
+        self.button.on_click(lambda _: self._train_clicked())
+        self._show(widgets.HBox([self.slider, self.button]), self.live.view)
+        self.redraw()
+
+    def train(self) -> HyperCL:
+        """Train on the tasks with the current beta (live plot), then update the figure."""
+        beta = self.state.beta
+        self.learner = HyperCL(self.config.replace(beta=beta), random_state=self.random_state,
+                               progress=False).fit(self.tasks, callbacks=[self.live])
+        self.results[beta] = self.learner.matrix_[-1].copy()
+        self._update()
+        self.redraw()
+        return self.learner
+
+    @_guarded
+    def _train_clicked(self) -> None:
+        self.button.disabled = True
+        try:
+            self.train()
+        finally:
+            self.button.disabled = False
+
+    def _update(self) -> None:
+        from .plots import plot_toy_fits
+
+        ax = self.ax_fit
+        ax.clear()
+        ax.set_axis_on()
+        T = len(self.tasks)
+        if self.tasks[0].kind == "regression" and self.tasks[0].in_features == 1:
+            plot_toy_fits(self.learner, self.tasks, ax)
+        else:
+            ax.bar(np.arange(1, T + 1), self.learner.matrix_[-1], color=task_colors(T))
+            ax.set(xlabel="task", ylabel=_metric_label(self.metric))
+        ax.set_title(f"after the last task, β = {self.state.beta:g}", fontsize=10)
+        ax = self.ax_final
+        for line in list(ax.lines):
+            line.remove()
+        for beta, row in sorted(self.results.items()):
+            ax.plot(np.arange(1, T + 1), row, marker="o", label=f"β = {beta:g}")
+        if T <= 20:
+            ax.set_xticks(range(1, T + 1))
+        if self.metric != "accuracy":
+            ax.set_yscale("log")
+        ax.relim()
+        ax.autoscale_view()
+        ax.legend(fontsize=8)
 
 
 def save_figures(runs: Sequence[str | Path], out: str | Path, a: int = 0, b: int = 1,

@@ -155,7 +155,8 @@ def test_dashboard_compares_runs(digits, finetune, tmp_path):
     segs = art["hnet"]["tasks"].get_segments()
     np.testing.assert_array_equal(segs[1], [[2, learner.matrix_[1, 1]],  # from its own task on
                                             [3, learner.matrix_[2, 1]]])
-    d.task_box.value = 1
+    d.task_slider.value = 2  # tasks count from 1 on the slider
+    assert d.state.task == 1
     np.testing.assert_array_equal(art["hnet"]["highlight"].get_ydata(), learner.matrix_[:, 1])
     rows = {r["run"]: r for r in d.summary()}
     s = metrics.summary(finetune.matrix_)
@@ -298,3 +299,55 @@ def test_figures_command(saved, tmp_path):
                           "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "could not open run 'nope'" in res.stderr
     assert "does not exist" in res.stderr
+
+
+# ------------------------------------------------------ teaching lab and transfer
+def test_forgetting_lab_trains_per_beta(toy):
+    from hnviz.widgets import ForgettingLab
+
+    lab = ForgettingLab(toy, n_steps=40, beta=0.0)
+    lab.train()
+    lab.slider.value = 0.01  # slider -> state
+    assert lab.state.beta == 0.01
+    learner = lab.train()
+    assert learner.config.beta == 0.01 and lab.errors == []
+    assert sorted(lab.results) == [0.0, 0.01]
+    lines = {line.get_label(): line for line in lab.ax_final.lines}
+    np.testing.assert_array_equal(lines["β = 0.01"].get_ydata(), learner.matrix_[-1])
+    fits = [line for line in lab.ax_fit.lines]  # the generated nets' functions
+    assert len(fits) == 3 and "β = 0.01" in lab.ax_fit.get_title()
+    np.testing.assert_allclose(lab.live.image.get_array().filled(np.nan), learner.matrix_)
+    with pytest.raises(TraitError, match="beta = -1.0 must be finite and >= 0"):
+        lab.state.beta = -1.0
+
+
+def test_transfer_init_embedding_and_toy_variant(toy):
+    from hnviz.benchmarks import toy_variant
+
+    new = toy_variant(toy, of=0, shift=0.3)
+    assert new.task_id == 3 and new.n_tasks == 4
+    np.testing.assert_allclose(new.y_test[:, 0], new.x_test[:, 0] + 3.3, atol=1e-6)
+    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
+    learner = hnviz.HyperCL(cfg, progress=False).fit(toy)
+    e0 = learner.embeddings_[0].clone()
+    learner.partial_fit(new, init_embedding=e0)
+    np.testing.assert_array_equal(learner.history_[3]["emb_trajectory"][0], e0.numpy())
+    assert learner.n_tasks_ == 4 and learner.matrix_.shape == (4, 4)
+    with pytest.raises(ValueError, match=r"init_embedding must have shape \(E,\)"):
+        learner.partial_fit(toy_variant(toy, 1), init_embedding=torch.zeros(2, 2))
+
+
+def test_task_confusion(digits):
+    from hnviz.analysis import task_confusion
+    from hnviz.plots import plot_task_confusion
+
+    learner, tasks = digits
+    C = task_confusion(learner, tasks)
+    np.testing.assert_allclose(C.sum(1), 100)
+    for t in range(3):
+        assert C[t, t] == pytest.approx(learner.task_inference_accuracy(tasks[t]))
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    mesh = plot_task_confusion(C, ax)
+    np.testing.assert_allclose(mesh.get_array().reshape(3, 3), C)
+    plt.close(fig)
