@@ -18,11 +18,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hnviz demo --out runs/demo
 
+# Unit tests, the notebooks under nbval (short FAST runs) and the browser test.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	HNVIZ_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs notebooks/runs test-artifacts .pytest_cache

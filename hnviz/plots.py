@@ -23,6 +23,14 @@ def task_colors(n: int) -> np.ndarray:
                                                              else np.arange(n))
 
 
+def task_cmap(n: int) -> Any:
+    """A colour map with one colour per task index 0..n-1, the colours of :func:`task_colors`
+    (use with ``Normalize(-0.5, n - 0.5)``)."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(task_colors(n))
+
+
 def plot_toy_fits(learner: HyperCL, tasks: Sequence[Task], ax: Axes | None = None,
                   n_points: int = 200) -> list[Any]:
     """Each 1-D regression task's data and the function its generated net computes."""
@@ -121,7 +129,7 @@ def plot_landscape(land: dict[str, Any], ax: Axes | None = None, metric: str = "
     extent = (xs[0], xs[-1], ys[0], ys[-1])
     if "winner" in land:
         T = len(pts)
-        cmap = plt.get_cmap("tab10" if T <= 10 else "viridis", T)
+        cmap = task_cmap(T)
         image = ax.imshow(land["winner"], origin="lower", extent=extent, aspect="auto",
                           cmap=cmap, vmin=-0.5, vmax=T - 0.5, interpolation="nearest")
         bar = ax.figure.colorbar(image, ax=ax, label="best task")
@@ -188,5 +196,22 @@ def plot_loss_curves(curves: dict[str, np.ndarray], ax: Axes | None = None,
         ys = np.convolve(y, np.ones(k) / k, mode="valid")
         lines += ax.plot(np.arange(k - 1, len(y)), ys, lw=1.8, label=name)
     ax.set(xlabel="training step", ylabel=ylabel, yscale="log")
+    ax.legend(fontsize=8)
+    return lines
+
+
+def plot_final_metrics(matrices: dict[str, np.ndarray], metric: str = "accuracy",
+                       ax: Axes | None = None) -> list[Any]:
+    """Each task's final metric (the last row of R) for several runs, one line per run."""
+    ax = _ax(ax, (7, 3.5))
+    lines = []
+    for name, R in matrices.items():
+        final = np.asarray(R, dtype=float)[-1]
+        lines += ax.plot(np.arange(1, len(final) + 1), final, marker="o" if len(final) <= 20
+                         else None, lw=1.5, label=f"{name} (mean {np.mean(final):.3g})")
+    ax.set(xlabel="task", ylabel=f"final {_metric_label(metric)}",
+           title="each task after the whole sequence")
+    if metric != "accuracy":
+        ax.set_yscale("log")
     ax.legend(fontsize=8)
     return lines

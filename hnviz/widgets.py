@@ -44,7 +44,7 @@ from .analysis import (embedding_landscape, evaluate_embeddings, forgetting_curv
 from .base import ContinualLearner
 from .benchmarks import Task
 from .learner import HyperCL
-from .plots import task_colors
+from .plots import task_cmap, task_colors
 from .runs import Run, atomic_write, load_run
 from .train import Callback
 
@@ -412,8 +412,7 @@ class EmbeddingExplorer(_AnalysisWidget):
         t, T, metric = self.state.color_by, len(self.tasks), self.net.metric
         land = self.landscape(t)
         if t < 0:
-            cmap = plt.get_cmap("tab10" if T <= 10 else "viridis", T)
-            norm = Normalize(-0.5, T - 0.5)
+            cmap, norm = task_cmap(T), Normalize(-0.5, T - 0.5)
             data, marks = land["winner"], np.arange(T)
             label, title = "best task", f"which task wins (best {metric})"
         else:
@@ -682,7 +681,7 @@ class ForgettingDashboard(_AnalysisWidget):
         return getattr(getattr(source, "config", None), "method", "hnet")
 
     def _build(self) -> None:
-        fig = self._new_figure((13, 4.6))
+        fig = self._new_figure((12, 4.6))
         self.ax_R, self.ax_curves = fig.subplots(1, 2, width_ratios=[1, 1.35])
         cmap = "viridis" if self.metric == "accuracy" else "viridis_r"
         self.image = self.ax_R.imshow(np.zeros((2, 2)), cmap=cmap, interpolation="nearest",
@@ -774,7 +773,7 @@ class ForgettingDashboard(_AnalysisWidget):
             art["tasks"].set_visible(shown and single)
             art["band"].set_visible(shown)
             art["mean"].set_visible(shown)
-            art["mean"].set_label(f"{name}: mean over tasks seen")
+            art["mean"].set_label(f"{name}: mean" if single else name)
             art["band"].set_label(f"{name}: 10–90 %")
             Rn = self.matrices[name]
             has_task = 0 <= st.task < len(Rn)
@@ -784,10 +783,12 @@ class ForgettingDashboard(_AnalysisWidget):
                 art["highlight"].set_data(x, Rn[:, st.task])
                 art["highlight"].set_label(f"{name}: task {st.task + 1}")
             if shown:
-                handles += [art["mean"], art["band"]] + ([art["highlight"]] if has_task else [])
-        self.ax_curves.legend(handles=handles, fontsize=7, loc="upper left",
-                              bbox_to_anchor=(1.01, 1.0))
-        what = "every task (colour: task 1 dark … last yellow)" if single else "runs compared"
+                handles += [art["mean"]] + ([art["band"]] if single else []) \
+                    + ([art["highlight"]] if has_task else [])
+        self.ax_curves.legend(handles=handles, fontsize=7, loc="lower left", framealpha=0.8,
+                              ncol=1 if single or len(handles) <= 4 else 2)
+        what = ("every task (colour: task 1 dark … last yellow)" if single
+                else "mean over tasks seen, band 10–90 %")
         self.ax_curves.set_title(f"forgetting curves: {what}", fontsize=10)
         self.table.value = _html_table(self.summary())
 

@@ -1,0 +1,209 @@
+"""The notebooks in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by
+Playwright. Each notebook is opened, run with Run > Run All Cells (HNVIZ_FAST=1), its
+widgets must render (a slider and a figure, no widget errors), and moving a slider must
+change the figure's pixels. Screenshots go to ``test-artifacts/browser/``.
+
+Under CI=true this test must run; elsewhere it skips, naming what to install.
+"""
+import io
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("HNVIZ_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class")
+
+
+def _requirements() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "Python playwright is missing: pip install -e '.[dev]'"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing: apt-get install chromium"
+    return None
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free port with a random token, serving a copy of the
+    notebooks; settings switch off the news pop-up and cell windowing."""
+    missing = _requirements()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test cannot run under CI: {missing}")
+        pytest.skip(missing)
+    root = tmp_path_factory.mktemp("lab")
+    work = root / "notebooks"
+    shutil.copytree(ROOT / "notebooks", work, ignore=shutil.ignore_patterns("runs", ".ipynb_*"))
+    settings = root / "settings"
+    for ext, name, value in (("apputils-extension", "notification", {"fetchNews": "false",
+                                                                     "checkForUpdates": False}),
+                             ("notebook-extension", "tracker", {"windowingMode": "none"})):
+        path = settings / "@jupyterlab" / ext / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {**os.environ, "HNVIZ_FAST": "1", "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"), "JUPYTER_RUNTIME_DIR": str(root / "rt")}
+    env.pop("MPLBACKEND", None)
+    log = open(root / "lab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         "--ServerApp.port_retries=0", "--LabApp.news_url=None",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                server.kill()
+                pytest.fail(f"jupyter lab did not start: {(root / 'lab.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url, token
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _run_all(page) -> None:
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
+
+
+def _wait_done(page, timeout: float) -> None:
+    """Until every code cell shows an execution count (none pending, none empty)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
+        if prompts and all(p.strip().startswith("[") and p.strip()[1:-2].isdigit()
+                           for p in prompts):
+            return
+        time.sleep(1)
+    raise AssertionError(f"cells did not finish in {timeout}s: prompts {prompts}")
+
+
+def _dismiss_popups(page) -> None:
+    for label in ("No", "Dismiss", "Close"):
+        button = page.locator(".jp-Notification-Toast button", has_text=label)
+        if button.count():
+            button.first.click()
+
+
+def _pixels(locator):
+    from PIL import Image
+    import numpy as np
+
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=int)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_widgets_live_in_jupyterlab(lab, browser, name):
+    url, token = lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = Path(name).stem
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        # a workspace of its own, reset: JupyterLab would reopen the earlier notebooks
+        page.goto(f"{url}/lab/workspaces/{stem}/tree/{name}?reset&token={token}")
+        page.locator(".jp-NotebookPanel").first.wait_for(timeout=90_000)
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+            timeout=90_000)
+        _dismiss_popups(page)
+        _run_all(page)
+        _wait_done(page, timeout=300)
+        time.sleep(2)  # the last widget views attach
+        page.screenshot(path=str(ARTIFACTS / f"{stem}_page.png"), full_page=True)
+        text = page.locator(".jp-Notebook").inner_text()
+        for bad in WIDGET_ERRORS:
+            assert bad not in text, f"{name}: {bad!r} on the page"
+        assert "Traceback" not in text, f"{name}: a cell raised:\n{text[-3000:]}"
+        sliders = page.locator(".widget-slider")
+        figures = page.locator(".jupyter-matplotlib-figure, .widget-image")
+        assert sliders.count() >= 1 and figures.count() >= 1, \
+            f"{name}: {sliders.count()} sliders, {figures.count()} figures rendered"
+        # the last slider that sits in a widget with a figure: move it, watch the pixels
+        slider = page.locator(".widget-vbox:has(.jupyter-matplotlib-figure, .widget-image) "
+                              ".widget-slider").last
+        box = slider.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')]"
+                             "[.//*[contains(@class, 'jupyter-matplotlib-figure') or "
+                             "contains(@class, 'widget-image')]][1]")
+        figure = box.locator(".jupyter-matplotlib-figure, .widget-image").first
+        figure.scroll_into_view_if_needed()
+        deadline = time.time() + 30  # until the canvas has its size and first image
+        while time.time() < deadline and (figure.bounding_box() or {}).get("width", 0) < 200:
+            time.sleep(0.5)
+        time.sleep(1)
+        if os.environ.get("HNVIZ_BROWSER_DEBUG"):
+            for sel in (".jupyter-matplotlib-figure", ".jupyter-matplotlib-canvas-div canvas",
+                        ".widget-image", ".widget-slider"):
+                for i in range(page.locator(sel).count()):
+                    print(sel, i, page.locator(sel).nth(i).bounding_box())
+            print("box", box.bounding_box(), "figure", figure.bounding_box())
+        before = _pixels(figure)
+        (ARTIFACTS / f"{stem}_figure_before.png").write_bytes(figure.screenshot())
+        handle = slider.locator(".noUi-handle").first
+        handle.focus()
+        for _ in range(12):
+            handle.press("ArrowRight")
+        deadline = time.time() + 20
+        changed = 0.0
+        while time.time() < deadline and changed < 0.001:
+            time.sleep(1)
+            after = _pixels(figure)
+            if after.shape == before.shape:
+                changed = float((abs(after - before).sum(-1) > 30).mean())
+        (ARTIFACTS / f"{stem}_figure_after.png").write_bytes(figure.screenshot())
+        assert changed >= 0.001, f"{name}: moving the slider changed {changed:.4%} of the pixels"
+        assert not errors, f"{name}: JavaScript errors {errors}"
+    finally:
+        page.close()
+        _shutdown_kernels(url, token)
+
+
+def _shutdown_kernels(url: str, token: str) -> None:
+    """Stop every kernel the notebook started (they would compete for the 2 cores)."""
+    headers = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels", headers=headers)) as r:
+        kernels = json.load(r)
+    for k in kernels:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels/{k['id']}",
+                                                      headers=headers, method="DELETE"))
