@@ -1,6 +1,6 @@
 """Keep the notebooks committed clean: no outputs, execution counts or widget state,
-except the text output of cells marked ``# NBVAL_CHECK_OUTPUT`` (deterministic lines that
-nbval compares on every ``make test``).
+except the text output (and execution count) of cells marked ``# NBVAL_CHECK_OUTPUT``
+(deterministic lines that nbval compares on every ``make test``).
 
 Usage: python scripts/clean_notebooks.py [--execute] [notebooks/*.ipynb]
 ``--execute`` first runs each notebook (with HNVIZ_FAST=1, as the tests do) to record the
@@ -21,12 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)
+    count = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
+        count += 1
         keep = cell.source.startswith(CHECK)
+        # nbval reads a cell without an execution count as never run: checked cells keep one
+        cell.execution_count = count if keep else None
         cell.outputs = [o for o in cell.outputs if keep and o.output_type == "stream"
                         and o.name == "stdout"]
     return nb
