@@ -151,6 +151,14 @@ def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
     return torch.cat(rows).numpy()
 
 
+def embedding_path(learner: HyperCL, a: int, b: int, alphas: Any) -> np.ndarray:
+    """e(alpha) = (1 - alpha) e_a + alpha e_b for ``alphas`` ``(n,)`` -> ``(n, E)`` (float64;
+    exactly e_a at alpha = 0 and e_b at alpha = 1)."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    e = learner.embeddings_.numpy().astype(np.float64)
+    return (1 - alphas)[:, None] * e[a] + alphas[:, None] * e[b]
+
+
 def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps: int = 21,
                 extrapolate: float = 0.5, n_samples: int | None = None) -> dict[str, np.ndarray]:
     """Walk e(alpha) = (1 - alpha) e_a + alpha e_b for alpha in [-extrapolate, 1 + extrapolate].
@@ -165,8 +173,7 @@ def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps
         raise ValueError(f"extrapolate must be >= 0, got {extrapolate}")
     alphas = np.linspace(-extrapolate, 1 + extrapolate, n_steps)
     alphas = np.unique(np.round(np.concatenate([alphas, [0.0, 1.0]]), 12))  # own nets on it
-    e = learner.embeddings_.numpy().astype(np.float64)
-    path = (1 - alphas)[:, None] * e[a] + alphas[:, None] * e[b]
+    path = embedding_path(learner, a, b, alphas)
     metrics = evaluate_embeddings(learner, tasks, path.astype(np.float32), n_samples)
     return {"alphas": alphas, "path": path, "metrics": metrics}
 

@@ -101,14 +101,8 @@ def toy_regression(seed: int = 42, n_train: int = 100, n_test: int = 50,
     test inputs are ``n_test`` equidistant noise-free points (as in the authors' code).
     """
     rng = np.random.RandomState(seed)
-    tasks = []
-    for i, (name, fn, (lo, hi)) in enumerate(TOY_FUNCTIONS):
-        x_tr = rng.uniform(lo, hi, size=(n_train, 1))
-        y_tr = fn(x_tr) + rng.normal(0.0, noise, size=(n_train, 1))
-        x_te = np.linspace(lo, hi, n_test).reshape(n_test, 1)
-        tasks.append(Task(i, f"f{i + 1}(x) = {name}", "regression",
-                          *(_f32(a) for a in (x_tr, y_tr, x_te, fn(x_te))), n_outputs=1,
-                          n_tasks=3, in_shape=(1,), meta={"x_range": (lo, hi)}))
+    tasks = [_toy_task(i, f"f{i + 1}(x) = {name}", fn, x_range, rng, n_train, n_test, noise, 3)
+             for i, (name, fn, x_range) in enumerate(TOY_FUNCTIONS)]
     return TaskSequence("toy_regression", tasks,
                         {"name": "toy_regression", "seed": seed, "n_train": n_train,
                          "n_test": n_test, "noise": noise})
@@ -122,15 +116,25 @@ def toy_variant(tasks: TaskSequence, of: int, shift: float = 0.3, seed: int = 7,
     if tasks.name != "toy_regression":
         raise ValueError(f"toy_variant extends the toy regression, got {tasks.name}")
     of = tasks[of].task_id
-    name, fn, (lo, hi) = TOY_FUNCTIONS[of]
-    rng = np.random.RandomState(seed)
-    x_tr = rng.uniform(lo, hi, size=(n_train, 1))
-    y_tr = fn(x_tr) + shift + rng.normal(0.0, noise, size=(n_train, 1))
-    x_te = np.linspace(lo, hi, n_test).reshape(n_test, 1)
+    _, fn, x_range = TOY_FUNCTIONS[of]
     T = len(tasks)
-    return Task(T, f"f{of + 1}(x) + {shift:g}", "regression",
-                *(_f32(a) for a in (x_tr, y_tr, x_te, fn(x_te) + shift)), n_outputs=1,
-                n_tasks=T + 1, in_shape=(1,), meta={"x_range": (lo, hi), "variant_of": of})
+    return _toy_task(T, f"f{of + 1}(x) + {shift:g}", lambda x: fn(x) + shift, x_range,
+                     np.random.RandomState(seed), n_train, n_test, noise, T + 1,
+                     variant_of=of)
+
+
+def _toy_task(task_id: int, name: str, fn: Callable[[np.ndarray], np.ndarray],
+              x_range: tuple[float, float], rng: np.random.RandomState, n_train: int,
+              n_test: int, noise: float, n_tasks: int, **meta: Any) -> Task:
+    """One 1-D regression task: uniform training inputs with Gaussian output noise (std
+    ``noise``), ``n_test`` equidistant noise-free test points."""
+    lo, hi = x_range
+    x_tr = rng.uniform(lo, hi, size=(n_train, 1))
+    y_tr = fn(x_tr) + rng.normal(0.0, noise, size=(n_train, 1))
+    x_te = np.linspace(lo, hi, n_test).reshape(n_test, 1)
+    return Task(task_id, name, "regression", *(_f32(a) for a in (x_tr, y_tr, x_te, fn(x_te))),
+                n_outputs=1, n_tasks=n_tasks, in_shape=(1,),
+                meta={"x_range": (lo, hi), **meta})
 
 
 def _f32(a: np.ndarray) -> torch.Tensor:

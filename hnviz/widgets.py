@@ -39,12 +39,13 @@ import traitlets
 from traitlets import Float, HasTraits, Int, TraitError, Tuple, Unicode, validate
 
 from . import metrics
-from .analysis import (embedding_landscape, evaluate_embeddings, forgetting_curves,
-                       interpolate, landscape_grid, project_embeddings)
+from .analysis import (embedding_landscape, embedding_path, evaluate_embeddings,
+                       forgetting_curves, interpolate, landscape_grid, project_embeddings)
 from .base import ContinualLearner
-from .benchmarks import Task
+from .benchmarks import Task, toy_regression
+from .config import HyperCLConfig
 from .learner import HyperCL
-from .plots import task_cmap, task_colors
+from .plots import plot_toy_fits, task_cmap, task_colors
 from .runs import Run, atomic_write, load_run
 from .train import Callback
 
@@ -562,9 +563,8 @@ class InterpolationExplorer(_AnalysisWidget):
         self.redraw()
 
     def embedding(self, alpha: float) -> np.ndarray:
-        """e(alpha) ``(E,)``, computed as :func:`hnviz.analysis.interpolate` does."""
-        e = self.learner.embeddings_.numpy().astype(np.float64)
-        return (1 - alpha) * e[self.state.a] + alpha * e[self.state.b]
+        """e(alpha) ``(E,)``, the point of :func:`hnviz.analysis.interpolate`'s path."""
+        return embedding_path(self.learner, self.state.a, self.state.b, [alpha])[0]
 
     def _update_path(self) -> None:
         a, b = self.state.a, self.state.b
@@ -955,9 +955,6 @@ class ForgettingLab(_AnalysisWidget):
                  betas: Sequence[float] = (0.0, 1e-4, 1e-3, 0.005, 0.01, 0.05, 0.1),
                  beta: float = 0.01, n_steps: int | None = None, random_state: int = 0):
         super().__init__()
-        from .benchmarks import toy_regression
-        from .config import HyperCLConfig
-
         self.state = LabState()
         self.tasks = list(tasks) if tasks is not None else list(toy_regression())
         self.config = HyperCLConfig.preset(preset, **({"n_steps": n_steps} if n_steps else {}))
@@ -1003,8 +1000,6 @@ class ForgettingLab(_AnalysisWidget):
             self.button.disabled = False
 
     def _update(self) -> None:
-        from .plots import plot_toy_fits
-
         ax = self.ax_fit
         ax.clear()
         ax.set_axis_on()
@@ -1048,18 +1043,24 @@ def save_figures(runs: Sequence[str | Path], out: str | Path, a: int = 0, b: int
             raise ValueError("; ".join(w.errors))
         shown.append(w)
         return w
+    loaded: dict[str, Run] = {}
+    for name, path in zip(names, paths):  # each run read once, for every widget
+        try:
+            loaded[name] = load_run(path)
+        except ValueError as e:
+            raise ValueError(f"could not open run {name!r}: {e}") from e
     out.mkdir(parents=True, exist_ok=True)
-    dash = check(ForgettingDashboard(dict(zip(names, paths))))
+    dash = check(ForgettingDashboard(loaded))
     if task >= 0:
         dash.state.task = task
     written = [dash.save(out / "forgetting.png")]
-    for name, path in zip(names, paths):
-        run = load_run(path)
+    for name, run in loaded.items():
         if not isinstance(run.learner, HyperCL):
             continue
         stem = Path(name).name
-        explorer = check(EmbeddingExplorer(run, color_by=task if task >= 0 else None))
-        interp = check(InterpolationExplorer(run, a=a, b=b))
+        tasks = run.tasks()  # rebuilt once for both explorers
+        explorer = check(EmbeddingExplorer(run, tasks, color_by=task if task >= 0 else None))
+        interp = check(InterpolationExplorer(run, a=a, b=b, tasks=tasks))
         interp.state.alpha = alpha
         for suffix, w in (("embedding", explorer), ("interpolation", interp)):
             written.append(_save_figure(w.figure, out / f"{stem}_{suffix}.png", dpi))
