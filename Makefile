@@ -18,7 +18,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hnviz demo --out runs/demo
 
-# Unit tests and the notebooks under nbval (short FAST runs); HNVIZ_BROWSER=1 adds the browser test.
+# Unit tests, the notebooks under nbval (short FAST runs) and in JupyterLab + Chromium.
 test: $(STAMP)
 	HNVIZ_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 

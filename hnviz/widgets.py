@@ -69,8 +69,16 @@ class FigureView:
         if self.interactive:
             with plt.ioff():
                 self.figure = plt.figure(figsize=figsize, dpi=dpi)
-            self.figure.canvas.header_visible = False
-            self.widget = self.figure.canvas
+            canvas = self.figure.canvas
+            canvas.header_visible = False
+            # Give the front end the canvas size in the widget's first state. Otherwise
+            # it learns the size only from the kernel's reply to its "initialized"
+            # message, and a view created in the wrong moment of that exchange stays
+            # 0 x 0 px for good (seen in JupyterLab 4.6 + ipympl 0.10 when the figure is
+            # a child of a box). ipympl's own _repr_mimebundle_ sets the same trait.
+            canvas._size = tuple(float(v) for v in self.figure.bbox.size
+                                 / canvas.device_pixel_ratio)
+            self.widget = canvas
         else:
             self.figure = Figure(figsize=figsize, dpi=dpi)
             FigureCanvasAgg(self.figure)

@@ -273,6 +273,9 @@ def test_ipympl_canvas_and_click(digits):
     try:
         w = EmbeddingExplorer(digits[0], resolution=3, n_samples=10)
         assert w._fig.interactive and isinstance(w.figure.canvas, ipywidgets.DOMWidget)
+        # the front end gets the canvas size in the first state, not only after a round trip
+        width, height = w.figure.get_size_inches() * w.figure.dpi
+        assert w.figure.canvas._size == pytest.approx((width, height)) and width > 200
         target = (0.25, -0.5)
         x, y = w.ax_land.transData.transform(target)
         MouseEvent("button_press_event", w.figure.canvas, x, y, button=1)._process()
