@@ -10,7 +10,9 @@ the same functional path as the weights a hypernetwork generates. Methods:
 - ``joint``: trains on the union of all tasks so far (keeps old data; the upper bound).
 
 Penalties are ``strength * sum(importance_ * (theta - anchors_)^2)`` with ``importance_``
-``(K, P)`` the Fisher(s) or Omega and ``anchors_`` ``(K, P)`` the matching theta*.
+``(K, P)`` the Fisher(s) or Omega and ``anchors_`` ``(K, P)`` the matching theta*. Training
+evaluates the same sum in the merged form of :func:`merge_quadratic` (O(P) per step instead
+of O(K P): 100 EWC tasks cost what one does).
 """
 from __future__ import annotations
 
@@ -96,6 +98,37 @@ def quadratic_penalty(theta: torch.Tensor, importance: torch.Tensor, anchors: to
     return strength * (importance * (theta[None] - anchors) ** 2).sum()
 
 
+class MergedQuadratic:
+    """``sum_k sum_i F[k, i] (theta_i - A[k, i])^2`` rewritten exactly as one quadratic,
+    ``sum_i S_i (theta_i - m_i)^2 + c``, with ``S = sum_k F[k]`` ``(P,)``, the precision-
+    weighted centre ``m = sum_k F[k] A[k] / S`` ``(P,)`` (``A[-1]`` where ``S = 0``) and the
+    constant ``c = sum_k sum_i F[k, i] (A[k, i] - m_i)^2`` (the penalty's minimum).
+
+    Built in float64 from F, A ``(K, P)``; ``c`` is a sum of squares (no cancellation).
+    """
+
+    def __init__(self, importance: torch.Tensor, anchors: torch.Tensor):
+        if importance.shape != anchors.shape or importance.dim() != 2:
+            raise ValueError(f"importance {tuple(importance.shape)} and anchors "
+                             f"{tuple(anchors.shape)} must both be (K, P)")
+        f, a = importance.double(), anchors.double()
+        self.precision = f.sum(0)  # (P,)
+        if len(f) == 1:  # one anchor (online EWC, SI): already in this form
+            self.centre, self.constant = a[0], 0.0
+        else:
+            weighted = (f * a).sum(0) / self.precision
+            self.centre = torch.where(self.precision > 0, weighted, a[-1])  # (P,)
+            self.constant = float((f * (a - self.centre) ** 2).sum())
+        self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, theta: torch.Tensor, strength: float) -> torch.Tensor:
+        """``strength * (sum_i S_i (theta_i - m_i)^2 + c)``; theta ``(P,)``, a scalar."""
+        if theta.dtype not in self._cast:
+            self._cast[theta.dtype] = (self.precision.to(theta.dtype), self.centre.to(theta.dtype))
+        s, m = self._cast[theta.dtype]
+        return strength * ((s * (theta - m) ** 2).sum() + self.constant)
+
+
 def fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor, head: int = 0,
                     kind: str = "classification", chunk: int = 64) -> torch.Tensor:
     """Diagonal Fisher ``(P,)`` of the model's likelihood, averaged over inputs x ``(N, D)``.
@@ -105,21 +138,22 @@ def fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor, hea
     likelihood, ``mean_x sum_o (d f_o(x)/d theta)^2``. Per-sample gradients via vmap(jacrev).
     """
     theta = theta.detach()
+    idx = target.head_indices(head)  # the other heads' weights get zero Fisher: skip them
 
-    def outputs(w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:  # (P,), (D,) -> (C,)
-        out = target(xi[None], w, head)[0]
+    def outputs(w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:  # (P_h,), (D,) -> (C,)
+        out = target(xi[None], theta.index_put((idx,), w), head)[0]
         return out if kind == "regression" else torch.log_softmax(out, -1)
 
     per_sample = vmap(jacrev(outputs), in_dims=(None, 0))
-    total = torch.zeros_like(theta)
+    total = torch.zeros(len(idx), dtype=theta.dtype)
     for xb in x.split(chunk):
-        jac = per_sample(theta, xb)  # (n, C, P)
+        jac = per_sample(theta[idx], xb)  # (n, C, P_h)
         if kind == "regression":
             weight = torch.ones(jac.shape[:2])
         else:
             weight = torch.softmax(target(xb, theta, head), -1)  # (n, C)
         total += torch.einsum("nc,ncp->p", weight, jac ** 2)
-    return total / len(x)
+    return torch.zeros_like(theta).index_put((idx,), total / len(x))
 
 
 class PathIntegral:
@@ -175,7 +209,11 @@ class BaselineCL(ContinualLearner):
         if len(self.importance_) == 0 or strength == 0:
             return None
         theta = self.theta_ if theta is None else theta
-        return quadratic_penalty(theta, self.importance_, self.anchors_, strength)
+        src = getattr(self, "_merged_from", (None, None))
+        if src[0] is not self.importance_ or src[1] is not self.anchors_:  # new anchors/loaded
+            self._merged = MergedQuadratic(self.importance_, self.anchors_)
+            self._merged_from = (self.importance_, self.anchors_)
+        return self._merged(theta, strength)
 
     def _train_data(self, task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint."""

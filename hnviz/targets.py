@@ -79,6 +79,19 @@ class TargetNet:
         return (f"TargetNet({type(self.module).__name__}, in={self.in_features}, "
                 f"out={self.out_features}, heads={self.n_heads}, P={self.num_params})")
 
+    def head_indices(self, head: int) -> torch.Tensor:
+        """Flat indices ``(P_h,)`` of the weights that head ``head``'s outputs depend on:
+        every layer but the last, plus the last layer's rows of that head (all of P with
+        one head). The last two parameters are the output layer's weight and bias."""
+        if self.n_heads == 1:
+            return torch.arange(self.num_params)
+        o, (rows, cols) = self.out_features, self.shapes[-2]
+        start_w = self.num_params - self.sizes[-1] - self.sizes[-2]
+        body = torch.arange(start_w)
+        weight = start_w + torch.arange(head * o * cols, (head + 1) * o * cols)
+        bias = start_w + self.sizes[-2] + torch.arange(head * o, (head + 1) * o)
+        return torch.cat([body, weight, bias])
+
     def unflatten(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split one flat weight vector ``(P,)`` into the module's named parameters."""
         parts = torch.split(w, self.sizes)

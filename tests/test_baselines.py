@@ -7,7 +7,8 @@ import torch
 
 import hnviz
 from hnviz.baselines import (BASELINE_PRESETS, METHODS, BaselineCL, BaselineConfig,
-                             PathIntegral, fisher_diagonal, quadratic_penalty)
+                             MergedQuadratic, PathIntegral, fisher_diagonal,
+                             quadratic_penalty)
 from hnviz.targets import build_target
 from hnviz.train import Callback
 
@@ -54,6 +55,18 @@ def test_fisher_vmap_matches_per_sample_loop():
     torch.testing.assert_close(F, ref / len(x), rtol=1e-5, atol=1e-7)
     last_w, last_b = F[-36:-6].reshape(6, 5), F[-6:]  # last layer: 2 heads x 3 outputs
     assert last_w[:3].abs().sum() == 0 and last_b[:3].abs().sum() == 0  # head 0 untouched
+
+
+@pytest.mark.parametrize("kind", ["mlp", "lenet"])
+def test_head_indices_are_the_weights_a_head_depends_on(kind):
+    target = build_target(kind, 784, 3, (5,), "tanh", n_heads=4)
+    theta = torch.randn(target.num_params, requires_grad=True)
+    for head in (0, 2, 3):
+        (g,) = torch.autograd.grad(target(torch.randn(6, 784), theta, head).sum(), theta)
+        used = torch.zeros(target.num_params, dtype=torch.bool)
+        used[target.head_indices(head)] = True
+        assert not g[~used].any() and used.sum() == target.num_params - 3 * (3 * 5 + 3)
+        assert (g[used] != 0).float().mean() > 0.5  # ReLU-free net: most entries move
 
 
 def test_ewc_keeps_one_fisher_and_anchor_per_task(toy):
@@ -141,6 +154,36 @@ def test_penalty_zero_at_anchor_and_hand_formula(toy, method):
     if method != "ewc":  # one anchor: zero penalty there
         assert l.penalty(l.anchors_[0]).item() == 0
     assert l.history_[0]["reg_loss"].max() == 0 and l.history_[1]["reg_loss"].max() > 0
+
+
+@pytest.mark.parametrize("K", [1, 2, 100])
+def test_merged_penalty_equals_the_per_task_sum(K):
+    """The O(P) merged form against the plain loop over anchors, value and gradient
+    (float64 reference, rtol 1e-5), also evaluated in float32 right next to an anchor."""
+    g = torch.Generator().manual_seed(K)
+    P = 3000
+    F = (torch.rand(K, P, generator=g) ** 4).double()  # small and large importances
+    F[:, :50] = 0  # weights no task cares about
+    A = (torch.randn(K, P, generator=g) + 5.0).double()  # float32 values, held in float64
+
+    def loop(theta):
+        return 1.5 * sum((F[k] * (theta - A[k]) ** 2).sum() for k in range(K))
+
+    merged = MergedQuadratic(F.float(), A.float())
+    for theta0 in (A.mean(0) + 0.3 * torch.randn(P, generator=g, dtype=torch.float64),
+                   A[-1] + 1e-4 * torch.randn(P, generator=g, dtype=torch.float64)):
+        ref_theta = theta0.float().double().requires_grad_()
+        ref = loop(ref_theta)
+        ref.backward()
+        for dtype, rtol in ((torch.float64, 1e-5), (torch.float32, 1e-4)):
+            theta = theta0.float().to(dtype).requires_grad_()
+            value = merged(theta, 1.5)
+            value.backward()
+            assert value.item() == pytest.approx(ref.item(), rel=rtol)
+            torch.testing.assert_close(theta.grad.double(), ref_theta.grad, rtol=rtol,
+                                       atol=rtol * ref_theta.grad.abs().max().item())
+    at_anchor = merged(A[0], 1.0).item()
+    assert at_anchor == 0.0 if K == 1 else at_anchor == pytest.approx(loop(A[0]).item() / 1.5)
 
 
 def test_finetune_and_joint_have_no_penalty(toy):
