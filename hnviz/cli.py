@@ -1,4 +1,4 @@
-"""Command line: ``python -m hnviz train|compare|figures|demo ...``."""
+"""Command line: ``python -m hnviz train|compare|figures|bench|demo ...``."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from .bench import peak_rss_mib
 from .benchmarks import BENCHMARKS, FAST_DATA, TaskSequence, get_benchmark
 from .compare import METHODS, check_methods, compare, markdown_table
 from .config import PRESETS, HyperCLConfig
@@ -36,10 +37,12 @@ def preset_for(benchmark: str, fast: bool = False) -> str:
 
 
 def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
-              progress: bool = True, fast: bool = False, **changes) -> tuple[HyperCL, dict]:
-    """Train the benchmark's preset (with config ``changes``) and save the run to ``out``."""
+              progress: bool = True, fast: bool = False, preset: str | None = None,
+              **changes) -> tuple[HyperCL, dict]:
+    """Train ``preset`` (default: the benchmark's; with config ``changes``) and save the
+    run to ``out``."""
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
-    config = HyperCLConfig.preset(preset_for(benchmark, fast),
+    config = HyperCLConfig.preset(preset or preset_for(benchmark, fast),
                                   **{k: v for k, v in changes.items() if v is not None})
     start = time.perf_counter()
     learner = HyperCL(config, random_state=seed, progress=progress).fit(tasks)
@@ -121,6 +124,24 @@ def run_figures(args: argparse.Namespace) -> None:
         print(path)
 
 
+def run_bench_command(args: argparse.Namespace) -> None:
+    """``python -m hnviz bench``: the step-time table (and JSON rows)."""
+    import json
+
+    from .bench import run_bench
+    from .runs import atomic_write
+
+    try:
+        tasks = [int(t) for t in args.tasks.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--tasks must be comma-separated integers, got {args.tasks!r}") from None
+    if not tasks or min(tasks) < 0:
+        raise ValueError(f"--tasks must be integers >= 0, got {args.tasks!r}")
+    rows = run_bench(args.config, tasks, not args.no_reference, args.threads, args.steps)
+    if args.json:
+        atomic_write(Path(args.json), json.dumps({"config": args.config, "rows": rows}, indent=1))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hnviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--steps", type=int, default=None, help="training steps per task")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
+    tr.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     tr.add_argument("--out", required=True, help="run directory to write")
     tr.add_argument("--no-progress", action="store_true")
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
@@ -151,6 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     fg.add_argument("-b", type=int, default=1, help="interpolation end task (0-based)")
     fg.add_argument("--alpha", type=float, default=0.5, help="interpolation position")
     fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based)")
+    bn = sub.add_parser("bench", help="time one training step at T earlier tasks, against "
+                        "hypnettorch 0.0.4 (pip install -e '.[bench]')")
+    bn.add_argument("--config", default="pmnist-small", help="pmnist-small or pmnist-100")
+    bn.add_argument("--tasks", default="0,1,10,50,99", help="comma-separated numbers T")
+    bn.add_argument("--steps", type=int, default=None, help="timed steps (default: config's)")
+    bn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    bn.add_argument("--no-reference", action="store_true", help="hnviz only")
+    bn.add_argument("--json", default=None, help="also write the rows to this JSON file")
     dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
     dm.add_argument("--out", default="runs/demo")
     dm.add_argument("--no-progress", action="store_true")
@@ -158,14 +188,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed,
-                                   not args.no_progress, args.fast, beta=args.beta,
-                                   n_steps=args.steps)
+                                   not args.no_progress, args.fast, args.preset,
+                                   beta=args.beta, n_steps=args.steps)
             print(f"{args.benchmark:<22} " + _fmt(summary))
+            print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")
             print(f"run written to {args.out}/ (metrics.json)")
         elif args.command == "compare":
             run_compare(args)
         elif args.command == "figures":
             run_figures(args)
+        elif args.command == "bench":
+            run_bench_command(args)
         else:
             demo(args.out, not args.no_progress)
     except ValueError as e:

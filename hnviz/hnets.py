@@ -31,10 +31,14 @@ def _mlp(sizes: list[int], activation: str, init: str = "xavier") -> nn.Sequenti
 
 
 class HyperNet(nn.Module):
-    """Common interface: ``forward(emb)`` maps ``(B, E)`` to ``(B, P)``."""
+    """Common interface: ``forward(emb)`` maps ``(B, E)`` to ``(B, P)``; P is made as
+    ``n_chunks`` chunks of ``chunk_size`` rows of one output layer ``mlp[-1]`` (the last
+    chunk cut at P), and ``forward(emb, features=True)`` returns that layer's input
+    ``(B, n_chunks, H)`` (what :func:`hnviz.regularizer.gram_regularizer` works on)."""
 
     num_outputs: int
     emb_dim: int
+    mlp: nn.Sequential
 
     @property
     def num_params(self) -> int:
@@ -55,8 +59,17 @@ class FullHyperNet(HyperNet):
         self.emb_dim, self.num_outputs = emb_dim, num_outputs
         self.mlp = _mlp([emb_dim, *hidden, num_outputs], activation, init)
 
-    def forward(self, emb: torch.Tensor) -> torch.Tensor:  # (B, E) -> (B, P)
-        return self.mlp(emb)
+    @property
+    def n_chunks(self) -> int:
+        return 1
+
+    @property
+    def chunk_size(self) -> int:
+        return self.num_outputs
+
+    def forward(self, emb: torch.Tensor, features: bool = False) -> torch.Tensor:
+        """(B, E) -> (B, P); ``features=True``: the last hidden layer ``(B, 1, H)``."""
+        return self.mlp[:-1](emb)[:, None] if features else self.mlp(emb)
 
     def __repr__(self) -> str:
         return f"FullHyperNet(E={self.emb_dim}, P={self.num_outputs}, theta={self.num_params})"
@@ -74,10 +87,13 @@ class ChunkedHyperNet(HyperNet):
         self.chunk_embs = nn.Parameter(torch.randn(self.n_chunks, chunk_emb_dim))  # (K, Ce)
         self.mlp = _mlp([emb_dim + chunk_emb_dim, *hidden, chunk_size], activation, init)
 
-    def forward(self, emb: torch.Tensor) -> torch.Tensor:  # (B, E) -> (B, P)
+    def forward(self, emb: torch.Tensor, features: bool = False) -> torch.Tensor:
+        """(B, E) -> (B, P); ``features=True``: the last hidden layer ``(B, K, H)``."""
         b, k = emb.shape[0], self.n_chunks
         inp = torch.cat([emb[:, None, :].expand(b, k, -1),
                          self.chunk_embs[None].expand(b, -1, -1)], dim=2)  # (B, K, E+Ce)
+        if features:
+            return self.mlp[:-1](inp)
         return self.mlp(inp).reshape(b, k * self.chunk_size)[:, :self.num_outputs]
 
     def __repr__(self) -> str:

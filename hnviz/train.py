@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .benchmarks import Task
-from .regularizer import RegTargets, adam_lookahead, output_regularizer
+from .regularizer import RegTargets, adam_lookahead
 
 if TYPE_CHECKING:
     from .learner import HyperCL
@@ -83,8 +83,7 @@ def train_step(learner: "HyperCL", s: StepState, idx: torch.Tensor) -> dict[str,
             loss.backward()  # task-loss gradient first: dtheta is Adam's step for it alone
             delta = adam_lookahead(s.theta_opt)
             params = {n: p + delta[p] if p in delta else p for n, p in hnet.named_parameters()}
-        embs = s.reg.embs if sel is None else s.reg.embs[sel]
-        reg = output_regularizer(hnet, embs, s.reg(sel), params)
+        reg = s.reg.loss(sel, params)
         total = cfg.beta * reg if cfg.lookahead else loss + cfg.beta * reg
         total.backward()
         reg_value = reg.item()
