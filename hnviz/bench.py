@@ -83,8 +83,9 @@ def _setup(cfg: BenchConfig, T: int, seed: int = 0) -> dict[str, Any]:
     return {"learner": learner, "embs": embs, "theta_star": theta_star, "x": x, "y": y}
 
 
-def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float]:
-    """hnviz's real training step and its step-0 regularizer."""
+def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
+    """hnviz's real training step, its step-0 regularizer, and a function returning the
+    last step's gradients by parameter name."""
     from .benchmarks import Task
     from .regularizer import RegTargets
     from .train import StepState, train_step
@@ -101,10 +102,14 @@ def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float]:
                       torch.optim.Adam([emb], lr=cfg.lr), reg, learner.gen_)
     reg0 = float(reg.loss().item()) if T else 0.0
     idx = torch.arange(cfg.batch_size)
-    return (lambda: train_step(learner, state, idx)), reg0
+
+    def grads() -> dict[str, torch.Tensor]:
+        return {"emb": emb.grad, **{n: p.grad for n, p in hnet.named_parameters()}}
+
+    return (lambda: train_step(learner, state, idx)), reg0, grads
 
 
-def _hypnettorch_step(cfg: BenchConfig, T: int) -> tuple[Any, float]:
+def _hypnettorch_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
     """The same step built from hypnettorch 0.0.4, with hnviz's weights copied in."""
     from hypnettorch.hnets import ChunkedHMLP
     from hypnettorch.mnets import MLP
@@ -147,7 +152,15 @@ def _hypnettorch_step(cfg: BenchConfig, T: int) -> tuple[Any, float]:
         loss.backward()
         opt.step()
 
-    return step, reg0
+    def grads() -> dict[str, torch.Tensor]:
+        """The gradients under hnviz's parameter names (first layer's columns swapped back)."""
+        names = [n for n, _ in ours.named_parameters() if n.startswith("mlp.")]
+        g = [p.grad for p in hnet.unconditional_params]
+        g[0] = torch.cat([g[0][:, cfg.chunk_emb_dim:], g[0][:, :cfg.chunk_emb_dim]], dim=1)
+        return {"emb": hnet.conditional_params[T].grad, "chunk_embs": g[-1],
+                **dict(zip(names, g[:-1], strict=True))}
+
+    return step, reg0, grads
 
 
 def peak_rss_mib() -> float:
@@ -167,7 +180,7 @@ def measure(library: str, config: str, T: int, threads: int, steps: int | None =
     cfg = _check_config(config)
     cfg = cfg if steps is None else replace(cfg, steps=steps)
     build = _hnviz_step if library == "hnviz" else _hypnettorch_step
-    step, reg0 = build(cfg, T)
+    step, reg0, _ = build(cfg, T)
     for _ in range(cfg.warmup):
         step()
     times = []

@@ -1,0 +1,56 @@
+"""The speed benchmark against hypnettorch: both libraries build the same step."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hnviz import bench
+
+try:
+    import hypnettorch  # noqa: F401
+except ImportError:
+    if os.environ.get("CI") == "true":  # make test installs the bench extra: never skip in CI
+        raise
+    pytest.skip("the reference needs hypnettorch: pip install -e '.[bench]'",
+                allow_module_level=True)
+
+SMALL = bench.BenchConfig(64, (20, 20), 10, (16, 16), 300, 4, 6, 32, 0.5, 1e-3, steps=1,
+                          warmup=0)
+
+
+@pytest.mark.parametrize("T", [0, 1, 7, 40])  # 40 tasks: the Gram form of the regularizer
+def test_one_step_equals_hypnettorch(T, monkeypatch):
+    """Same regularizer at step 0 and the same gradient of task loss + beta * reg for
+    every parameter (hypnettorch's are mapped back to hnviz's names)."""
+    monkeypatch.setitem(bench.CONFIGS, "tiny", SMALL)
+    torch.manual_seed(0)
+    step_a, reg_a, grads_a = bench._hnviz_step(SMALL, T)
+    step_b, reg_b, grads_b = bench._hypnettorch_step(SMALL, T)
+    if T:
+        assert reg_a > 1e-3 and reg_a == pytest.approx(reg_b, rel=1e-5)
+    step_a()
+    step_b()
+    ga, gb = grads_a(), grads_b()
+    assert sorted(ga) == sorted(gb) and len(ga) == 8
+    for name in ga:
+        torch.testing.assert_close(ga[name], gb[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_bench_command_prints_table_and_rows(tmp_path):
+    out = tmp_path / "rows.json"
+    res = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--tasks", "0,3", "--steps",
+                          "2", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "hypnettorch ms" in res.stdout and "grows" in res.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["T"] for r in rows] == [0, 3]
+    assert rows[1]["reg0"] > 0 and all(r["ratio"] > 0 and r["hnviz_mib"] > 100 for r in rows)
+    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--tasks", "1,x"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--tasks must be comma-separated integers" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--config", "nope"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown benchmark config 'nope'" in bad.stderr
