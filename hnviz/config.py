@@ -188,6 +188,13 @@ PRESETS: dict[str, HyperCLConfig] = {
         emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
         beta=0.05, lr=1e-3, n_steps=1000, batch_size=128,
     ),
+    # 100 permuted 28x28 tasks: the wider hypernetwork of "permuted_digits_100".
+    "permuted_mnist_100_fast": HyperCLConfig(
+        target_hidden=(100, 100), target_activation="relu",
+        hnet="chunked", hnet_hidden=(200, 200), hnet_activation="relu",
+        emb_dim=32, chunk_size=2000, chunk_emb_dim=32,
+        beta=0.3, lr=1e-3, n_steps=500, batch_size=128,
+    ),
     "split_mnist_fast": HyperCLConfig(
         target_hidden=(400, 400), target_activation="relu", multi_head=True,
         hnet="chunked", hnet_hidden=(64, 64), hnet_activation="relu",
@@ -199,3 +206,4 @@ PRESETS: dict[str, HyperCLConfig] = {
 for _name in ("permuted", "split"):
     for _suffix in ("", "_fast"):
         PRESETS[f"{_name}_fashion_mnist{_suffix}"] = PRESETS[f"{_name}_mnist{_suffix}"]
+PRESETS["permuted_fashion_mnist_100_fast"] = PRESETS["permuted_mnist_100_fast"]
