@@ -16,13 +16,13 @@ from .hnets import ChunkedHyperNet, FullHyperNet
 from .learner import HyperCL
 from .runs import load_run, save_run
 from .targets import TargetNet, build_target
-from .train import Callback
+from .train import Callback, NonFiniteLossError
 
 __version__ = "0.1.0"
 __all__ = [
     "BaselineCL", "BaselineConfig", "apply_scenario", "compare", "load_dataset",
     "permuted_fashion_mnist", "permuted_mnist", "split_fashion_mnist", "split_mnist",
     "Callback", "ChunkedHyperNet", "FullHyperNet", "HyperCL", "HyperCLConfig", "PRESETS",
-    "TargetNet", "Task", "TaskSequence", "build_target", "get_benchmark", "load_run",
+    "NonFiniteLossError", "TargetNet", "Task", "TaskSequence", "build_target", "get_benchmark", "load_run",
     "permuted_digits", "save_run", "split_digits", "toy_regression",
 ]

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from . import metrics
 from .benchmarks import Task
 from .targets import TargetNet, build_target
+from .train import NonFiniteLossError
 
 
 class ContinualLearner:
@@ -70,8 +71,29 @@ class ContinualLearner:
         ``callbacks`` (e.g. :class:`hnviz.widgets.LiveTraining`) are called for this task
         besides the learner's own."""
         with self._extra_callbacks(callbacks):
-            self._partial_fit(task)
+            self._learn(task)
         return self
+
+    def _learn(self, task: Task) -> None:
+        """``_partial_fit(task)``; if training diverges (:class:`NonFiniteLossError`) the
+        trained weights go back to what they were before the task, so earlier tasks are
+        not lost, and the error propagates."""
+        saved = self._trainable_state() if self.target_ is not None else None
+        try:
+            self._partial_fit(task)
+        except NonFiniteLossError:
+            if saved is None:
+                self._reset()
+            else:
+                self._load_trainable_state(saved)
+            raise
+
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        """Copies of the tensors training changes (subclasses)."""
+        raise NotImplementedError
+
+    def _load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError
 
     def _partial_fit(self, task: Task) -> None:
         raise NotImplementedError
@@ -110,7 +132,7 @@ class ContinualLearner:
         tasks = list(tasks)
         with self._extra_callbacks(callbacks):
             for task in tqdm(tasks, desc="tasks", disable=not self.progress):
-                self._partial_fit(task)
+                self._learn(task)
         return self
 
     def _finish_task(self, task: Task, history: dict[str, np.ndarray]) -> None:

@@ -289,6 +289,13 @@ class BaselineCL(ContinualLearner):
         self._consolidate(task, path)
         self._finish_task(task, history)
 
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        return {"theta": self.theta_.detach().clone()}
+
+    @torch.no_grad()
+    def _load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.theta_.copy_(state["theta"])
+
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:

@@ -92,6 +92,14 @@ class HyperCL(ContinualLearner):
         self.embeddings_ = torch.cat([self.embeddings_, emb.detach()[None]])
         self._finish_task(task, history)
 
+    def _trainable_state(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in self.hnet_.named_parameters()}
+
+    @torch.no_grad()
+    def _load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        for n, p in self.hnet_.named_parameters():
+            p.copy_(state[n])
+
     # ---------------------------------------------------------------- inference
     def _check_emb(self, emb: Any) -> torch.Tensor:
         emb = torch.as_tensor(emb, dtype=torch.float32)

@@ -94,6 +94,11 @@ def train_step(learner: "HyperCL", s: StepState, idx: torch.Tensor) -> dict[str,
     return {"task_loss": loss.item(), "reg_loss": reg_value}
 
 
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged: a loss became NaN or infinite (the learner is left as it was
+    before the task; see :meth:`hnviz.base.ContinualLearner.partial_fit`)."""
+
+
 def run_steps(learner: Any, task: Task, n_steps: int,
               step_fn: Callable[[int], dict[str, float]]) -> dict[str, np.ndarray]:
     """Call ``step_fn(step)`` ``n_steps`` times under a tqdm bar, pass each step's logs to
@@ -103,6 +108,13 @@ def run_steps(learner: Any, task: Task, n_steps: int,
                disable=not learner.progress, mininterval=0.5)
     for step in bar:
         logs = step_fn(step)
+        if not all(np.isfinite(v) for v in logs.values()):
+            bar.close()
+            values = ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+            raise NonFiniteLossError(
+                f"non-finite loss in task {task.task_id + 1} ({task.name!r}) at step "
+                f"{step + 1} of {n_steps}: {values}; the learner keeps its state from before "
+                f"this task. Lower config.lr or beta, or check the task's data for NaN/inf")
         for key, value in logs.items():
             history[key].append(value)
         if step % 50 == 0:
