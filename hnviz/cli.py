@@ -12,6 +12,7 @@ from .benchmarks import BENCHMARKS, FAST_DATA, TaskSequence, get_benchmark
 from .compare import METHODS, check_methods, compare, markdown_table
 from .config import PRESETS, HyperCLConfig
 from .learner import HyperCL
+from .lock import RunLockedError, run_lock
 from .runs import save_run
 
 
@@ -44,10 +45,11 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
     config = HyperCLConfig.preset(preset or preset_for(benchmark, fast),
                                   **{k: v for k, v in changes.items() if v is not None})
-    start = time.perf_counter()
-    learner = HyperCL(config, random_state=seed, progress=progress).fit(tasks)
-    wall = time.perf_counter() - start
-    save_run(learner, out, benchmark=tasks.spec, wall_seconds=wall)
+    with run_lock(out):  # no second process trains into the same run meanwhile
+        start = time.perf_counter()
+        learner = HyperCL(config, random_state=seed, progress=progress).fit(tasks)
+        wall = time.perf_counter() - start
+        save_run(learner, out, benchmark=tasks.spec, wall_seconds=wall)
     return learner, {**learner.summary(), "wall_seconds": wall}
 
 
@@ -201,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_bench_command(args)
         else:
             demo(args.out, not args.no_progress)
-    except ValueError as e:
+    except (ValueError, RunLockedError) as e:
         print(f"hnviz: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -17,6 +17,7 @@ from .base import ContinualLearner
 from .benchmarks import TaskSequence
 from .config import HyperCLConfig
 from .learner import HyperCL
+from .lock import run_lock
 from .runs import atomic_write
 from .scenarios import apply_scenario, check_scenario
 
@@ -70,16 +71,17 @@ def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
     """Train one method with one seed, save its run, return its row of figures."""
     scenario = tasks.tasks[0].scenario
     learner = make_learner(method, preset, scenario, seed, progress, **changes)
-    start = time.perf_counter()
-    learner.fit(tasks)
-    wall = time.perf_counter() - start
+    with run_lock(out):  # no second process trains into the same run meanwhile
+        start = time.perf_counter()
+        learner.fit(tasks)
+        wall = time.perf_counter() - start
+        learner.save(out, benchmark=tasks.spec, wall_seconds=wall, method=method, seed=seed)
     s = learner.summary()
     row = {"average_final": s["average_final"], "during": float(np.mean(s["during"])),
            "bwt": s["bwt"], "forgetting": s["forgetting"],
            "trainable_params": _trainable(learner), "wall_seconds": wall}
     if "task_inference" in s:
         row["task_inference"] = s["task_inference"]["average_final"]
-    learner.save(out, benchmark=tasks.spec, wall_seconds=wall, method=method, seed=seed)
     return row
 
 

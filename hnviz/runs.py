@@ -9,7 +9,9 @@ Layout of ``DIR``::
     history.safetensors   task<t>.task_loss / reg_loss (n_steps,), task<t>.emb_trajectory
     metrics.json          hnviz.metrics.summary (+ wall_seconds and extras)
 
-Every file is written atomically (temporary file in the same directory, fsync, rename).
+Every file is written atomically (temporary file in the same directory, fsync, rename),
+under the directory's lock (``DIR/.lock``, :mod:`hnviz.lock`): a second process that
+trains into or saves to the same run gets a clear error.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .baselines import BaselineCL, BaselineConfig
 from .benchmarks import TaskSequence, from_spec
 from .config import HyperCLConfig
 from .learner import HyperCL
+from .lock import run_lock
 
 SCHEMA_VERSION = 1
 FILES = ("run.json", "weights.safetensors", "history.safetensors", "metrics.json")
@@ -70,7 +73,12 @@ def save_run(learner: HyperCL | BaselineCL, directory: str | Path, benchmark: di
     """Save a fitted learner (and optional benchmark spec / extra metrics) to ``directory``."""
     learner._check_fitted()
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
+        return _save_run(learner, out, benchmark, **extra)
+
+
+def _save_run(learner: HyperCL | BaselineCL, out: Path, benchmark: dict | None,
+              **extra: Any) -> Path:
     weights = _weights(learner)
     history = {f"task{t}.{k}": torch.as_tensor(np.ascontiguousarray(v))
                for t, h in enumerate(learner.history_) for k, v in h.items()}
