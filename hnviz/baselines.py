@@ -11,7 +11,7 @@ the same functional path as the weights a hypernetwork generates. Methods:
 
 Penalties are ``strength * sum(importance_ * (theta - anchors_)^2)`` with ``importance_``
 ``(K, P)`` the Fisher(s) or Omega and ``anchors_`` ``(K, P)`` the matching theta*. Training
-evaluates the same sum in the merged form of :func:`merge_quadratic` (O(P) per step instead
+evaluates the same sum in the merged form of :class:`MergedQuadratic` (O(P) per step instead
 of O(K P): 100 EWC tasks cost what one does).
 """
 from __future__ import annotations
@@ -188,6 +188,9 @@ class BaselineCL(ContinualLearner):
         self.target_: TargetNet | None = None
         self.theta_: torch.nn.Parameter | None = None
         self.importance_ = self.anchors_ = torch.zeros(0, 0)
+        # the penalty's merged form and the (importance_, anchors_) it was built from
+        self._merged: MergedQuadratic | None = None
+        self._merged_from: tuple[Any, Any] = (None, None)
         self.history_: list[dict[str, np.ndarray]] = []
         self.matrix_ = np.zeros((0, 0))
         self.task_info_: list[dict[str, Any]] = []
@@ -209,7 +212,7 @@ class BaselineCL(ContinualLearner):
         if len(self.importance_) == 0 or strength == 0:
             return None
         theta = self.theta_ if theta is None else theta
-        src = getattr(self, "_merged_from", (None, None))
+        src = self._merged_from
         if src[0] is not self.importance_ or src[1] is not self.anchors_:  # new anchors/loaded
             self._merged = MergedQuadratic(self.importance_, self.anchors_)
             self._merged_from = (self.importance_, self.anchors_)

@@ -85,9 +85,8 @@ def gram_regularizer(hnet: nn.Module, embs: torch.Tensor, theta_star: Params,
 
     last = grams(slice(0, r))
     total = part(xs[:, -1:], d[:, -1:], last)
-    if K > 1:
-        rest = grams(slice(r, C)) if r < C else tuple(torch.zeros_like(g) for g in last)
-        full = tuple(g + h for g, h in zip(last, rest))
+    if K > 1:  # the full chunks use all C rows: the last chunk's r rows plus the rest
+        full = last if r == C else tuple(g + h for g, h in zip(last, grams(slice(r, C))))
         total = total + part(xs[:, :-1], d[:, :-1], full)
     return total / embs.shape[0]
 

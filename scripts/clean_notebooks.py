@@ -54,9 +54,10 @@ def main() -> int:
     dirty = []
     for path in paths:
         nb = nbformat.read(path, as_version=4)
+        committed = nbformat.writes(nb)  # before execute() fills in outputs
         new = clean(execute(nb, path) if args.execute else nb)
         if args.check:
-            if nbformat.writes(new) != nbformat.writes(nbformat.read(path, as_version=4)):
+            if nbformat.writes(new) != committed:
                 dirty.append(path)
             continue
         nbformat.write(new, path)
