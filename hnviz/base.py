@@ -74,13 +74,17 @@ class ContinualLearner:
             self._learn(task)
         return self
 
-    def _learn(self, task: Task) -> None:
-        """``_partial_fit(task)``; if training diverges (:class:`NonFiniteLossError`) the
-        trained weights go back to what they were before the task, so earlier tasks are
-        not lost, and the error propagates."""
+    def _learn(self, task: Task, state: Any = None) -> None:
+        """``_partial_fit(task)`` (or continue ``state``, a task in progress restored from
+        a checkpoint); if training diverges (:class:`NonFiniteLossError`) the trained
+        weights go back to what they were before (the task, or the checkpoint), so earlier
+        tasks are not lost, and the error propagates."""
         saved = self._trainable_state() if self.target_ is not None else None
         try:
-            self._partial_fit(task)
+            if state is None:
+                self._partial_fit(task)
+            else:
+                self._partial_fit(task, state)
         except NonFiniteLossError:
             if saved is None:
                 self._reset()

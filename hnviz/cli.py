@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
 from .bench import peak_rss_mib
+from .checkpoint import latest_checkpoint, remove_checkpoints
 from .benchmarks import BENCHMARKS, FAST_DATA, TaskSequence, get_benchmark
 from .compare import METHODS, check_methods, compare, markdown_table
 from .config import PRESETS, HyperCLConfig
 from .learner import HyperCL
 from .lock import RunLockedError, run_lock
-from .runs import save_run
+from .runs import load_run, save_run
 
 
 def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
@@ -39,18 +39,61 @@ def preset_for(benchmark: str, fast: bool = False) -> str:
 
 def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
               progress: bool = True, fast: bool = False, preset: str | None = None,
+              resume: bool = False, checkpoint_every: int | None = None,
               **changes) -> tuple[HyperCL, dict]:
     """Train ``preset`` (default: the benchmark's; with config ``changes``) and save the
-    run to ``out``."""
+    run to ``out``. While it trains, ``out/checkpoints/`` holds a checkpoint after every
+    task (and every ``checkpoint_every`` steps); they are removed once the run is saved.
+    ``resume``: continue from the newest checkpoint in ``out`` (the arguments must be the
+    run's own; the run's checkpoint interval is kept)."""
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
     config = HyperCLConfig.preset(preset or preset_for(benchmark, fast),
                                   **{k: v for k, v in changes.items() if v is not None})
     with run_lock(out):  # no second process trains into the same run meanwhile
-        start = time.perf_counter()
-        learner = HyperCL(config, random_state=seed, progress=progress).fit(tasks)
-        wall = time.perf_counter() - start
+        ck = latest_checkpoint(out) if resume else None
+        if ck is not None:
+            _check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
+                            ck.info["random_state"], config, tasks.spec, seed)
+            print(f"hnviz: resuming from the checkpoint {ck.where.describe()} "
+                  f"({ck.where.path.name})", file=sys.stderr)
+            learner = HyperCL.resume(out, tasks, progress=progress)
+        else:
+            if resume:
+                if (Path(out) / "run.json").is_file():
+                    return _finished_run(out, config, tasks.spec, seed)
+                print(f"hnviz: no checkpoint in {out}; training from the start", file=sys.stderr)
+            learner = HyperCL(config, random_state=seed, progress=progress)
+            learner.fit(tasks, checkpoint_dir=out, checkpoint_every=checkpoint_every)
+        wall = learner.fit_seconds_
         save_run(learner, out, benchmark=tasks.spec, wall_seconds=wall)
+        remove_checkpoints(out)  # the run files now hold the result
     return learner, {**learner.summary(), "wall_seconds": wall}
+
+
+def _finished_run(out: str | Path, config: HyperCLConfig, spec: dict,
+                  seed: int) -> tuple[HyperCL, dict]:
+    """``--resume`` of a run that is already complete: its saved learner and summary."""
+    run = load_run(out)
+    _check_same_run(run.path / "run.json", run.learner.config.to_dict(), run.spec,
+                    run.learner.random_state, config, spec, seed)
+    if not isinstance(run.learner, HyperCL):
+        raise ValueError(f"{out} holds a baseline run; --resume continues hypernetwork runs")
+    print(f"hnviz: {out} is already complete; nothing to resume", file=sys.stderr)
+    return run.learner, {**run.learner.summary(), "wall_seconds": run.metrics["wall_seconds"]}
+
+
+def _check_same_run(path: Path, saved: dict, saved_spec: dict | None, saved_seed: int | None,
+                    config: HyperCLConfig, spec: dict, seed: int) -> None:
+    """The run at ``path`` was trained with this config, benchmark and seed, else ValueError."""
+    diff = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in config.to_dict().items()
+            if saved.get(k) != v]
+    if saved_spec != spec:
+        diff.append(f"benchmark {saved_spec} (now {spec})")
+    if saved_seed != seed:
+        diff.append(f"seed={saved_seed} (now {seed})")
+    if diff:
+        raise ValueError(f"--resume: {path} was written with other settings: "
+                         f"{'; '.join(diff)}; pass the run's own arguments")
 
 
 def _fmt(summary: dict) -> str:
@@ -156,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
     tr.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     tr.add_argument("--out", required=True, help="run directory to write")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue from the newest checkpoint in --out (same arguments)")
+    tr.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                    help="also checkpoint every N steps within a task (default: after tasks)")
     tr.add_argument("--no-progress", action="store_true")
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
     cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
@@ -191,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed,
                                    not args.no_progress, args.fast, args.preset,
+                                   args.resume, args.checkpoint_every,
                                    beta=args.beta, n_steps=args.steps)
             print(f"{args.benchmark:<22} " + _fmt(summary))
             print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import metrics
 from .base import ContinualLearner
-from .benchmarks import Task
+from .benchmarks import Task, from_spec
+from .checkpoint import (Checkpointer, checkpoint_dir, clean_temporaries, latest_checkpoint,
+                         list_checkpoints, read_json, remove_checkpoints, restore)
 from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet
 from .regularizer import RegTargets
 from .targets import TargetNet
+from .lock import run_lock
 from .train import StepState, fit_task
 
 
@@ -27,6 +31,7 @@ class HyperCL(ContinualLearner):
     """
 
     config_class = HyperCLConfig
+    _checkpointer: Checkpointer | None = None  # set while fit/resume write checkpoints
 
     def _reset(self) -> None:
         self.target_: TargetNet | None = None
@@ -68,8 +73,22 @@ class HyperCL(ContinualLearner):
         finally:
             self._init_embedding = None
 
-    def _partial_fit(self, task: Task) -> None:
-        self._check_task(task)
+    def _partial_fit(self, task: Task, state: StepState | None = None) -> None:
+        """Learn ``task`` from its start, or continue the task in progress ``state``."""
+        if state is None:
+            self._check_task(task)
+            state = self._start_task(task)
+        for cb in self.callbacks:
+            cb.on_task_start(self, task)
+        history = fit_task(self, state, after_step=self._after_step)
+        self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach()[None]])
+        self._finish_task(task, history)
+        if self._checkpointer is not None:
+            self._checkpointer.save(self, None)
+
+    def _start_task(self, task: Task) -> StepState:
+        """Build the model at the first task; draw the task's embedding; make the
+        optimizers and the regularizer's targets (theta* = the hnet now)."""
         if self.target_ is None:
             self._build(task.in_features, task.n_outputs,
                         task.n_tasks if self.config.multi_head else 1, task.in_shape)
@@ -84,13 +103,99 @@ class HyperCL(ContinualLearner):
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets)
-        state = StepState(task, emb, torch.optim.Adam(self.hnet_.parameters(), lr=cfg.lr),
-                          torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr), reg, self.gen_)
-        for cb in self.callbacks:
-            cb.on_task_start(self, task)
-        history = fit_task(self, state)
-        self.embeddings_ = torch.cat([self.embeddings_, emb.detach()[None]])
-        self._finish_task(task, history)
+        return StepState(task, emb, torch.optim.Adam(self.hnet_.parameters(), lr=cfg.lr),
+                         torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr), reg, self.gen_)
+
+    def _after_step(self, state: StepState) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.after_step(self, state)
+
+    # -------------------------------------------------------------- checkpoints
+    def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = (),
+            checkpoint_dir: str | Path | None = None, checkpoint_every: int | None = None,
+            keep: int = 2) -> "HyperCL":
+        """Reset, then learn every task of ``tasks`` in order.
+
+        ``callbacks``: as in :meth:`partial_fit`. With ``checkpoint_dir`` (a run
+        directory, locked meanwhile), a checkpoint is written to
+        ``checkpoint_dir/checkpoints/`` after every task and every ``checkpoint_every``
+        steps within a task, keeping the ``keep`` newest (:mod:`hnviz.checkpoint`);
+        :meth:`resume` continues from them after a crash. A directory with checkpoints of
+        an unfinished run is refused (resume it, or delete its ``checkpoints/``)."""
+        if checkpoint_dir is None:
+            if checkpoint_every is not None:
+                raise ValueError("checkpoint_every needs checkpoint_dir: pass the run directory "
+                                 "to write checkpoints to")
+            return super().fit(tasks, callbacks)
+        spec = getattr(tasks, "spec", None)
+        tasks = list(tasks)
+        with run_lock(checkpoint_dir):
+            checkpointer = Checkpointer(checkpoint_dir, tasks, checkpoint_every, keep, spec)
+            existing = list_checkpoints(checkpoint_dir)
+            if existing:
+                info = read_json(existing[-1].path, "checkpoint")
+                if (info.get("tasks_done"), info.get("step")) != (info.get("n_tasks"), 0):
+                    raise ValueError(
+                        f"{checkpoint_dir} holds checkpoints of an unfinished run (newest: "
+                        f"{existing[-1].describe()} of {info.get('n_tasks')}); continue it with "
+                        f"HyperCL.resume({str(checkpoint_dir)!r}) or `python -m hnviz train "
+                        f"--out {checkpoint_dir} --resume`, or delete its checkpoints/ folder "
+                        "to start over")
+                remove_checkpoints(checkpoint_dir)  # a finished run's: replaced by this one
+            self._reset()
+            self._fit_from(tasks, 0, None, checkpointer, callbacks)
+        return self
+
+    def _fit_from(self, tasks: list[Task], start: int, state: StepState | None,
+                  checkpointer: Checkpointer | None, callbacks: Sequence[Any] = ()) -> None:
+        """Learn ``tasks[start:]`` (continuing ``state``, the task in progress, if given)."""
+        self._checkpointer = checkpointer
+        try:
+            with self._extra_callbacks(callbacks):
+                bar = tqdm(total=len(tasks), initial=start, desc="tasks", disable=not self.progress)
+                for task in tasks[start:]:
+                    self._learn(task, state)
+                    state = None
+                    bar.update(1)
+                bar.close()
+        finally:
+            self._checkpointer = None
+        if checkpointer is not None:
+            self.fit_seconds_ = checkpointer.elapsed_seconds()
+
+    @classmethod
+    def resume(cls, directory: str | Path, tasks: Iterable[Task] | None = None,
+               callbacks: Sequence[Any] = (), progress: bool = True) -> "HyperCL":
+        """Continue the run checkpointed in ``directory`` (by ``fit(checkpoint_dir=...)``
+        or ``python -m hnviz train``) from its newest complete checkpoint to the end of its
+        task sequence, writing further checkpoints as before; returns the fitted learner.
+
+        ``tasks``: the run's whole task sequence; by default rebuilt from the benchmark
+        spec saved in the checkpoint. On CPU the result is bit for bit that of an
+        uninterrupted run. ``resumed_from_`` says where it continued, ``fit_seconds_``
+        the training seconds of all sessions together."""
+        with run_lock(directory):
+            clean_temporaries(directory)
+            ck = latest_checkpoint(directory)
+            if ck is None:
+                raise ValueError(f"{directory} has no checkpoint to resume from (no complete "
+                                 f"file in {checkpoint_dir(directory)}); start the run with "
+                                 "fit(tasks, checkpoint_dir=...) or without --resume")
+            spec = ck.info.get("benchmark")
+            if tasks is None:
+                if spec is None:
+                    raise ValueError(f"{ck.where.path} has no benchmark spec (the run was "
+                                     "trained on custom tasks); pass tasks=... to resume it")
+                tasks = from_spec(spec)
+            spec = getattr(tasks, "spec", spec)
+            tasks = list(tasks)
+            learner, state = restore(cls, ck, tasks, progress, callbacks)
+            learner.resumed_from_ = {"tasks_done": ck.where.tasks_done, "step": ck.where.step,
+                                     "checkpoint": str(ck.where.path)}
+            checkpointer = Checkpointer(directory, tasks, ck.info["checkpoint_every"],
+                                        ck.info["keep"], spec, ck.info["elapsed_seconds"])
+            learner._fit_from(tasks, ck.where.tasks_done, state, checkpointer)
+        return learner
 
     def _trainable_state(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in self.hnet_.named_parameters()}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -30,11 +30,21 @@ class Callback:
 
 
 class BatchSampler:
-    """Endless mini-batches of indices ``(batch,)``: reshuffled epochs from ``generator``."""
+    """Endless mini-batches of indices ``(batch,)``: reshuffled epochs from ``generator``.
 
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+    ``perm`` ``(n,)`` and ``pos`` restore a sampler from a checkpoint (the epoch's order
+    and how far into it); by default a new epoch is drawn.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator,
+                 perm: torch.Tensor | None = None, pos: int = 0):
         self.n, self.batch_size, self.gen = n, min(batch_size, n), generator
-        self.perm, self.pos = torch.randperm(n, generator=generator), 0
+        if perm is None:
+            perm = torch.randperm(n, generator=generator)
+        if perm.shape != (n,) or not 0 <= pos <= n:
+            raise ValueError(f"sampler state does not fit {n} examples: perm of shape "
+                             f"{tuple(perm.shape)}, position {pos}")
+        self.perm, self.pos = perm, pos
 
     def next(self) -> torch.Tensor:
         if self.pos + self.batch_size > self.n:
@@ -51,7 +61,8 @@ def task_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class StepState:
-    """What a training step needs besides the learner: optimizers, targets, RNG."""
+    """What a training step needs besides the learner: optimizers, targets, RNG, and
+    where the task is (steps done, data order, logs so far) — all a checkpoint holds."""
 
     task: Task
     emb: torch.nn.Parameter  # (E,)
@@ -59,6 +70,10 @@ class StepState:
     emb_opt: torch.optim.Adam
     reg: RegTargets | None
     gen: torch.Generator
+    sampler: BatchSampler | None = None  # made at the first step
+    step: int = 0  # steps done in this task
+    history: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    trajectory: list[torch.Tensor] = field(default_factory=list)  # (E,) every 10 steps
 
 
 def _reg_indices(n_prev: int, k: int | None, gen: torch.Generator) -> torch.Tensor | None:
@@ -100,12 +115,17 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def run_steps(learner: Any, task: Task, n_steps: int,
-              step_fn: Callable[[int], dict[str, float]]) -> dict[str, np.ndarray]:
-    """Call ``step_fn(step)`` ``n_steps`` times under a tqdm bar, pass each step's logs to
-    the learner's callbacks, and return the logs as arrays ``(n_steps,)`` per key."""
-    history: dict[str, list[float]] = defaultdict(list)
-    bar = tqdm(range(n_steps), desc=f"task {task.task_id + 1}/{task.n_tasks}", leave=False,
-               disable=not learner.progress, mininterval=0.5)
+              step_fn: Callable[[int], dict[str, float]], start: int = 0,
+              history: dict[str, list[float]] | None = None,
+              after_step: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+    """Call ``step_fn(step)`` for steps ``start..n_steps-1`` under a tqdm bar, pass each
+    step's logs to the learner's callbacks, then call ``after_step(step)``; return the logs
+    (appended to ``history``, the earlier steps' logs when resuming) as arrays
+    ``(n_steps,)`` per key."""
+    history = defaultdict(list) if history is None else history
+    bar = tqdm(range(start, n_steps), desc=f"task {task.task_id + 1}/{task.n_tasks}",
+               leave=False, disable=not learner.progress, mininterval=0.5, initial=start,
+               total=n_steps)
     for step in bar:
         logs = step_fn(step)
         if not all(np.isfinite(v) for v in logs.values()):
@@ -121,22 +141,33 @@ def run_steps(learner: Any, task: Task, n_steps: int,
             bar.set_postfix(loss=f"{logs['task_loss']:.4f}", reg=f"{logs['reg_loss']:.2e}")
         for cb in learner.callbacks:
             cb.on_step(learner, task.task_id, step, logs)
+        if after_step is not None:
+            after_step(step)
     bar.close()
     return {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
 
 
-def fit_task(learner: "HyperCL", s: StepState) -> dict[str, np.ndarray]:
-    """Run ``config.n_steps`` hypernetwork steps on one task; returns its history arrays
-    (``task_loss``, ``reg_loss`` and the embedding's ``emb_trajectory`` ``(n, E)``)."""
-    sampler = BatchSampler(len(s.task.x_train), learner.config.batch_size, s.gen)
-    trajectory = [s.emb.detach().clone()]
+def fit_task(learner: "HyperCL", s: StepState,
+             after_step: Callable[[StepState], None] | None = None) -> dict[str, np.ndarray]:
+    """Run the steps ``s.step..config.n_steps-1`` of one task (all of them for a new
+    state); ``after_step(s)`` follows each step (checkpoints). Returns the task's history
+    arrays (``task_loss``, ``reg_loss`` and the embedding's ``emb_trajectory`` ``(n, E)``)."""
+    if s.sampler is None:
+        s.sampler = BatchSampler(len(s.task.x_train), learner.config.batch_size, s.gen)
+    if not s.trajectory:
+        s.trajectory.append(s.emb.detach().clone())
 
     def step(i: int) -> dict[str, float]:
-        logs = train_step(learner, s, sampler.next())
+        logs = train_step(learner, s, s.sampler.next())
         if (i + 1) % EMB_RECORD_EVERY == 0:
-            trajectory.append(s.emb.detach().clone())
+            s.trajectory.append(s.emb.detach().clone())
         return logs
 
-    out = run_steps(learner, s.task, learner.config.n_steps, step)
-    out["emb_trajectory"] = torch.stack(trajectory).numpy()  # (n_records, E)
+    def done(i: int) -> None:
+        s.step = i + 1
+        if after_step is not None:
+            after_step(s)
+
+    out = run_steps(learner, s.task, learner.config.n_steps, step, s.step, s.history, done)
+    out["emb_trajectory"] = torch.stack(s.trajectory).numpy()  # (n_records, E)
     return out

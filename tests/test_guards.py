@@ -54,3 +54,24 @@ def test_divergence_in_the_first_task_leaves_an_unfitted_learner(toy):
     assert learner.n_tasks_ == 0 and learner.target_ is None
     learner.fit(toy.tasks[:1])
     assert learner.n_tasks_ == 1
+
+
+def test_divergence_keeps_the_last_good_checkpoint(toy, tmp_path):
+    """The inf goes in after step 6 of task 2, where a checkpoint (every 3 steps) is due:
+    it is refused, the checkpoints before stay intact, and the run resumes from them to
+    the same end as a run never poisoned."""
+    from hnviz.checkpoint import list_checkpoints, read_checkpoint
+
+    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=40)
+    learner = hnviz.HyperCL(cfg, progress=False, callbacks=[Poison(1, 5)])
+    with pytest.raises(hnviz.NonFiniteLossError, match="task 2"):
+        learner.fit(toy, checkpoint_dir=tmp_path, checkpoint_every=3)
+    found = list_checkpoints(tmp_path)
+    assert [(c.tasks_done, c.step) for c in found] == [(1, 0), (1, 3)]
+    for c in found:
+        read_checkpoint(c)  # checksum matches, every tensor finite
+    resumed = hnviz.HyperCL.resume(tmp_path, progress=False)  # without the poison
+    plain = hnviz.HyperCL(cfg, progress=False).fit(toy)
+    assert resumed.resumed_from_["step"] == 3 and resumed.n_tasks_ == 3
+    assert torch.equal(resumed.embeddings_, plain.embeddings_)
+    np.testing.assert_array_equal(resumed.matrix_, plain.matrix_)
