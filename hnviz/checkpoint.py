@@ -26,7 +26,6 @@ the same. Nothing is ever unpickled.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -37,12 +36,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .benchmarks import Task
 from .config import HyperCLConfig
 from .regularizer import RegTargets
+from .safeio import DamagedFileError, atomic_write, read_json, read_tensors, sha256
 from .train import BatchSampler, NonFiniteLossError, StepState
 
 if TYPE_CHECKING:
@@ -57,7 +56,7 @@ _REQUIRED = ("schema_version", "tasks_done", "step", "n_tasks", "task_names", "c
              "checkpoint_every", "keep")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DamagedFileError):
     """A checkpoint cannot be read or does not fit (names the file and the fix)."""
 
 
@@ -98,34 +97,6 @@ def list_checkpoints(run_dir: str | Path) -> list[CheckpointInfo]:
         if m:
             found.append(CheckpointInfo(int(m.group(1)), int(m.group(2)), p))
     return sorted(found, key=lambda c: (c.tasks_done, c.step))
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def read_json(path: Path, what: str = "file") -> dict[str, Any]:
-    """A JSON object from ``path``; NaN/Infinity, bad UTF-8 or syntax -> ValueError naming it."""
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read {path}: {e}; the {what} is damaged") from e
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} holds a JSON {type(data).__name__}, not an object; "
-                              f"the {what} is damaged")
-    return data
-
-
-def check_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Every floating tensor finite, else ValueError naming the tensor and the file."""
-    for name, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"{path} holds non-finite values (NaN or inf) in {name!r}; "
-                                  "the file is damaged or came from a diverged run")
 
 
 # ---------------------------------------------------------------------------- writing
@@ -203,8 +174,6 @@ class Checkpointer:
     def save(self, learner: "HyperCL", s: StepState | None) -> CheckpointInfo:
         """Write the learner's state (``s``: the task in progress, None at a boundary)."""
         start = time.perf_counter()
-        from .runs import atomic_write  # runs imports the learners, which import this
-
         tasks_done, step = learner.n_tasks_, (0 if s is None else s.step)
         tensors = _state_tensors(learner, s)
         stem = _stem(tasks_done, step)
@@ -231,7 +200,7 @@ class Checkpointer:
             "sampler_pos": None if s is None else s.sampler.pos,
             "python_rng": py_rng, "numpy_rng": np_rng, "benchmark": self.spec,
             "elapsed_seconds": self.elapsed_seconds(), "checkpoint_every": self.every,
-            "keep": self.keep, "tensors": f"{stem}.safetensors", "sha256": _sha256(data),
+            "keep": self.keep, "tensors": f"{stem}.safetensors", "sha256": sha256(data),
         }
         atomic_write(self.dir / f"{stem}.safetensors", data)
         atomic_write(self.dir / f"{stem}.json", json.dumps(info, indent=1, allow_nan=False))
@@ -306,20 +275,14 @@ def read_checkpoint(where: CheckpointInfo) -> Checkpoint:
     if info["tensors"] != path.name:
         raise CheckpointError(f"{where.path} names tensor file {info['tensors']!r}, expected "
                               f"{path.name!r}; the checkpoint is damaged")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; the checkpoint is incomplete; delete "
+                              f"{where.path.name} to resume from the one before")
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CheckpointError(f"cannot read {path}: {e}; the checkpoint is incomplete; delete "
-                              f"{where.path.name} to resume from the one before") from e
-    if _sha256(data) != info["sha256"]:
-        raise CheckpointError(f"{path} does not match the checksum in {where.path.name}: it was "
-                              "changed or damaged after it was written; delete both files to "
-                              "resume from the checkpoint before")
-    try:
-        tensors = st_load(data)
-    except Exception as e:  # safetensors raises its own error types
-        raise CheckpointError(f"cannot read {path}: {e}; the checkpoint is damaged") from e
-    check_finite(tensors, path)
+        tensors = read_tensors(path, info["sha256"], "checkpoint", where.path.name)
+    except DamagedFileError as e:
+        raise CheckpointError(f"{e}; delete {path.name} and {where.path.name} to resume from "
+                              "the checkpoint before") from e
     return Checkpoint(where, info, tensors)
 
 

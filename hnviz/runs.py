@@ -3,11 +3,16 @@
 Layout of ``DIR``::
 
     run.json              schema version, learner ("hypercl" or "baseline"), config, seed,
-                          target layout, tasks, benchmark spec
+                          target layout, tasks, benchmark spec, SHA-256 of the two
+                          safetensors files (written last)
     weights.safetensors   hypercl: hnet.<name> (theta) and embeddings (T, E);
                           baseline: theta (P,), importance and anchors (K, P)
     history.safetensors   task<t>.task_loss / reg_loss (n_steps,), task<t>.emb_trajectory
     metrics.json          hnviz.metrics.summary (+ wall_seconds and extras)
+
+Loading executes nothing and checks everything: JSON syntax (no NaN), schema version,
+keys, checksums, tensor shapes against run.json, finite weights; a damaged file gives a
+``ValueError`` naming it, and nothing in the directory is changed.
 
 Every file is written atomically (temporary file in the same directory, fsync, rename),
 under the directory's lock (``DIR/.lock``, :mod:`hnviz.lock`): a second process that
@@ -16,15 +21,12 @@ trains into or saves to the same run gets a clear error.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .base import ContinualLearner
@@ -32,28 +34,16 @@ from .baselines import BaselineCL, BaselineConfig
 from .benchmarks import TaskSequence, from_spec
 from .config import HyperCLConfig
 from .learner import HyperCL
+from .checkpoint import list_checkpoints
 from .lock import run_lock
+from .safeio import DamagedFileError, atomic_write, read_json, read_tensors, sha256
+
+__all__ = ["Run", "atomic_write", "load_run", "save_run", "DamagedFileError"]
 
 SCHEMA_VERSION = 1
 FILES = ("run.json", "weights.safetensors", "history.safetensors", "metrics.json")
 BASELINE_TENSORS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
 LEARNERS = {"hypercl": (HyperCL, HyperCLConfig), "baseline": (BaselineCL, BaselineConfig)}
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
-    path = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json(obj: Any) -> str:
@@ -89,10 +79,12 @@ def _save_run(learner: HyperCL | BaselineCL, out: Path, benchmark: dict | None,
             "target": {"in_features": tgt.in_features, "n_outputs": tgt.out_features,
                        "n_heads": tgt.n_heads, "in_shape": list(learner.in_shape_)},
             "tasks": learner.task_info_, "benchmark": benchmark}
-    atomic_write(out / "weights.safetensors", st_save(weights))
-    atomic_write(out / "history.safetensors", st_save(history))
+    files = {"weights.safetensors": st_save(weights), "history.safetensors": st_save(history)}
+    info["sha256"] = {name: sha256(data) for name, data in files.items()}
+    for name, data in files.items():
+        atomic_write(out / name, data)
     atomic_write(out / "metrics.json", _json({**learner.summary(), **extra}))
-    atomic_write(out / "run.json", _json(info))
+    atomic_write(out / "run.json", _json(info))  # last: it vouches for the others
     return out
 
 
@@ -112,73 +104,123 @@ class Run:
         return from_spec(self.spec)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {path}: {e}; the run directory is damaged") from e
+def _damaged(path: Path, problem: str) -> DamagedFileError:
+    return DamagedFileError(f"{path} {problem}; the run directory is damaged (re-save or "
+                            "re-train the run)")
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return st_load(path.read_bytes())
-    except Exception as e:  # safetensors raises its own error types
-        raise ValueError(f"cannot read {path}: {e}; the run directory is damaged") from e
-
-
-def _load_baseline(learner: BaselineCL, weights: dict[str, torch.Tensor]) -> None:
+def _load_baseline(learner: BaselineCL, weights: dict[str, torch.Tensor], path: Path,
+                   n_tasks: int) -> None:
+    missing = [k for k in BASELINE_TENSORS if k not in weights]
+    if missing:
+        raise _damaged(path, f"lacks tensor(s) {', '.join(missing)}")
     theta, importance, anchors = (weights[k] for k in BASELINE_TENSORS)
     P = learner.target_.num_params
-    if theta.shape != (P,) or importance.shape != anchors.shape or importance.shape[1:] != (P,):
-        raise RuntimeError(f"saved baseline tensors do not fit a target net with P = {P}")
+    if theta.shape != (P,) or importance.shape != anchors.shape or importance.shape[1:] != (P,) \
+            or importance.shape[0] > n_tasks:
+        raise _damaged(path, f"holds baseline tensors of shapes {tuple(theta.shape)}, "
+                       f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not fit "
+                       f"run.json's target net (P = {P}) and {n_tasks} tasks")
     learner.theta_ = torch.nn.Parameter(theta.clone())
     learner.importance_, learner.anchors_ = importance.clone(), anchors.clone()
 
 
-def _nan_matrix(rows: list[list[float | None]]) -> np.ndarray:
-    """A JSON matrix (None for unseen) as floats with NaN."""
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+def _load_hypercl(learner: HyperCL, weights: dict[str, torch.Tensor], path: Path,
+                  n_tasks: int) -> None:
+    theta = {k[len("hnet."):]: v.clone() for k, v in weights.items() if k.startswith("hnet.")}
+    try:
+        learner.hnet_.load_state_dict(theta, strict=True)
+    except RuntimeError as e:
+        raise _damaged(path, f"does not fit run.json's hypernetwork: {e}") from e
+    emb = weights.get("embeddings")
+    want = (n_tasks, learner.config.emb_dim)
+    if emb is None or emb.shape != want:
+        got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
+        raise _damaged(path, f"holds {got}, expected {want} (run.json's tasks and emb_dim)")
+    learner.embeddings_ = emb.clone()
+
+
+def _matrix(rows: Any, n_tasks: int, path: Path, key: str) -> np.ndarray:
+    """A JSON matrix (None for unseen) as floats with NaN, checked to be (T, T)."""
+    try:
+        m = np.array([[np.nan if v is None else float(v) for v in row] for row in rows],
+                     dtype=float)
+    except (TypeError, ValueError) as e:
+        raise _damaged(path, f"has a {key!r} that is not a matrix of numbers ({e})") from e
+    if m.shape != (n_tasks, n_tasks):
+        raise _damaged(path, f"has a {key!r} of shape {m.shape}, expected "
+                       f"({n_tasks}, {n_tasks}) for run.json's {n_tasks} tasks")
+    return m
+
+
+def _require(info: dict[str, Any], keys: tuple[str, ...], path: Path) -> None:
+    missing = [k for k in keys if k not in info]
+    if missing:
+        raise _damaged(path, f"lacks {', '.join(repr(k) for k in missing)}")
 
 
 def load_run(directory: str | Path) -> Run:
-    """Load a run directory written by :func:`save_run`; executes nothing it reads."""
+    """Load a run directory written by :func:`save_run`; executes nothing it reads and
+    changes nothing. Any damage raises a ``ValueError`` that names the file."""
     path = Path(directory)
     if not path.is_dir():
         raise ValueError(f"run directory {str(path)!r} does not exist; pass the --out directory "
                          "of a training run")
     missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
+        unfinished = list_checkpoints(path)
+        if unfinished:
+            raise ValueError(f"{path} holds an unfinished run (newest checkpoint: "
+                             f"{unfinished[-1].describe()}); finish it with `python -m hnviz "
+                             f"train ... --out {path} --resume` or HyperCL.resume({str(path)!r})")
         raise ValueError(f"run directory {path} lacks {', '.join(missing)}; it is not a complete "
                          "hnviz run")
-    info = _read_json(path / "run.json")
+    run_json = path / "run.json"
+    info = read_json(run_json)
     version = info.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(f"{path / 'run.json'} has schema version {version!r}, this hnviz reads "
+        raise ValueError(f"{run_json} has schema version {version!r}, this hnviz reads "
                          f"version {SCHEMA_VERSION}; upgrade hnviz or re-save the run")
     kind = info.get("learner", "hypercl")  # runs saved before baselines existed
     if kind not in LEARNERS:
-        raise ValueError(f"{path / 'run.json'} names learner {kind!r}; this hnviz reads "
+        raise ValueError(f"{run_json} names learner {kind!r}; this hnviz reads "
                          f"{', '.join(LEARNERS)}; upgrade hnviz or re-save the run")
+    _require(info, ("config", "random_state", "target", "tasks"), run_json)
+    tasks, t = info["tasks"], info["target"]
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(x, dict) for x in tasks):
+        raise _damaged(run_json, "has a 'tasks' entry that is not a list of task records")
+    if not isinstance(t, dict):
+        raise _damaged(run_json, "has a 'target' entry that is not an object")
+    _require(t, ("in_features", "n_outputs", "n_heads", "in_shape"), run_json)
     cls, config_cls = LEARNERS[kind]
     try:
         learner = cls(config_cls.from_dict(info["config"]), info["random_state"], progress=False)
-        t = info["target"]
+        if not all(isinstance(t[k], int) and not isinstance(t[k], bool) and t[k] >= 1
+                   for k in ("in_features", "n_outputs", "n_heads")):
+            raise ValueError(f"target layout {t} needs integers >= 1")
         learner._build(t["in_features"], t["n_outputs"], t["n_heads"], tuple(t["in_shape"]))
-        weights = _read_tensors(path / "weights.safetensors")
-        if kind == "baseline":
-            _load_baseline(learner, weights)
-        else:
-            theta = {k[len("hnet."):]: v for k, v in weights.items() if k.startswith("hnet.")}
-            learner.hnet_.load_state_dict(theta, strict=True)
-            learner.embeddings_ = weights["embeddings"].clone()
-        learner.task_info_ = info["tasks"]
-    except (KeyError, RuntimeError, TypeError) as e:
-        raise ValueError(f"run directory {path} does not match its run.json: {e!r}") from e
-    history = _read_tensors(path / "history.safetensors")
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise _damaged(run_json, f"does not describe a learner hnviz can build: {e}") from e
+    checksums = info.get("sha256") or {}  # runs saved before checksums: none
+    weights_path = path / "weights.safetensors"
+    weights = read_tensors(weights_path, checksums.get(weights_path.name))
+    if kind == "baseline":
+        _load_baseline(learner, weights, weights_path, len(tasks))
+    else:
+        _load_hypercl(learner, weights, weights_path, len(tasks))
+    learner.task_info_ = tasks
+    history_path = path / "history.safetensors"
+    history = read_tensors(history_path, checksums.get(history_path.name))
     learner.history_ = [{k.split(".", 1)[1]: v.numpy() for k, v in history.items()
-                         if k.startswith(f"task{i}.")} for i in range(learner.n_tasks_)]
-    metrics = _read_json(path / "metrics.json")
-    learner.matrix_ = _nan_matrix(metrics["matrix"])
+                         if k.startswith(f"task{i}.")} for i in range(len(tasks))]
+    metrics_path = path / "metrics.json"
+    metrics = read_json(metrics_path)
+    _require(metrics, ("matrix", "metric"), metrics_path)
+    learner.matrix_ = _matrix(metrics["matrix"], len(tasks), metrics_path, "matrix")
     if "task_inference" in metrics:  # HNET+ENT in cl2/cl3
-        learner.inference_matrix_ = _nan_matrix(metrics["task_inference"]["matrix"])
+        inference = metrics["task_inference"]
+        if not isinstance(inference, dict) or "matrix" not in inference:
+            raise _damaged(metrics_path, "has a 'task_inference' entry without a matrix")
+        learner.inference_matrix_ = _matrix(inference["matrix"], len(tasks), metrics_path,
+                                            "task_inference.matrix")
     return Run(path, learner, metrics, info.get("benchmark"))

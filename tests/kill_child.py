@@ -13,7 +13,6 @@ import signal
 import sys
 
 import hnviz.checkpoint
-import hnviz.runs
 from hnviz.cli import main
 
 
@@ -35,7 +34,7 @@ def install(mode: str) -> None:
         hnviz.checkpoint.Checkpointer.after_step = after_step
     elif kind == "write":
         target, phase = int(args[0]), args[1]
-        original_write = hnviz.runs.atomic_write
+        original_write = hnviz.checkpoint.atomic_write
         calls = {"n": 0}
 
         def atomic_write(path, data):
@@ -54,7 +53,7 @@ def install(mode: str) -> None:
                         die()
                     return
             original_write(path, data)
-        hnviz.runs.atomic_write = atomic_write
+        hnviz.checkpoint.atomic_write = atomic_write
     elif kind != "none":
         raise SystemExit(f"unknown mode {mode!r}")
 

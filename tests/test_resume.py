@@ -21,6 +21,7 @@ RUNS = {  # small runs: 3 tasks each, a checkpoint every 7 / 9 steps besides aft
     "toy": ["--benchmark", "toy_regression", "--steps", "60", "--checkpoint-every", "7"],
     "digits": ["--benchmark", "permuted_digits", "--tasks", "3", "--steps", "40",
                "--checkpoint-every", "9"],
+    "long": ["--benchmark", "toy_regression", "--steps", "300", "--checkpoint-every", "25"],
 }
 
 
@@ -33,14 +34,29 @@ def child(mode: str, run: str, out: Path, resume: bool = False,
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
+def first_checkpoint(proc: subprocess.Popen, out: Path) -> float:
+    """Wait until the run in ``out`` has its first complete checkpoint; the time then."""
+    deadline = time.monotonic() + 120
+    while not list_checkpoints(out):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)
+    return time.monotonic()
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Uninterrupted runs (in a subprocess too, like the resumed ones)."""
+    """Uninterrupted runs (in a subprocess too, like the resumed ones); for the long run
+    also the seconds from its first checkpoint to its end (``window``)."""
     out = {}
     for run in RUNS:
         d = tmp_path_factory.mktemp(f"ref_{run}")
-        res = child("none", run, d)
-        assert res.returncode == 0, res.stderr
+        proc = child("none", run, d, wait=False)
+        start = first_checkpoint(proc, d)
+        while proc.poll() is None and not (d / "run.json").exists():
+            time.sleep(0.005)
+        out[f"{run}_window"] = time.monotonic() - start
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
         out[run] = d
     return out
 
@@ -90,23 +106,23 @@ def test_killed_run_resumes_identically(reference, tmp_path, run, modes, resumed
 
 
 def test_kill_at_a_random_moment(reference, tmp_path):
-    """An outside SIGKILL at a random time after the first checkpoint (seed printed)."""
+    """An outside SIGKILL at a random time between the first checkpoint and the end of
+    training (as measured on the uninterrupted run; seed printed)."""
     seed = random.randrange(10**6)
-    print(f"random kill seed {seed}")
     rng = random.Random(seed)
-    proc = child("none", "toy", tmp_path, wait=False)
-    deadline = time.monotonic() + 120
-    while not list_checkpoints(tmp_path):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.01)
-    wall = json.loads((reference["toy"] / "metrics.json").read_text())["wall_seconds"]
-    time.sleep(rng.uniform(0.0, 0.6 * wall))  # the first checkpoint is at 4 % of the run
+    delay = rng.uniform(0.0, 0.7 * reference["long_window"])
+    print(f"random kill seed {seed}: {delay:.3f} s after the first checkpoint "
+          f"(window {reference['long_window']:.3f} s)")
+    proc = child("none", "long", tmp_path, wait=False)
+    first_checkpoint(proc, tmp_path)
+    time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run ended before the kill; lower the delay"
-    res = child("none", "toy", tmp_path, resume=True)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before the kill"
+    res = child("none", "long", tmp_path, resume=True)
     assert res.returncode == 0 and "resuming from the checkpoint" in res.stderr, res.stderr
-    assert_same_run(tmp_path, reference["toy"])
+    print(res.stderr.strip())
+    assert_same_run(tmp_path, reference["long"])
 
 
 def test_resume_of_a_finished_run_changes_nothing(reference, tmp_path):

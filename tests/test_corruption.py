@@ -1,0 +1,246 @@
+"""Acceptance: every kind of file in a run directory and in a checkpoint, truncated,
+with flipped bytes or with edited JSON/tensors, gives a clear error naming the file; the
+load changes no file (not even the damaged one); widgets show the message."""
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save
+
+import hnviz
+from hnviz.checkpoint import list_checkpoints
+from hnviz.safeio import sha256
+from hnviz.train import Callback
+from hnviz.widgets import ForgettingDashboard
+
+
+class Stop(Exception):
+    pass
+
+
+class StopAt(Callback):
+    def on_step(self, learner, task_id, step, logs):
+        if (task_id, step) == (1, 16):
+            raise Stop
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, toy):
+    """A saved HNET run, a saved EWC run, and an unfinished run's checkpoints."""
+    root = tmp_path_factory.mktemp("runs")
+    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
+    hnviz.HyperCL(cfg, progress=False).fit(toy).save(root / "hnet", benchmark=toy.spec)
+    bcfg = hnviz.BaselineConfig.preset("toy_regression", method="ewc", n_steps=30)
+    hnviz.save_run(hnviz.BaselineCL(bcfg, progress=False).fit(toy), root / "ewc",
+                   benchmark=toy.spec)
+    with pytest.raises(Stop):
+        hnviz.HyperCL(cfg, progress=False, callbacks=[StopAt()]).fit(
+            toy, checkpoint_dir=root / "ckpt", checkpoint_every=5)
+    return root
+
+
+def snapshot(d):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))
+            if p.is_file()}
+
+
+def truncate(p):
+    p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2])
+
+
+def empty(p):
+    p.write_bytes(b"")
+
+
+def flip(at):
+    def damage(p):
+        raw = bytearray(p.read_bytes())
+        i = int(len(raw) * at)
+        for j in range(i, i + 3):
+            raw[j] ^= 0xFF
+        p.write_bytes(bytes(raw))
+    return damage
+
+
+def edit_json(change):
+    def damage(p):
+        data = json.loads(p.read_text())
+        change(data)
+        p.write_text(json.dumps(data))
+    return damage
+
+
+def edit_tensors(change, vouch="run.json"):
+    """Change the tensors and update the checksum that vouches for them, so that the
+    content checks (shapes, NaN) are what must catch it."""
+    def damage(p):
+        tensors = load_file(p)
+        change(tensors)
+        raw = save(tensors)
+        p.write_bytes(raw)
+        j = p.with_suffix(".json") if vouch == "checkpoint" else p.parent / vouch
+        info = json.loads(j.read_text())
+        if vouch == "checkpoint":
+            info["sha256"] = sha256(raw)
+        else:
+            info["sha256"][p.name] = sha256(raw)
+        j.write_text(json.dumps(info))
+    return damage
+
+
+def nan_in(key):
+    def change(t):
+        t[key] = t[key].clone()
+        t[key].view(-1)[0] = float("nan")
+    return change
+
+
+def pop(*keys):
+    def change(d):
+        for k in keys[:-1]:
+            d = d[k]
+        d.pop(keys[-1])
+    return change
+
+
+def put(value, *keys):
+    def change(d):
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+    return change
+
+
+RUN_DAMAGE = {  # file -> {damage name: (damage, expected words besides the file name)}
+    "run.json": {
+        "truncated": (truncate, "cannot read"), "empty": (empty, "cannot read"),
+        "flipped bytes": (flip(0.5), "cannot read"),
+        "missing key": (edit_json(pop("config")), "lacks 'config'"),
+        "unknown schema": (edit_json(put(99, "schema_version")), "schema version 99"),
+        "bad config value": (edit_json(put(-1.0, "config", "lr")), "lr must be > 0"),
+        "unknown config field": (edit_json(put(1, "config", "betta")), "unknown config field"),
+        "wrong target shape": (edit_json(put(4, "target", "n_outputs")), "does not fit"),
+        "fewer tasks": (edit_json(lambda d: d["tasks"].pop()), "expected (2, 2)"),
+        "NaN in JSON": (lambda p: p.write_text(p.read_text().replace('"beta": 0.005',
+                                                                    '"beta": NaN')), "NaN"),
+        "not an object": (lambda p: p.write_text("[1, 2]"), "not an object"),
+        "checksum": (edit_json(put("0" * 64, "sha256", "weights.safetensors")),
+                     "weights.safetensors does not match its checksum in run.json"),
+    },
+    "weights.safetensors": {
+        "truncated": (truncate, "checksum"), "empty": (empty, "checksum"),
+        "flipped header": (flip(0.01), "checksum"), "flipped data": (flip(0.6), "checksum"),
+        "NaN weights": (edit_tensors(nan_in("embeddings")), "non-finite"),
+        "wrong shapes": (edit_tensors(lambda t: t.update(embeddings=t["embeddings"][:2])),
+                         "expected (3, 2)"),
+        "missing key": (edit_tensors(lambda t: t.pop("hnet.mlp.0.weight")), "does not fit"),
+    },
+    "history.safetensors": {
+        "truncated": (truncate, "checksum"), "flipped data": (flip(0.6), "checksum"),
+        "NaN values": (edit_tensors(nan_in("task0.task_loss")), "non-finite"),
+    },
+    "metrics.json": {
+        "truncated": (truncate, "cannot read"), "flipped bytes": (flip(0.3), "cannot read"),
+        "missing key": (edit_json(pop("matrix")), "lacks 'matrix'"),
+        "wrong matrix shape": (edit_json(lambda d: d["matrix"].pop()), "expected (3, 3)"),
+        "text in matrix": (edit_json(put([["a", None, None]] * 3, "matrix")),
+                           "not a matrix of numbers"),
+    },
+}
+CASES = [(f, name, *spec) for f, damages in RUN_DAMAGE.items() for name, spec in damages.items()]
+
+
+@pytest.mark.parametrize("filename,name,damage,words", CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_damaged_run_file(runs, tmp_path, filename, name, damage, words):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "hnet", run)
+    damage(run / filename)
+    before = snapshot(run)
+    with pytest.raises(ValueError) as err:
+        hnviz.load_run(run)
+    message = str(err.value)
+    assert filename in message and words in message, message
+    assert "Traceback" not in message
+    assert snapshot(run) == before  # nothing written, not even to the damaged file
+    dash = ForgettingDashboard(run)
+    assert dash.figure is None and filename in "".join(dash.errors)
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("damage,words", [
+    (truncate, "checksum"), (flip(0.7), "checksum"),
+    (edit_tensors(nan_in("anchors")), "non-finite"),
+    (edit_tensors(lambda t: t.update(theta=t["theta"][:-1])), "do not fit"),
+])
+def test_damaged_baseline_weights(runs, tmp_path, damage, words):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "ewc", run)
+    damage(run / "weights.safetensors")
+    before = snapshot(run)
+    with pytest.raises(ValueError, match=words) as err:
+        hnviz.load_run(run)
+    assert "weights.safetensors" in str(err.value)
+    assert snapshot(run) == before
+
+
+CKPT_DAMAGE = {
+    "json": {
+        "truncated": (truncate, "cannot read"), "flipped bytes": (flip(0.5), "cannot read"),
+        "missing key": (edit_json(pop("sha256")), "lacks sha256"),
+        "unknown schema": (edit_json(put(7, "schema_version")), "schema version 7"),
+        "wrong position": (edit_json(put(3, "step")), "not what its name says"),
+        "wrong shapes": (edit_json(put(3, "config", "emb_dim")), "size mismatch"),
+        "other tasks": (edit_json(lambda d: d["task_names"].reverse()), "do not match"),
+        "bad RNG state": (edit_json(put("x", "numpy_rng", "pos")), "RNG states"),
+        "NaN in JSON": (lambda p: p.write_text(p.read_text().replace('"beta": 0.005',
+                                                                    '"beta": NaN')), "NaN"),
+    },
+    "safetensors": {
+        "truncated": (truncate, "checksum"), "empty": (empty, "checksum"),
+        "flipped data": (flip(0.5), "checksum"),
+        "NaN weights": (edit_tensors(nan_in("task.emb"), "checkpoint"), "non-finite"),
+        "wrong optimizer shape": (edit_tensors(
+            lambda t: t.update({"opt.theta.0.exp_avg": t["opt.theta.0.exp_avg"][:1]}),
+            "checkpoint"), "optimizer state"),
+        "missing tensor": (edit_tensors(lambda t: t.pop("task.perm"), "checkpoint"),
+                           "lacks tensor 'task.perm'"),
+    },
+}
+CK_CASES = [(k, n, *spec) for k, d in CKPT_DAMAGE.items() for n, spec in d.items()]
+
+
+@pytest.mark.parametrize("kind,name,damage,words", CK_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in CK_CASES])
+def test_damaged_checkpoint(runs, toy, tmp_path, kind, name, damage, words):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "ckpt", run)
+    newest = list_checkpoints(run)[-1]
+    assert (newest.tasks_done, newest.step) == (1, 15)
+    target = newest.path if kind == "json" else newest.tensors_path
+    damage(target)
+    before = snapshot(run)
+    with pytest.raises(ValueError) as err:
+        hnviz.HyperCL.resume(run, progress=False)
+    message = str(err.value)
+    assert target.name in message and words in message, message
+    assert snapshot(run) == before
+    with pytest.raises(ValueError, match="holds an unfinished run"):
+        hnviz.load_run(run)
+
+
+def test_deleting_a_damaged_checkpoint_resumes_from_the_one_before(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "ckpt", run)
+    newest = list_checkpoints(run)[-1]
+    flip(0.5)(newest.tensors_path)
+    with pytest.raises(ValueError, match="delete .* to resume from the checkpoint before"):
+        hnviz.HyperCL.resume(run, progress=False)
+    newest.path.unlink()
+    newest.tensors_path.unlink()
+    learner = hnviz.HyperCL.resume(run, progress=False)
+    assert learner.resumed_from_["step"] == 10 and learner.n_tasks_ == 3
+    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
+    plain = hnviz.HyperCL(cfg, progress=False).fit(hnviz.toy_regression())
+    assert torch.equal(learner.embeddings_, plain.embeddings_)
