@@ -13,6 +13,8 @@ import torch
 
 from .benchmarks import Task
 from .learner import HyperCL
+from .metrics import metric_matrix
+from .validate import as_float_tensor, check_int, check_real
 
 PROJECTIONS = ("auto", "identity", "pca", "tsne")
 
@@ -154,7 +156,10 @@ def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
 def embedding_path(learner: HyperCL, a: int, b: int, alphas: Any) -> np.ndarray:
     """e(alpha) = (1 - alpha) e_a + alpha e_b for ``alphas`` ``(n,)`` -> ``(n, E)`` (float64;
     exactly e_a at alpha = 0 and e_b at alpha = 1)."""
-    alphas = np.asarray(alphas, dtype=np.float64)
+    a, b = learner._check_task_id(a), learner._check_task_id(b)
+    alphas = as_float_tensor(alphas, "alphas", "(n,)").double().numpy()
+    if alphas.ndim != 1:
+        raise ValueError(f"alphas must have shape (n,), got {alphas.shape}")
     e = learner.embeddings_.numpy().astype(np.float64)
     return (1 - alphas)[:, None] * e[a] + alphas[:, None] * e[b]
 
@@ -167,10 +172,8 @@ def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps
     metric along the path; alpha = 0 is task a's own net, alpha = 1 task b's).
     """
     a, b = learner._check_task_id(a), learner._check_task_id(b)
-    if n_steps < 2:
-        raise ValueError(f"n_steps must be >= 2, got {n_steps}")
-    if extrapolate < 0:
-        raise ValueError(f"extrapolate must be >= 0, got {extrapolate}")
+    n_steps = check_int("n_steps", n_steps, 2, 100_000)
+    extrapolate = check_real("extrapolate", extrapolate, allow_lo=True, hi=1e6)
     alphas = np.linspace(-extrapolate, 1 + extrapolate, n_steps)
     alphas = np.unique(np.round(np.concatenate([alphas, [0.0, 1.0]]), 12))  # own nets on it
     path = embedding_path(learner, a, b, alphas)
@@ -224,9 +227,7 @@ def forgetting_curves(R: Any) -> dict[str, np.ndarray]:
     was learned), and over the tasks seen so far ``mean``, ``lo``/``hi`` (10th/90th
     percentile) ``(T,)``.
     """
-    R = np.asarray(R, dtype=float)
-    if R.ndim != 2 or R.shape[0] != R.shape[1]:
-        raise ValueError(f"R must be a square (T, T) matrix, got shape {R.shape}")
+    R = metric_matrix(R)
     curves = R.T.copy()
     return {"curves": curves, "mean": np.nanmean(R, axis=1),
             "lo": np.nanpercentile(R, 10, axis=1), "hi": np.nanpercentile(R, 90, axis=1)}

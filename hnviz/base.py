@@ -12,6 +12,36 @@ from . import metrics
 from .benchmarks import Task
 from .targets import TargetNet, build_target
 from .train import NonFiniteLossError
+from .validate import as_float_tensor, check_bool, check_int
+
+CALLBACK_HOOKS = ("on_task_start", "on_step", "on_task_end")
+
+
+def check_callbacks(callbacks: Any) -> list[Any]:
+    """``callbacks`` as a list of objects with the :class:`hnviz.train.Callback` hooks."""
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of hnviz.train.Callback objects, got "
+                        f"{type(callbacks).__name__}")
+    for cb in callbacks:
+        missing = [h for h in CALLBACK_HOOKS if not callable(getattr(cb, h, None))]
+        if missing:
+            raise TypeError(f"callback {cb!r:.80} lacks {', '.join(missing)}; subclass "
+                            "hnviz.train.Callback")
+    return list(callbacks)
+
+
+def task_list(tasks: Any) -> list[Task]:
+    """``tasks`` (a TaskSequence, list or other iterable of Task) as a non-empty list."""
+    if isinstance(tasks, Task) or not isinstance(tasks, Iterable) or isinstance(tasks, (str, bytes)):
+        raise TypeError(f"tasks must be a task sequence (e.g. hnviz.toy_regression()) or a "
+                        f"list of Task, got {type(tasks).__name__}")
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("no tasks given; pass a task sequence with at least one task")
+    bad = [type(t).__name__ for t in tasks if not isinstance(t, Task)]
+    if bad:
+        raise TypeError(f"tasks must all be hnviz Task objects, got {', '.join(sorted(set(bad)))}")
+    return tasks
 
 
 class ContinualLearner:
@@ -34,7 +64,10 @@ class ContinualLearner:
             raise TypeError(f"config must be a {cls.__name__} or a preset name, "
                             f"got {type(config).__name__}")
         self.config = config or cls()
-        self.random_state, self.progress, self.callbacks = random_state, progress, list(callbacks)
+        if random_state is not None:
+            random_state = check_int("random_state", random_state, 0, 2**63 - 1)
+        self.random_state, self.progress = random_state, check_bool("progress", progress)
+        self.callbacks = check_callbacks(callbacks)
         self._reset()
 
     def __repr__(self) -> str:
@@ -104,6 +137,7 @@ class ContinualLearner:
 
     @contextmanager
     def _extra_callbacks(self, callbacks: Sequence[Any]) -> Iterator[None]:
+        callbacks = check_callbacks(callbacks)
         n = len(self.callbacks)
         self.callbacks.extend(callbacks)
         try:
@@ -132,8 +166,8 @@ class ContinualLearner:
     def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = ()) -> "ContinualLearner":
         """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
         :meth:`partial_fit`)."""
+        tasks = task_list(tasks)
         self._reset()
-        tasks = list(tasks)
         with self._extra_callbacks(callbacks):
             for task in tqdm(tasks, desc="tasks", disable=not self.progress):
                 self._learn(task)
@@ -176,8 +210,8 @@ class ContinualLearner:
         return int(task_id)
 
     def _check_x(self, x: Any) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32)
         want = self.target_.in_features
+        x = as_float_tensor(x, "x", f"(N, {want})")
         if x.dim() < 1 or x.dim() == 1 or int(np.prod(x.shape[1:])) != want:
             raise ValueError(f"input of shape {tuple(x.shape)} has the wrong feature size: the "
                              f"target network expects (N, {want}); reshape x to (N, {want})")

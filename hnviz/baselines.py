@@ -26,7 +26,8 @@ from torch.func import jacrev, vmap
 
 from .base import ContinualLearner
 from .benchmarks import Task
-from .config import ACTIVATIONS, PRESETS, TARGETS, ConfigMixin, _check_choice, _check_positive
+from .config import ACTIVATIONS, PRESETS, TARGETS, ConfigMixin
+from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
 from .targets import TargetNet
 from .train import BatchSampler, run_steps, task_loss
 
@@ -59,21 +60,24 @@ class BaselineConfig(ConfigMixin):
     si_xi: float = 0.1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "target_hidden", tuple(self.target_hidden))
-        _check_choice("method", self.method, METHODS)
-        _check_choice("target network", self.target, TARGETS)
-        _check_choice("activation", self.target_activation, ACTIVATIONS)
-        ints = [(n, getattr(self, n)) for n in ("n_steps", "batch_size", "fisher_samples")]
-        for name, value in ints + [("target_hidden sizes", v) for v in self.target_hidden]:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
+            object.__setattr__(self, name, value)
+
+        fix("target_hidden", check_sizes("target_hidden", self.target_hidden))
+        check_choice("method", self.method, METHODS)
+        check_choice("target network", self.target, TARGETS)
+        check_choice("activation", self.target_activation, ACTIVATIONS)
+        fix("multi_head", check_bool("multi_head", self.multi_head))
+        for name in ("n_steps", "batch_size", "fisher_samples"):
+            fix(name, check_int(name, getattr(self, name)))
         for name in ("ewc_lambda", "si_c"):
-            _check_positive(name, getattr(self, name), allow_zero=True)
-        _check_positive("lr", self.lr)
-        _check_positive("si_xi", self.si_xi)
-        g = self.online_gamma
-        if not isinstance(g, (int, float)) or isinstance(g, bool) or not 0 <= g <= 1:
-            raise ValueError(f"online_gamma must be in [0, 1], got {g!r}; 1 keeps all old Fisher")
+            fix(name, check_real(name, getattr(self, name), allow_lo=True))
+        fix("lr", check_real("lr", self.lr))
+        fix("si_xi", check_real("si_xi", self.si_xi))
+        if not is_real(self.online_gamma) or not 0 <= self.online_gamma <= 1:
+            raise ValueError(f"online_gamma must be in [0, 1], got {self.online_gamma!r}; 1 "
+                             "keeps all old Fisher")
+        fix("online_gamma", float(self.online_gamma))
 
     @classmethod
     def _presets(cls) -> dict[str, "BaselineConfig"]:

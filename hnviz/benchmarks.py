@@ -1,11 +1,15 @@
 """Task sequences with one common shape: toy regression and the 8x8 digit benchmarks."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+
+from .validate import check_bool, check_choice, check_int, check_real, is_int
 
 KINDS = ("regression", "classification")
 
@@ -72,8 +76,12 @@ class TaskSequence:
     def __iter__(self) -> Iterator[Task]:
         return iter(self.tasks)
 
-    def __getitem__(self, i: int) -> Task:
-        if not isinstance(i, (int, np.integer)) or not -len(self) <= i < len(self):
+    def __getitem__(self, i: int | slice) -> Task | list[Task]:
+        """Task ``i``, or a list of tasks for a slice (e.g. the first two: ``seq[:2]``)."""
+        if isinstance(i, slice):
+            return self.tasks[i]
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool) \
+                or not -len(self) <= i < len(self):
             raise IndexError(f"task id {i!r} out of range for {self.name} with {len(self)} tasks; "
                              f"use 0..{len(self) - 1}")
         return self.tasks[i]
@@ -100,6 +108,9 @@ def toy_regression(seed: int = 42, n_train: int = 100, n_test: int = 50,
     Training inputs are uniform in the range with Gaussian output noise (std ``noise``);
     test inputs are ``n_test`` equidistant noise-free points (as in the authors' code).
     """
+    seed, n_train, n_test = _check_seed(seed), check_int("n_train", n_train), \
+        check_int("n_test", n_test)
+    noise = check_real("noise", noise, allow_lo=True)
     rng = np.random.RandomState(seed)
     tasks = [_toy_task(i, f"f{i + 1}(x) = {name}", fn, x_range, rng, n_train, n_test, noise, 3)
              for i, (name, fn, x_range) in enumerate(TOY_FUNCTIONS)]
@@ -156,7 +167,7 @@ def permuted_digits(n_tasks: int = 10, seed: int = 0) -> TaskSequence:
     10 classes per task; inputs ``(N, 64)``.
     """
     _check_n_tasks(n_tasks)
-    x_tr, x_te, y_tr, y_te = _digits_split(seed)
+    x_tr, x_te, y_tr, y_te = _digits_split(_check_seed(seed))
     rng = np.random.RandomState(seed + 1)
     tasks = []
     for t in range(n_tasks):
@@ -172,7 +183,7 @@ def permuted_digits(n_tasks: int = 10, seed: int = 0) -> TaskSequence:
 
 def split_digits(seed: int = 0) -> TaskSequence:
     """SplitDigits: 5 tasks of 2 classes, (0,1), (2,3), ..., (8,9); labels 0/1 per task."""
-    x_tr, x_te, y_tr, y_te = _digits_split(seed)
+    x_tr, x_te, y_tr, y_te = _digits_split(_check_seed(seed))
     tasks = []
     for t in range(5):
         classes = (2 * t, 2 * t + 1)
@@ -190,8 +201,16 @@ def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
             padding: bool, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
     """MNIST-like images as float32 in [0, 1], flattened ``(N, 784)`` (``(N, 1024)`` padded
     to 32x32 as in the paper), with optional seeded subsets of ``n_train``/``n_test``."""
-    from .data import load_dataset
+    from .data import DATASETS, load_dataset
 
+    check_choice("dataset", dataset, tuple(DATASETS))
+    seed, padding, download = _check_seed(seed), check_bool("padding", padding), \
+        check_bool("download", download)
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if n is not None:
+            check_int(name, n, lo=None)  # the range is checked against the data below
+    if data_dir is not None and not isinstance(data_dir, (str, Path)):
+        raise TypeError(f"data_dir must be a folder path or None, got {data_dir!r}")
     x_tr, y_tr, x_te, y_te = load_dataset(dataset, data_dir=data_dir, download=download)
     rng = np.random.RandomState(seed)
     out = []
@@ -265,9 +284,16 @@ def split_fashion_mnist(**kwargs: Any) -> TaskSequence:
     return split_mnist(dataset="fashion_mnist", **kwargs)
 
 
+MAX_TASKS = 10_000  # each permuted task holds its own copy of the data
+
+
 def _check_n_tasks(n_tasks: Any) -> None:
-    if not isinstance(n_tasks, (int, np.integer)) or isinstance(n_tasks, bool) or n_tasks < 1:
-        raise ValueError(f"n_tasks must be an integer >= 1, got {n_tasks!r}")
+    if not is_int(n_tasks) or not 1 <= n_tasks <= MAX_TASKS:
+        raise ValueError(f"n_tasks must be an integer >= 1 and <= {MAX_TASKS}, got {n_tasks!r}")
+
+
+def _check_seed(seed: Any) -> int:
+    return check_int("seed", seed, 0, 2**32 - 2)
 
 
 BENCHMARKS: dict[str, Callable[..., TaskSequence]] = {
@@ -287,10 +313,22 @@ FAST_DATA: dict[str, dict[str, Any]] = {
 }
 
 
+def options(name: str) -> tuple[str, ...]:
+    """The keyword options of benchmark ``name``."""
+    fn = {"permuted_fashion_mnist": permuted_mnist, "split_fashion_mnist": split_mnist}.get(
+        name, BENCHMARKS[name])
+    return tuple(p for p in inspect.signature(fn).parameters
+                 if p != "dataset" or fn is BENCHMARKS[name])
+
+
 def get_benchmark(name: str, **kwargs: Any) -> TaskSequence:
     """Build a benchmark by name (one of ``BENCHMARKS``) with its keyword options."""
-    if name not in BENCHMARKS:
+    if not isinstance(name, str) or name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    unknown = sorted(set(kwargs) - set(options(name)))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; it "
+                         f"takes {', '.join(options(name)) or 'none'}")
     return BENCHMARKS[name](**kwargs)
 
 
@@ -298,6 +336,9 @@ def from_spec(spec: dict[str, Any]) -> TaskSequence:
     """Rebuild a sequence from its ``TaskSequence.spec`` (as saved in a run directory)."""
     from .scenarios import apply_scenario
 
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValueError(f"a benchmark spec must be a JSON object with a 'name' (one of "
+                         f"{', '.join(BENCHMARKS)}), got {spec!r:.200}")
     spec = dict(spec)
     scenario = spec.pop("scenario", None)
     tasks = get_benchmark(spec.pop("name"), **spec)

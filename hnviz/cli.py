@@ -1,4 +1,4 @@
-"""Command line: ``python -m hnviz train|compare|figures|bench|demo ...``."""
+"""Command line: ``python -m hnviz train|compare|figures|bench|bench-checkpoints|demo ...``."""
 from __future__ import annotations
 
 import argparse
@@ -230,6 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     bn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     bn.add_argument("--no-reference", action="store_true", help="hnviz only")
     bn.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    bc = sub.add_parser("bench-checkpoints", help="time PermutedDigits training with and "
+                        "without checkpoints (their overhead)")
+    bc.add_argument("--tasks", type=int, default=10, help="number of tasks")
+    bc.add_argument("--every", type=int, default=None, help="also checkpoint every N steps")
+    bc.add_argument("--repeats", type=int, default=1, help="pairs of runs (median)")
+    bc.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
+    bc.add_argument("--dir", default=None, help="where the checkpoints go (a temporary "
+                    "folder inside it; default: the system's temporary folder)")
     dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
     dm.add_argument("--out", default="runs/demo")
     dm.add_argument("--no-progress", action="store_true")
@@ -249,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_figures(args)
         elif args.command == "bench":
             run_bench_command(args)
+        elif args.command == "bench-checkpoints":
+            from .bench import checkpoint_overhead
+
+            checkpoint_overhead(args.tasks, args.every, args.repeats, args.steps, args.dir)
         else:
             demo(args.out, not args.no_progress)
     except (ValueError, RunLockedError) as e:

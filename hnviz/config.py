@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .validate import check_bool, check_choice, check_int, check_real, check_sizes
+
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
 TARGETS = ("mlp", "lenet")
 HNETS = ("full", "chunked")
@@ -14,17 +16,11 @@ HNET_INITS = ("xavier", "pytorch")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    check_choice(name, value, choices)
 
 
 def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        bound = ">= 0" if allow_zero else ">= 1" if isinstance(value, int) else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}; pass a positive number")
+    check_real(name, value, 0.0, allow_zero)
 
 
 class ConfigMixin:
@@ -49,6 +45,8 @@ class ConfigMixin:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
         """Inverse of :meth:`to_dict`; unknown keys raise a ``ValueError``."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a saved config must be a JSON object, got {type(data).__name__}")
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
@@ -58,7 +56,7 @@ class ConfigMixin:
     def preset(cls, name: str, **changes: Any) -> Any:
         """A named preset, optionally with ``changes`` applied."""
         presets = cls._presets()
-        if name not in presets:
+        if not isinstance(name, str) or name not in presets:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
         return presets[name].replace(**changes)
 
@@ -103,30 +101,29 @@ class HyperCLConfig(ConfigMixin):
     batch_size: int = 32
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "target_hidden", tuple(self.target_hidden))
-        object.__setattr__(self, "hnet_hidden", tuple(self.hnet_hidden))
-        _check_choice("target network", self.target, TARGETS)
-        _check_choice("hnet kind", self.hnet, HNETS)
-        _check_choice("activation", self.target_activation, ACTIVATIONS)
-        _check_choice("activation", self.hnet_activation, ACTIVATIONS)
-        _check_choice("emb_init", self.emb_init, EMB_INITS)
-        _check_choice("hnet_init", self.hnet_init, HNET_INITS)
-        _check_choice("reg_targets", self.reg_targets, REG_TARGETS)
-        for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "n_steps", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
+            object.__setattr__(self, name, value)
+
         for name in ("target_hidden", "hnet_hidden"):
-            for size in getattr(self, name):
-                if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-                    raise ValueError(f"{name} sizes must be integers >= 1, got {size!r}")
+            fix(name, check_sizes(name, getattr(self, name)))
+        check_choice("target network", self.target, TARGETS)
+        check_choice("hnet kind", self.hnet, HNETS)
+        check_choice("activation", self.target_activation, ACTIVATIONS)
+        check_choice("activation", self.hnet_activation, ACTIVATIONS)
+        check_choice("emb_init", self.emb_init, EMB_INITS)
+        check_choice("hnet_init", self.hnet_init, HNET_INITS)
+        check_choice("reg_targets", self.reg_targets, REG_TARGETS)
+        for name in ("multi_head", "lookahead"):
+            fix(name, check_bool(name, getattr(self, name)))
+        for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "n_steps", "batch_size"):
+            fix(name, check_int(name, getattr(self, name)))
         if self.reg_subset is not None:
-            _check_positive("reg_subset", self.reg_subset)
-        _check_positive("beta", self.beta, allow_zero=True)
-        _check_positive("lr", self.lr)
-        _check_positive("ent_temperature", self.ent_temperature)
+            fix("reg_subset", check_int("reg_subset", self.reg_subset))
+        fix("beta", check_real("beta", self.beta, allow_lo=True))
+        fix("lr", check_real("lr", self.lr))
+        fix("ent_temperature", check_real("ent_temperature", self.ent_temperature))
         if self.emb_lr is not None:
-            _check_positive("emb_lr", self.emb_lr)
+            fix("emb_lr", check_real("emb_lr", self.emb_lr))
 
     @classmethod
     def _presets(cls) -> dict[str, "HyperCLConfig"]:

@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
-from .base import ContinualLearner
+from .base import ContinualLearner, task_list
 from .benchmarks import Task, from_spec
 from .checkpoint import (Checkpointer, checkpoint_dir, clean_temporaries, latest_checkpoint,
                          list_checkpoints, read_json, remove_checkpoints, restore)
@@ -19,6 +19,7 @@ from .regularizer import RegTargets
 from .targets import TargetNet
 from .lock import run_lock
 from .train import StepState, fit_task
+from .validate import as_float_tensor
 
 
 class HyperCL(ContinualLearner):
@@ -128,7 +129,7 @@ class HyperCL(ContinualLearner):
                                  "to write checkpoints to")
             return super().fit(tasks, callbacks)
         spec = getattr(tasks, "spec", None)
-        tasks = list(tasks)
+        tasks = task_list(tasks)
         with run_lock(checkpoint_dir):
             checkpointer = Checkpointer(checkpoint_dir, tasks, checkpoint_every, keep, spec)
             existing = list_checkpoints(checkpoint_dir)
@@ -162,6 +163,8 @@ class HyperCL(ContinualLearner):
             self._checkpointer = None
         if checkpointer is not None:
             self.fit_seconds_ = checkpointer.elapsed_seconds()
+            self.checkpoint_stats_ = {"written": checkpointer.written,
+                                      "write_seconds": checkpointer.write_seconds}
 
     @classmethod
     def resume(cls, directory: str | Path, tasks: Iterable[Task] | None = None,
@@ -188,7 +191,7 @@ class HyperCL(ContinualLearner):
                                      "trained on custom tasks); pass tasks=... to resume it")
                 tasks = from_spec(spec)
             spec = getattr(tasks, "spec", spec)
-            tasks = list(tasks)
+            tasks = task_list(tasks)
             learner, state = restore(cls, ck, tasks, progress, callbacks)
             learner.resumed_from_ = {"tasks_done": ck.where.tasks_done, "step": ck.where.step,
                                      "checkpoint": str(ck.where.path)}
@@ -207,8 +210,8 @@ class HyperCL(ContinualLearner):
 
     # ---------------------------------------------------------------- inference
     def _check_emb(self, emb: Any) -> torch.Tensor:
-        emb = torch.as_tensor(emb, dtype=torch.float32)
         E = self.config.emb_dim
+        emb = as_float_tensor(emb, "embedding", f"(E,) or (B, E) with E = emb_dim = {E}")
         if emb.dim() not in (1, 2) or emb.shape[-1] != E:
             raise ValueError(f"embedding of shape {tuple(emb.shape)} does not fit: pass (E,) or "
                              f"(B, E) with E = emb_dim = {E}")

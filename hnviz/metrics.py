@@ -5,14 +5,35 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
-def _matrix(R: np.ndarray) -> np.ndarray:
-    R = np.asarray(R, dtype=float)
+def metric_matrix(R: Any) -> np.ndarray:
+    """``R`` as a float ``(T, T)`` array, T >= 1, entries finite or NaN (unseen); else a
+    ``ValueError``/``TypeError`` saying what is wrong."""
+    try:
+        R = np.asarray(R)
+        if R.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {R.dtype}")
+        R = R.astype(float)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"R must be a square (T, T) matrix of real numbers (NaN for unseen), "
+                        f"got {type(R).__name__}: {e}") from None
     if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] == 0:
         raise ValueError(f"R must be a non-empty square (T, T) matrix, got shape {R.shape}")
+    if np.isinf(R).any():
+        raise ValueError("R contains inf; use finite metrics (NaN marks unseen tasks)")
+    lower = np.tril(np.ones(R.shape, dtype=bool))
+    if np.isnan(R[lower]).any():
+        raise ValueError("R has NaN on or below the diagonal: R[i, j] for j <= i is task j's "
+                         "metric after task i was learned and must be a number (NaN marks "
+                         "unseen tasks, above the diagonal)")
     return R
+
+
+_matrix = metric_matrix
 
 
 def during(R: np.ndarray) -> np.ndarray:
@@ -59,7 +80,7 @@ def forgetting(R: np.ndarray, higher_is_better: bool = True) -> float:
 
 def summary(R: np.ndarray, metric: str = "accuracy") -> dict[str, object]:
     """All metrics as JSON-ready values (``matrix`` with None for unseen entries)."""
-    if metric not in ("accuracy", "mse"):
+    if not isinstance(metric, str) or metric not in ("accuracy", "mse"):
         raise ValueError(f"unknown metric {metric!r}; choose 'accuracy' or 'mse'")
     R = _matrix(R)
 

@@ -19,7 +19,7 @@ SCENARIOS = ("cl1", "cl2", "cl3")
 
 def check_scenario(scenario: str) -> str:
     """Return ``scenario`` or raise a ``ValueError`` naming the choices."""
-    if scenario not in SCENARIOS:
+    if not isinstance(scenario, str) or scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     return scenario
 

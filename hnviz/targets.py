@@ -37,7 +37,7 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, out)
-        return self.net(x.reshape(x.shape[0], -1))
+        return self.net(x.flatten(1))
 
 
 class LeNet(nn.Module):

@@ -286,8 +286,8 @@ def test_run_json_learner_key(tiny_toy_learner, tmp_path):
 
 @pytest.mark.parametrize("changes,match", [
     ({"method": "lwf"}, "unknown method 'lwf'; choose one of finetune, ewc, online_ewc, si, joint"),
-    ({"ewc_lambda": -1.0}, "ewc_lambda must be >= 0, got -1.0"),
-    ({"si_c": -0.5}, "si_c must be >= 0"),
+    ({"ewc_lambda": -1.0}, "ewc_lambda must be a finite number >= 0, got -1.0"),
+    ({"si_c": -0.5}, "si_c must be a finite number >= 0"),
     ({"online_gamma": 1.5}, r"online_gamma must be in \[0, 1\], got 1.5"),
     ({"fisher_samples": 0}, "fisher_samples must be an integer >= 1, got 0"),
 ])

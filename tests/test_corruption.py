@@ -118,7 +118,7 @@ RUN_DAMAGE = {  # file -> {damage name: (damage, expected words besides the file
         "flipped bytes": (flip(0.5), "cannot read"),
         "missing key": (edit_json(pop("config")), "lacks 'config'"),
         "unknown schema": (edit_json(put(99, "schema_version")), "schema version 99"),
-        "bad config value": (edit_json(put(-1.0, "config", "lr")), "lr must be > 0"),
+        "bad config value": (edit_json(put(-1.0, "config", "lr")), "lr must be a finite number > 0"),
         "unknown config field": (edit_json(put(1, "config", "betta")), "unknown config field"),
         "wrong target shape": (edit_json(put(4, "target", "n_outputs")), "does not fit"),
         "fewer tasks": (edit_json(lambda d: d["tasks"].pop()), "expected (2, 2)"),

@@ -11,7 +11,7 @@ from hnviz.cli import main
     ("chunk_size", 0, "chunk_size must be an integer >= 1, got 0"),
     ("target_activation", "swish", "unknown activation 'swish'; choose one of relu"),
     ("hnet", "huge", "unknown hnet kind 'huge'"),
-    ("beta", -1.0, "beta must be >= 0"),
+    ("beta", -1.0, "beta must be a finite number >= 0"),
     ("target_hidden", (10, 0), "target_hidden sizes must be integers >= 1, got 0"),
 ])
 def test_bad_config(field, value, match):
@@ -29,7 +29,7 @@ def test_unknown_preset_and_field():
 def test_unknown_benchmark():
     with pytest.raises(ValueError, match="unknown benchmark 'cifar'; choose one of toy_regression"):
         hnviz.get_benchmark("cifar")
-    with pytest.raises(ValueError, match="n_tasks must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match="n_tasks must be an integer >= 1 and <= 10000, got 0"):
         hnviz.permuted_digits(0)
 
 

@@ -1,0 +1,89 @@
+"""Checks for values that come from users (configs, benchmark options, arrays): each bad
+value raises a ``ValueError``/``TypeError`` that names it and says what is expected,
+before it can reach torch or numpy."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(name: str, value: Any, lo: int | None = 1, hi: int | None = None) -> int:
+    """``value`` as an int within ``[lo, hi]`` (None: unbounded)."""
+    ok = is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
+    if not ok:
+        bounds = " and ".join(b for b in (lo is not None and f">= {lo}",
+                                          hi is not None and f"<= {hi}") if b)
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}".rstrip())
+    return int(value)
+
+
+def check_real(name: str, value: Any, lo: float = 0.0, allow_lo: bool = False,
+               hi: float | None = None) -> float:
+    """``value`` as a finite float > ``lo`` (>= with ``allow_lo``) and <= ``hi``."""
+    ok = is_real(value) and math.isfinite(float(value))
+    if ok:
+        v = float(value)
+        ok = (v >= lo if allow_lo else v > lo) and (hi is None or v <= hi)
+    if not ok:
+        bound = f"{'>=' if allow_lo else '>'} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_sizes(name: str, value: Any) -> tuple[int, ...]:
+    """Layer sizes: a list or tuple of integers >= 1 (may be empty)."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple of layer sizes (integers >= 1), "
+                        f"got {value!r}")
+    for size in value:
+        if not is_int(size) or size < 1:
+            raise ValueError(f"{name} sizes must be integers >= 1, got {size!r}")
+    return tuple(int(s) for s in value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def as_float_tensor(value: Any, name: str, expected: str) -> torch.Tensor:
+    """``value`` (tensor, array or nested lists of real numbers) as a float32 tensor with
+    finite entries; anything else raises, naming ``name`` and the ``expected`` shape."""
+    if torch.is_tensor(value):
+        t = value.detach()
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:  # ragged nested lists
+            raise TypeError(f"{name} must be an array or tensor of numbers of shape "
+                            f"{expected}; {type(value).__name__} does not convert ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be an array or tensor of real numbers of shape "
+                            f"{expected}, got {type(value).__name__} of dtype {arr.dtype}")
+        with np.errstate(over="ignore"):  # too large for float32: inf, rejected below
+            t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    if t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {t.dtype}")
+    t = t.to(torch.float32)
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or inf; pass finite numbers of shape {expected}")
+    return t
