@@ -54,3 +54,28 @@ def test_bench_command_prints_table_and_rows(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--config", "nope"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown benchmark config 'nope'" in bad.stderr
+
+
+def test_checkpoint_overhead_bench(tmp_path):
+    """The overhead benchmark trains with and without checkpoints (identical results
+    required) and prints the figures; tiny here, PermutedDigits-10 in the README."""
+    res = subprocess.run([sys.executable, "-m", "hnviz", "bench-checkpoints", "--tasks", "3",
+                          "--steps", "30", "--every", "10", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "result identical with and without checkpoints: True" in res.stdout
+    assert "writing 9 checkpoints" in res.stdout  # 3 after tasks, 2 within each task
+    assert "overhead: writing checkpoints took" in res.stdout
+    assert list(tmp_path.iterdir()) == []  # its temporary folder is gone
+
+
+def test_nothing_in_hnviz_unpickles():
+    """Run files and checkpoints are read with json and safetensors only."""
+    import re
+    from pathlib import Path
+
+    import hnviz
+
+    for path in Path(hnviz.__file__).parent.glob("*.py"):
+        code = path.read_text()
+        assert not re.search(r"\bimport pickle\b|torch\.load\(|np\.load\(|allow_pickle", code), path
