@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
 	$(BIN)/python -m pip install -qq torch==2.13.0
-	$(BIN)/python -m pip install -qq -e '.[dev,bench]'
+	$(BIN)/python -m pip install -qq -e '.[dev,bench,sweep]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m hnviz train|compare|figures|bench|bench-checkpoints|demo ...``."""
+"""Command line: ``python -m hnviz train|compare|sweep|figures|bench|bench-checkpoints|demo ...``."""
 from __future__ import annotations
 
 import argparse
@@ -187,6 +187,36 @@ def run_bench_command(args: argparse.Namespace) -> None:
         atomic_write(Path(args.json), json.dumps({"config": args.config, "rows": rows}, indent=1))
 
 
+def run_sweep_command(args: argparse.Namespace) -> None:
+    """``python -m hnviz sweep``: run (or finish) a sweep, print its table, plot it."""
+    from .sweep_spec import load_spec
+    from .sweeps import sweep
+
+    result = sweep(out=args.out, address=args.address, max_concurrent=args.max_concurrent,
+                   num_cpus=args.num_cpus, progress=not args.no_progress, **load_spec(args.config))
+    print(f"sweep: {len(result.rows)} trials, {len(result.rows) - result.ran} finished "
+          f"already, ran {result.ran} in {result.wall_seconds:.1f} s")
+    print((result.out / "table.md").read_text())
+    for method, group in result.best.items():
+        print(f"best {method}: {group['point']} "
+              f"(final {group['average_final']['mean']:.4g} ± {group['average_final']['std']:.2g})")
+    if len({g["compression_ratio"]["mean"] for g in result.groups
+            if "compression_ratio" in g}) > 1:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .plots import plot_compression_sweep
+
+        ax = plot_compression_sweep(result.groups)
+        ax.figure.tight_layout()
+        ax.figure.savefig(result.out / "compression.png", dpi=110)
+        plt.close(ax.figure)
+        print(f"plot: {result.out / 'compression.png'}")
+    print(f"results.csv, results.json and table.md in {result.out}/")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hnviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +268,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     bc.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
     bc.add_argument("--dir", default=None, help="where the checkpoints go (a temporary "
                     "folder inside it; default: the system's temporary folder)")
+    sw = sub.add_parser("sweep", help="grid or random search over config fields and seeds "
+                        "on Ray Tune (pip install -e '.[sweep]')")
+    sw.add_argument("config", help="sweep file (.yaml/.yml or .json), e.g. "
+                    "examples/compression_sweep.yaml")
+    sw.add_argument("--out", required=True, help="directory for the trials and the table")
+    sw.add_argument("--address", default=None, help="Ray cluster to run on: auto, HOST:PORT "
+                    "or ray://HOST:10001 (default: a local Ray on 127.0.0.1)")
+    sw.add_argument("--max-concurrent", type=int, default=None,
+                    help="trials at once (default: as many as the CPUs allow)")
+    sw.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray")
+    sw.add_argument("--no-progress", action="store_true")
     dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
     dm.add_argument("--out", default="runs/demo")
     dm.add_argument("--no-progress", action="store_true")
@@ -257,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_figures(args)
         elif args.command == "bench":
             run_bench_command(args)
+        elif args.command == "sweep":
+            run_sweep_command(args)
         elif args.command == "bench-checkpoints":
             from .bench import checkpoint_overhead
 

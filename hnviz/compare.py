@@ -15,6 +15,7 @@ import numpy as np
 
 from .base import ContinualLearner
 from .benchmarks import TaskSequence
+from .checkpoint import latest_checkpoint, remove_checkpoints
 from .config import HyperCLConfig
 from .learner import HyperCL
 from .lock import run_lock
@@ -40,6 +41,15 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     return methods
 
 
+def method_fields(method: str) -> set[str]:
+    """The config fields of ``method``'s learner (what a comparison or sweep may set)."""
+    if method == "hnet":
+        return set(HyperCLConfig.__dataclass_fields__)
+    from .baselines import BaselineConfig
+
+    return set(BaselineConfig.__dataclass_fields__) - {"method"}
+
+
 def make_learner(method: str, preset: str, scenario: str, seed: int, progress: bool,
                  **changes: Any) -> ContinualLearner:
     """A learner for ``method`` with the benchmark preset's architecture and budget.
@@ -54,8 +64,9 @@ def make_learner(method: str, preset: str, scenario: str, seed: int, progress: b
         return HyperCL(cfg, random_state=seed, progress=progress)
     from .baselines import BaselineCL, BaselineConfig
 
+    fields = method_fields(method)  # a baseline has no beta, an HNET no ewc_lambda
     bcfg = BaselineConfig.preset(preset, method=method,
-                                 **{k: v for k, v in changes.items() if k in ("n_steps", "lr")})
+                                 **{k: v for k, v in changes.items() if k in fields})
     return BaselineCL(bcfg.replace(multi_head=scenario == "cl1"), random_state=seed,
                       progress=progress)
 
@@ -67,15 +78,25 @@ def _trainable(learner: ContinualLearner) -> int:
 
 
 def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
-            progress: bool = True, **changes: Any) -> dict[str, Any]:
-    """Train one method with one seed, save its run, return its row of figures."""
+            progress: bool = True, checkpoints: bool = False, **changes: Any) -> dict[str, Any]:
+    """Train one method with one seed, save its run, return its row of figures.
+
+    ``checkpoints``: an HNET writes checkpoints into ``out`` while it trains and, where
+    ``out`` holds those of an unfinished run, continues from them (a baseline starts over).
+    """
     scenario = tasks.tasks[0].scenario
     learner = make_learner(method, preset, scenario, seed, progress, **changes)
+    checkpoints = checkpoints and isinstance(learner, HyperCL)
     with run_lock(out):  # no second process trains into the same run meanwhile
         start = time.perf_counter()
-        learner.fit(tasks)
-        wall = time.perf_counter() - start
+        if checkpoints and latest_checkpoint(out) is not None:
+            learner = HyperCL.resume(out, tasks, progress=progress)
+        else:
+            learner.fit(tasks, **({"checkpoint_dir": out} if checkpoints else {}))
+        wall = learner.fit_seconds_ if checkpoints else time.perf_counter() - start
         learner.save(out, benchmark=tasks.spec, wall_seconds=wall, method=method, seed=seed)
+        if checkpoints:
+            remove_checkpoints(out)  # the run files now hold the result
     s = learner.summary()
     row = {"average_final": s["average_final"], "during": float(np.mean(s["during"])),
            "bwt": s["bwt"], "forgetting": s["forgetting"],

@@ -215,3 +215,24 @@ def plot_final_metrics(matrices: dict[str, np.ndarray], metric: str = "accuracy"
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     return lines
+
+
+def plot_compression_sweep(groups: Sequence[dict[str, Any]], ax: Axes | None = None) -> Axes:
+    """Final average metric (mean ± std over seeds) against the hypernetwork's compression
+    ratio, one point per HNET group of a sweep (:func:`hnviz.sweep`; the paper's Fig. 3b).
+    A dashed line marks ratio 1 (as many trainable weights as the target net)."""
+    pts = sorted((g["compression_ratio"]["mean"], g["average_final"]["mean"],
+                  g["average_final"]["std"]) for g in groups
+                 if g["method"] == "hnet" and "compression_ratio" in g)
+    if not pts:
+        raise ValueError("no HNET groups with a compression ratio in this sweep")
+    ax = _ax(ax)
+    x, y, err = (np.array(v) for v in zip(*pts))
+    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color="C0", label="HNET")
+    ax.axvline(1.0, color="0.6", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("compression ratio (hnet + embeddings / target weights)")
+    ax.set_ylabel(f"final {_metric_label(groups[0]['metric'])}")
+    n = len(groups[0]["seeds"])
+    ax.set_title(f"accuracy vs compression ({n} seed{'s' if n > 1 else ''} per point)")
+    return ax

@@ -1,0 +1,200 @@
+"""What a sweep runs: its spec (a dict, or a YAML/JSON file), checked up front, and its
+trials, every (method, seed, point) triple with a stable id.
+
+A spec::
+
+    benchmark: permuted_digits          # one of hnviz.BENCHMARKS
+    benchmark_options: {n_tasks: 10}    # its keyword options
+    scenario: cl1
+    preset: permuted_digits             # default: the benchmark's
+    methods: [hnet, ewc]                # hnet and/or baselines
+    seeds: [0, 1]                       # or a number n: seeds 0..n-1
+    search: grid                        # or random (num_samples points, sample_seed)
+    space:                              # config field -> values (grid) or a distribution
+      beta: [0.01, 0.05]                #   (random: {uniform|loguniform: [lo, hi]},
+      hnet_hidden: [[32, 32], [64, 64]] #    {randint: [lo, hi]}, {choice: [...]}, or a list)
+    fixed: {n_steps: 300}               # config changes for every trial
+    resources: {cpu: 1, gpu: 0}         # per trial (gpu may be a fraction)
+
+Each method takes the fields of its own config (:class:`hnviz.HyperCLConfig` for hnet,
+:class:`hnviz.BaselineConfig` for the baselines): a baseline ignores ``beta`` and an HNET
+ignores ``ewc_lambda``, so a method gets one trial per distinct point of its own fields.
+A field that no method has is an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .benchmarks import BENCHMARKS
+from .compare import check_methods, make_learner, method_fields
+from .config import PRESETS
+from .scenarios import check_scenario
+from .validate import check_choice, check_int, check_real
+
+SEARCHES = ("grid", "random")
+SPEC_KEYS = ("benchmark", "benchmark_options", "scenario", "preset", "methods", "seeds",
+             "search", "num_samples", "sample_seed", "space", "fixed", "resources")
+DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep: ``method`` with ``seed`` and config changes ``params``."""
+
+    method: str
+    seed: int
+    params: dict[str, Any]
+
+    @property
+    def trial_id(self) -> str:
+        """``<method>-seed<k>-<10 hex digits of the params>``: the same trial, the same id."""
+        key = json.dumps(self.params, sort_keys=True)
+        point = hashlib.sha256(key.encode()).hexdigest()[:10]
+        return f"{self.method}-seed{self.seed}-{point}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "seed": self.seed, "params": self.params}
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """A sweep spec from a ``.yaml``/``.yml`` or ``.json`` file (data only: ``yaml.safe_load``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read sweep file {path}: {e}") from e
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        parse, errors = yaml.safe_load, (yaml.YAMLError,)
+    else:
+        parse, errors = json.loads, (ValueError,)
+    try:
+        spec = parse(text)
+    except errors as e:
+        raise ValueError(f"{path} does not parse: {e}") from e
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path} must hold a mapping of sweep settings ({', '.join(SPEC_KEYS)})")
+    return spec
+
+
+def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with defaults filled in, or a ValueError naming the bad entry."""
+    if not isinstance(spec, dict):
+        raise TypeError(f"a sweep spec must be a dict, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"unknown sweep setting(s) {unknown}; use {', '.join(SPEC_KEYS)}")
+    out = dict(spec)
+    check_choice("benchmark", out.get("benchmark"), tuple(BENCHMARKS))
+    out.setdefault("benchmark_options", {})
+    if not isinstance(out["benchmark_options"], dict):
+        raise ValueError("benchmark_options must be a mapping of the benchmark's options")
+    out["scenario"] = check_scenario(out.get("scenario", "cl1"))
+    out.setdefault("preset", out["benchmark"])
+    check_choice("preset", out["preset"], tuple(PRESETS))
+    methods = out.get("methods", ["hnet"])
+    out["methods"] = check_methods([methods] if isinstance(methods, str) else methods)
+    seeds = out.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = list(range(check_int("seeds", seeds)))
+    if not isinstance(seeds, list) or not seeds:
+        raise ValueError(f"seeds must be a number n (seeds 0..n-1) or a list, got {seeds!r}")
+    out["seeds"] = [check_int("seed", s, 0) for s in seeds]
+    out["search"] = check_choice("search", out.get("search", "grid"), SEARCHES)
+    out["num_samples"] = check_int("num_samples", out.get("num_samples", 1))
+    out["sample_seed"] = check_int("sample_seed", out.get("sample_seed", 0), 0)
+    for key in ("space", "fixed"):
+        out.setdefault(key, {})
+        if not isinstance(out[key], dict):
+            raise ValueError(f"{key} must be a mapping of config field -> values")
+    overlap = sorted(set(out["space"]) & set(out["fixed"]))
+    if overlap:
+        raise ValueError(f"{overlap} both in space and fixed; put each field in one")
+    res = {"cpu": 1, "gpu": 0, **out.get("resources", {})}
+    if set(res) - {"cpu", "gpu"}:
+        raise ValueError(f"resources takes cpu and gpu, got {sorted(res)}")
+    res["cpu"] = check_real("resources.cpu", res["cpu"])
+    res["gpu"] = check_real("resources.gpu", res["gpu"], allow_lo=True)
+    out["resources"] = res
+    return out
+
+
+def _values(name: str, value: Any, search: str) -> Any:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f"space.{name} is an empty list; give at least one value")
+        return value
+    if search == "grid" or not isinstance(value, dict) or len(value) != 1 \
+            or next(iter(value)) not in DISTRIBUTIONS:
+        kinds = "a list of values" if search == "grid" else \
+            f"a list or one of {{{', '.join(DISTRIBUTIONS)}: ...}}"
+        raise ValueError(f"space.{name} must be {kinds}, got {value!r}")
+    return value
+
+
+def _sample(name: str, dist: Any, rng: np.random.RandomState) -> Any:
+    if isinstance(dist, list):
+        return dist[rng.randint(len(dist))]
+    (kind, args), = dist.items()
+    if kind == "choice":
+        return _sample(name, list(args), rng)
+    if not (isinstance(args, list) and len(args) == 2):
+        raise ValueError(f"space.{name}: {kind} needs [low, high], got {args!r}")
+    lo, hi = args
+    if kind == "randint":
+        lo, hi = check_int(f"space.{name} low", lo, None), check_int(f"space.{name} high", hi, None)
+        if hi < lo:
+            raise ValueError(f"space.{name}: randint needs low <= high, got {args}")
+        return int(rng.randint(lo, hi + 1))
+    floor = -np.inf if kind == "uniform" else 0.0  # loguniform: positive bounds
+    lo = check_real(f"space.{name} low", lo, floor)
+    hi = check_real(f"space.{name} high", hi, lo, allow_lo=True)
+    if kind == "uniform":
+        return float(rng.uniform(lo, hi))
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def points(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checked spec's points in the space: grid, the product of the value lists;
+    random, ``num_samples`` draws with ``sample_seed`` (the same points on every call)."""
+    space = {k: _values(k, v, spec["search"]) for k, v in spec["space"].items()}
+    if spec["search"] == "grid":
+        return [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
+    rng = np.random.RandomState(spec["sample_seed"])
+    return [{k: _sample(k, v, rng) for k, v in space.items()} for _ in range(spec["num_samples"])]
+
+
+def expand(spec: dict[str, Any]) -> list[Trial]:
+    """The sweep's trials: for each method, every distinct point of its own fields (plus
+    ``fixed``) x seed; each config is built once to check it, so a bad value raises here,
+    before anything runs."""
+    spec = check_spec(spec)
+    fields = {m: method_fields(m) for m in spec["methods"]}
+    named = set(spec["space"]) | set(spec["fixed"])
+    unknown = sorted(named - set().union(*fields.values()))
+    if unknown:
+        raise ValueError(f"unknown config field(s) {unknown} for methods {spec['methods']}; "
+                         f"fields: {', '.join(sorted(set().union(*fields.values())))}")
+    trials = []
+    for method in spec["methods"]:
+        seen = set()
+        for point in points(spec):
+            params = {k: v for k, v in {**spec["fixed"], **point}.items() if k in fields[method]}
+            key = json.dumps(params, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                make_learner(method, spec["preset"], spec["scenario"], 0, False, **params)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"sweep point {point} for {method}: {e}") from e
+            trials += [Trial(method, seed, params) for seed in spec["seeds"]]
+    return trials

@@ -1,0 +1,339 @@
+"""Sweeps and multi-seed comparisons on Ray Tune: grid or random search over any config
+field (:mod:`hnviz.sweep_spec` describes the spec), every trial a normal hnviz run
+directory, one results table.
+
+Trial ``k`` writes ``OUT/trials/<id>/`` (the id comes from the method, seed and point, so
+a rerun finds it again). A trial whose run directory is complete is not run again: an
+interrupted sweep, rerun, trains only the missing trials (HNET trials also continue from
+their checkpoints). Results are read back from the run directories into
+``OUT/results.csv``, ``results.json`` and ``table.md`` (mean ± std over seeds, the best
+point per method); :func:`load_sweep` reads them again later.
+
+With no address, a local Ray instance is started on this machine (bound to 127.0.0.1)
+and stopped afterwards; ``address="auto"`` or ``"HOST:PORT"``/``"ray://HOST:10001"``
+joins an existing cluster. OUT must then be on a filesystem every node sees (the trials
+write their run directories there).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .compare import _trainable, run_one
+from .safeio import atomic_write, read_json
+from .sweep_spec import Trial, check_spec, expand
+
+LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+RUN_FILES = ("run.json", "metrics.json", "weights.safetensors", "history.safetensors",
+             "trial.json")  # trial.json is written last
+
+
+def trial_dir(out: str | Path, trial: Trial) -> Path:
+    return Path(out) / "trials" / trial.trial_id
+
+
+def finished(out: str | Path, trial: Trial) -> bool:
+    """The trial's run directory is complete."""
+    d = trial_dir(out, trial)
+    return all((d / f).is_file() for f in RUN_FILES)
+
+
+def _tasks(spec: dict[str, Any]) -> Any:
+    from .benchmarks import get_benchmark
+    from .scenarios import apply_scenario
+
+    opts = dict(spec["benchmark_options"])
+    if spec["benchmark"] != "toy_regression":
+        opts.setdefault("seed", 0)  # the same tasks for every trial; seeds vary the learner
+    return apply_scenario(get_benchmark(spec["benchmark"], **opts), spec["scenario"])
+
+
+def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
+              threads: int = 1, ray_node: str | None = None) -> dict[str, Any]:
+    """Train one trial (``Trial.to_dict()``) into its run directory, continuing an HNET
+    trial's checkpoints, then write ``trial.json`` (with the host and ``ray_node``, the
+    Ray node id, that ran it); returns its row. Runs in a Ray worker."""
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    t = Trial(trial["method"], trial["seed"], trial["params"])
+    d = trial_dir(out, t)
+    run_one(t.method, _tasks(spec), spec["preset"], t.seed, d, progress=False,
+            checkpoints=True, **t.params)
+    atomic_write(d / "trial.json", json.dumps({**t.to_dict(), "id": t.trial_id,
+                                               "host": socket.gethostname(),
+                                               "ray_node": ray_node}, indent=1))
+    return read_row(out, t)
+
+
+def read_row(out: str | Path, trial: Trial) -> dict[str, Any]:
+    """A finished trial's row, read from its run directory (the source of truth)."""
+    from .runs import load_run
+
+    d = trial_dir(out, trial)
+    run = load_run(d)
+    learner, m = run.learner, run.metrics
+    row = {"trial": trial.trial_id, "method": trial.method, "seed": trial.seed,
+           **{f"param.{k}": json.dumps(v) if isinstance(v, list) else v
+              for k, v in sorted(trial.params.items())},
+           "metric": m["metric"], "average_final": m["average_final"],
+           "during": float(np.mean(m["during"])), "bwt": m["bwt"],
+           "forgetting": m["forgetting"], "wall_seconds": m["wall_seconds"],
+           "trainable_params": _trainable(learner), "target_params": learner.target_.num_params,
+           "run_dir": str(d)}
+    if "task_inference" in m:
+        row["task_inference"] = m["task_inference"]["average_final"]
+    if trial.method == "hnet":
+        row["compression_ratio"] = learner.hnet_.compression_ratio(learner.n_tasks_)
+    return row
+
+
+@dataclass
+class SweepResult:
+    """A sweep's ``rows`` (one per trial), ``groups`` (per method and point: mean ± std
+    over seeds), ``best`` (per method: the best group), and where it is (``out``)."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    groups: list[dict[str, Any]]
+    best: dict[str, dict[str, Any]]
+    ran: int  # trials trained in this call (the others were finished already)
+    wall_seconds: float
+
+    def runs(self, best_only: bool = True, seed: int | None = None) -> dict[str, str]:
+        """``{"<method> <point>": run directory}`` for
+        :class:`hnviz.widgets.ForgettingDashboard`: each method's best point
+        (``best_only``) or every point, each with the run of ``seed`` (default: the seed
+        with the best final value)."""
+        groups = self.best.values() if best_only else self.groups
+        out = {}
+        for g in groups:
+            rows = [r for r in self.rows if r["method"] == g["method"] and r["point"] == g["point"]
+                    and (seed is None or r["seed"] == seed)]
+            if not rows:
+                raise ValueError(f"seed {seed} is not in this sweep; its seeds: {g['seeds']}")
+            better = max if rows[0]["metric"] == "accuracy" else min
+            out[f"{g['method']} {g['point']}"] = better(rows, key=lambda r: r["average_final"])["run_dir"]
+        return out
+
+    def __repr__(self) -> str:
+        return (f"SweepResult({str(self.out)!r}, {len(self.rows)} trials, {len(self.groups)} "
+                f"groups, best={ {m: g['point'] for m, g in self.best.items()} })")
+
+
+def _label(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else json.dumps(value)
+
+
+def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
+    """Groups (method, ``point``) with mean ± std over seeds, and the best group per
+    method (highest accuracy, lowest MSE)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["point"]), []).append(r)
+    out = []
+    for (method, point), rs in groups.items():
+        g = {"method": method, "point": point, "seeds": [r["seed"] for r in rs],
+             "metric": rs[0]["metric"]}
+        for key in ("average_final", "during", "bwt", "forgetting", "task_inference",
+                    "wall_seconds", "compression_ratio", "trainable_params"):
+            vals = [r[key] for r in rs if r.get(key) is not None]
+            if vals:
+                g[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
+        out.append(g)
+    best = {}
+    for g in out:
+        sign = 1 if g["metric"] == "accuracy" else -1
+        cur = best.get(g["method"])
+        if cur is None or sign * g["average_final"]["mean"] > sign * cur["average_final"]["mean"]:
+            best[g["method"]] = g
+    return out, best
+
+
+def markdown(groups: list[dict], best: dict[str, dict]) -> str:
+    """The groups as a Markdown table, the best point of each method marked."""
+    acc = bool(groups) and groups[0]["metric"] == "accuracy"
+
+    def cell(g: dict, key: str, digits: int = 2 if acc else 4) -> str:
+        if key not in g:
+            return "—"
+        s = g[key]
+        return f"{s['mean']:.{digits}f}" + (f" ± {s['std']:.{digits}f}" if len(g["seeds"]) > 1
+                                           else "")
+    unit = "acc (%)" if acc else "MSE"
+    lines = [f"| method | point | seeds | final avg {unit} | during | forgetting | "
+             "compression ratio | wall (s) | best |", "|---" * 9 + "|"]
+    for g in sorted(groups, key=lambda g: (g["method"], g["point"])):
+        mark = "**best**" if best.get(g["method"]) is g else ""
+        lines.append(f"| {g['method']} | {g['point']} | {len(g['seeds'])} | "
+                     f"{cell(g, 'average_final')} | {cell(g, 'during')} | "
+                     f"{cell(g, 'forgetting')} | {cell(g, 'compression_ratio', 3)} | "
+                     f"{cell(g, 'wall_seconds', 1)} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_results(out: Path, rows: list[dict], groups: list[dict], best: dict,
+                   spec: dict) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out / "results.csv", buf.getvalue())
+    atomic_write(out / "results.json", json.dumps(
+        {"spec": spec, "trials": rows, "groups": groups,
+         "best": {m: g["point"] for m, g in best.items()}}, indent=1))
+    atomic_write(out / "table.md", markdown(groups, best))
+
+
+def _collect(out: Path, trials: list[Trial], spec: dict[str, Any], ran: int = 0,
+             wall: float = 0.0, write: bool = True) -> SweepResult:
+    """Rows from the trials' run directories, grouped (and the result files written)."""
+    rows = [read_row(out, t) for t in trials]
+    for r, t in zip(rows, trials):  # the point: the swept fields this method has
+        r["point"] = ", ".join(f"{k}={_label(t.params[k])}" for k in spec["space"]
+                               if k in t.params) or "-"
+    groups, best = summarize(rows)
+    if write:
+        _write_results(out, rows, groups, best, spec)
+    return SweepResult(out, rows, groups, best, ran, wall)
+
+
+def load_sweep(out: str | Path) -> SweepResult:
+    """The results of a finished sweep in ``out``, read again from its trials' run
+    directories (e.g. of a sweep run with ``python -m hnviz sweep``)."""
+    out = Path(out)
+    spec = read_json(out / "results.json", "sweep results")["spec"]
+    trials = expand(spec)
+    missing = [t.trial_id for t in trials if not finished(out, t)]
+    if missing:
+        raise ValueError(f"{out} misses {len(missing)} finished trial(s) ({', '.join(missing[:3])}"
+                         f"); rerun the sweep to finish them")
+    return _collect(out, trials, check_spec(spec), write=False)
+
+
+def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits",
+          methods: Sequence[str] | str = ("hnet",), seeds: Sequence[int] | int = (0,),
+          out: str | Path = "runs/sweep", address: str | None = None,
+          max_concurrent: int | None = None, num_cpus: int | None = None,
+          progress: bool = True, **spec: Any) -> SweepResult:
+    """Run a sweep on Ray Tune (:mod:`hnviz.sweep_spec` lists the settings; ``space``,
+    ``benchmark``, ``methods``, ``seeds`` and the rest of ``spec`` are its entries).
+
+    ``address``: None starts a local Ray instance (``num_cpus``: default all cores);
+    "auto" or "HOST:PORT" joins a running cluster. ``max_concurrent`` caps parallel
+    trials (1: one after the other). Finished trials in ``out`` are not run again; a tqdm
+    bar counts the trials (``progress``).
+    """
+    spec = check_spec({"space": space or {}, "benchmark": benchmark,
+                       "methods": [methods] if isinstance(methods, str) else list(methods),
+                       "seeds": seeds if isinstance(seeds, int) else list(seeds), **spec})
+    trials = expand(spec)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    missing = [t for t in trials if not finished(out, t)]
+    start = time.perf_counter()
+    if missing:
+        bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
+                   unit="trial", disable=not progress)
+        try:
+            errors = _run_on_ray(missing, spec, out, address, max_concurrent, num_cpus, bar)
+        finally:
+            bar.close()
+        failed = [t.trial_id for t in missing if not finished(out, t)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} trial(s) failed: {', '.join(failed[:5])}; "
+                               f"first error: {errors[0] if errors else 'unknown'}; the logs "
+                               f"are in {out / '_ray'}; rerun the sweep to retry them")
+    return _collect(out, trials, spec, len(missing), time.perf_counter() - start)
+
+
+def _tune_trial(config: dict[str, Any]) -> None:
+    """Ray Tune's function trainable: one trial, its figures reported as the result."""
+    import ray
+    from ray import tune
+
+    row = run_trial(config["trial"], config["spec"], config["out"], config["threads"],
+                    ray.get_runtime_context().get_node_id())
+    tune.report({k: v for k, v in row.items() if isinstance(v, (int, float))})
+
+
+def _start_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to ``address``, or start a local Ray on 127.0.0.1; True if started here."""
+    import ray
+
+    if ray.is_initialized():
+        if address:
+            raise RuntimeError("Ray is already initialised in this process; call "
+                               "ray.shutdown() before a sweep on another cluster")
+        return False  # the user's own Ray session
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        return False
+    # Ray turns a node address of 127.0.0.1 into the machine's network address and then
+    # listens on every interface; with this variable (what Ray uses on laptops) the node is
+    # 127.0.0.1 and every Ray server listens there only. Ray's processes inherit it at start.
+    saved = {k: os.environ.get(k) for k in LOCAL_RAY_ENV}
+    os.environ.update(LOCAL_RAY_ENV)
+    try:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+                 object_store_memory=200 * 2**20, log_to_driver=False, configure_logging=False)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return True
+
+
+def _run_on_ray(missing: list[Trial], spec: dict, out: Path, address: str | None,
+                max_concurrent: int | None, num_cpus: int | None, bar: Any) -> list[str]:
+    """Run the trials as one Tune experiment; returns the errors of failed trials."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError as e:
+        raise ImportError("sweeps need Ray: pip install -e '.[sweep]'") from e
+
+    class Progress(tune.Callback):
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            bar.update(1)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            bar.update(1)
+            bar.set_postfix_str("failed: 1+")
+
+    def name(trial: Any) -> str:
+        return Trial(**trial.config["trial"]).trial_id
+
+    started = _start_ray(address, num_cpus)
+    try:
+        res = spec["resources"]
+        trainable = tune.with_resources(_tune_trial, {"cpu": res["cpu"], "gpu": res["gpu"]})
+        param_space = {"trial": tune.grid_search([t.to_dict() for t in missing]), "spec": spec,
+                       "out": str(out.resolve()), "threads": max(1, int(res["cpu"]))}
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent,
+                                        trial_name_creator=name, trial_dirname_creator=name),
+            run_config=tune.RunConfig(storage_path=str((out / "_ray").resolve()),
+                                      name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                                      verbose=0, callbacks=[Progress()]))
+        results = tuner.fit()
+        return [str(r.error).strip().splitlines()[-1] for r in results if r.error is not None]
+    finally:
+        if started:
+            ray.shutdown()
