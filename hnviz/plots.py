@@ -221,18 +221,22 @@ def plot_compression_sweep(groups: Sequence[dict[str, Any]], ax: Axes | None = N
     """Final average metric (mean ± std over seeds) against the hypernetwork's compression
     ratio, one point per HNET group of a sweep (:func:`hnviz.sweep`; the paper's Fig. 3b).
     A dashed line marks ratio 1 (as many trainable weights as the target net)."""
-    pts = sorted((g["compression_ratio"]["mean"], g["average_final"]["mean"],
-                  g["average_final"]["std"]) for g in groups
-                 if g["method"] == "hnet" and "compression_ratio" in g)
-    if not pts:
+    hnet = sorted((g for g in groups if g["method"] == "hnet" and "compression_ratio" in g),
+                  key=lambda g: g["compression_ratio"]["mean"])
+    if not hnet:
         raise ValueError("no HNET groups with a compression ratio in this sweep")
     ax = _ax(ax)
-    x, y, err = (np.array(v) for v in zip(*pts))
+    x, y, err = (np.array([g[k][s] for g in hnet]) for k, s in
+                 (("compression_ratio", "mean"), ("average_final", "mean"),
+                  ("average_final", "std")))
     ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color="C0", label="HNET")
     ax.axvline(1.0, color="0.6", ls="--", lw=1)
     ax.set_xscale("log")
+    ax.set_xticks(x, [f"{r:.2g}" for r in x])  # the swept ratios, not log-axis decades
+    ax.minorticks_off()
     ax.set_xlabel("compression ratio (hnet + embeddings / target weights)")
-    ax.set_ylabel(f"final {_metric_label(groups[0]['metric'])}")
-    n = len(groups[0]["seeds"])
-    ax.set_title(f"accuracy vs compression ({n} seed{'s' if n > 1 else ''} per point)")
+    label = _metric_label(hnet[0]["metric"])
+    ax.set_ylabel(f"final {label}")
+    n = len(hnet[0]["seeds"])
+    ax.set_title(f"{label} vs compression ({n} seed{'s' if n > 1 else ''} per point)")
     return ax

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .benchmarks import BENCHMARKS
+from .benchmarks import BENCHMARKS, options
 from .compare import check_methods, make_learner, method_fields
 from .config import PRESETS
 from .scenarios import check_scenario
@@ -44,23 +44,30 @@ SPEC_KEYS = ("benchmark", "benchmark_options", "scenario", "preset", "methods", 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 
 
+CONTEXT_KEYS = ("benchmark", "benchmark_options", "scenario", "preset")
+
+
 @dataclass(frozen=True)
 class Trial:
-    """One run of a sweep: ``method`` with ``seed`` and config changes ``params``."""
+    """One run of a sweep: ``method`` with ``seed`` and config changes ``params`` on the
+    ``context`` (the spec's benchmark, its options, scenario and preset)."""
 
     method: str
     seed: int
     params: dict[str, Any]
+    context: dict[str, Any]
 
     @property
     def trial_id(self) -> str:
-        """``<method>-seed<k>-<10 hex digits of the params>``: the same trial, the same id."""
-        key = json.dumps(self.params, sort_keys=True)
+        """``<method>-seed<k>-<10 hex digits of params and context>``: the same trial, the
+        same id; another benchmark, option, scenario or preset, another id."""
+        key = json.dumps([self.params, self.context], sort_keys=True)
         point = hashlib.sha256(key.encode()).hexdigest()[:10]
         return f"{self.method}-seed{self.seed}-{point}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "seed": self.seed, "params": self.params}
+        return {"method": self.method, "seed": self.seed, "params": self.params,
+                "context": self.context}
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
@@ -97,6 +104,10 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("benchmark_options", {})
     if not isinstance(out["benchmark_options"], dict):
         raise ValueError("benchmark_options must be a mapping of the benchmark's options")
+    unknown = sorted(set(out["benchmark_options"]) - set(options(out["benchmark"])))
+    if unknown:
+        raise ValueError(f"unknown benchmark_options {unknown} for {out['benchmark']}; it "
+                         f"takes {', '.join(options(out['benchmark'])) or 'none'}")
     out["scenario"] = check_scenario(out.get("scenario", "cl1"))
     out.setdefault("preset", out["benchmark"])
     check_choice("preset", out["preset"], tuple(PRESETS))
@@ -183,6 +194,7 @@ def expand(spec: dict[str, Any]) -> list[Trial]:
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown} for methods {spec['methods']}; "
                          f"fields: {', '.join(sorted(set().union(*fields.values())))}")
+    context = {k: spec[k] for k in CONTEXT_KEYS}
     trials = []
     for method in spec["methods"]:
         seen = set()
@@ -196,5 +208,5 @@ def expand(spec: dict[str, Any]) -> list[Trial]:
                 make_learner(method, spec["preset"], spec["scenario"], 0, False, **params)
             except (TypeError, ValueError) as e:
                 raise ValueError(f"sweep point {point} for {method}: {e}") from e
-            trials += [Trial(method, seed, params) for seed in spec["seeds"]]
+            trials += [Trial(method, seed, params, context) for seed in spec["seeds"]]
     return trials

@@ -16,6 +16,7 @@ write their run directories there).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -66,7 +67,7 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
-    t = Trial(trial["method"], trial["seed"], trial["params"])
+    t = Trial(**trial)
     d = trial_dir(out, t)
     run_one(t.method, _tasks(spec), spec["preset"], t.seed, d, progress=False,
             checkpoints=True, **t.params)
@@ -173,7 +174,7 @@ def markdown(groups: list[dict], best: dict[str, dict]) -> str:
     unit = "acc (%)" if acc else "MSE"
     lines = [f"| method | point | seeds | final avg {unit} | during | forgetting | "
              "compression ratio | wall (s) | best |", "|---" * 9 + "|"]
-    for g in sorted(groups, key=lambda g: (g["method"], g["point"])):
+    for g in groups:  # the spec's order: methods, then the points as listed
         mark = "**best**" if best.get(g["method"]) is g else ""
         lines.append(f"| {g['method']} | {g['point']} | {len(g['seeds'])} | "
                      f"{cell(g, 'average_final')} | {cell(g, 'during')} | "
@@ -246,6 +247,7 @@ def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits
     missing = [t for t in trials if not finished(out, t)]
     start = time.perf_counter()
     if missing:
+        _tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
         bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
                    unit="trial", disable=not progress)
         try:
@@ -283,20 +285,52 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
         return False
     # Ray turns a node address of 127.0.0.1 into the machine's network address and then
-    # listens on every interface; with this variable (what Ray uses on laptops) the node is
-    # 127.0.0.1 and every Ray server listens there only. Ray's processes inherit it at start.
+    # listens on every interface; in its laptop mode (this variable, read by each Ray
+    # process when it imports Ray, and so also set on the already imported module for
+    # this one) the node is 127.0.0.1 and every Ray server listens there only.
+    from ray._private import ray_constants
+
     saved = {k: os.environ.get(k) for k in LOCAL_RAY_ENV}
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
     os.environ.update(LOCAL_RAY_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                  object_store_memory=200 * 2**20, log_to_driver=False, configure_logging=False)
     finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
     return True
+
+
+def _progress(bar: Any) -> Any:
+    """A Tune callback counting finished trials on the tqdm ``bar``. The bar stays in this
+    process: Tune pickles its callbacks with the experiment state (by value, for a class
+    made here), and a notebook's bar is an unpicklable widget, so nothing refers to it but
+    the instance, whose pickled state leaves it out."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def __init__(self, bar: Any) -> None:
+            self.bar = bar
+
+        def __getstate__(self) -> dict:
+            return {"bar": None}
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(1)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix_str("failed: 1+")
+
+    return Progress(bar)
 
 
 def _run_on_ray(missing: list[Trial], spec: dict, out: Path, address: str | None,
@@ -307,14 +341,6 @@ def _run_on_ray(missing: list[Trial], spec: dict, out: Path, address: str | None
         from ray import tune
     except ImportError as e:
         raise ImportError("sweeps need Ray: pip install -e '.[sweep]'") from e
-
-    class Progress(tune.Callback):
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            bar.update(1)
-
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            bar.update(1)
-            bar.set_postfix_str("failed: 1+")
 
     def name(trial: Any) -> str:
         return Trial(**trial.config["trial"]).trial_id
@@ -331,8 +357,11 @@ def _run_on_ray(missing: list[Trial], spec: dict, out: Path, address: str | None
                                         trial_name_creator=name, trial_dirname_creator=name),
             run_config=tune.RunConfig(storage_path=str((out / "_ray").resolve()),
                                       name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                                      verbose=0, callbacks=[Progress()]))
-        results = tuner.fit()
+                                      verbose=0, callbacks=[_progress(bar)]))
+        log = out / "_ray" / "tune.log"  # Tune prints its headers whatever the verbosity
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as f, contextlib.redirect_stdout(f):
+            results = tuner.fit()
         return [str(r.error).strip().splitlines()[-1] for r in results if r.error is not None]
     finally:
         if started:

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_embedding_space", "03_long_sequences", "04_class_incremental",
-            "05_teaching_demo"]
+            "05_teaching_demo", "06_sweeps"]
 
 
 def test_the_walkthroughs_are_there():

@@ -42,6 +42,11 @@ def test_grid_and_random_expansion():
         assert 0.001 <= t.params["beta"] <= 0.1 and t.params["lr"] in (0.01, 0.02)
         assert t.params["emb_dim"] in (2, 3, 4) and t.params["n_steps"] == 30
     assert len({json.dumps(t.params, sort_keys=True) for t in a}) == 5
+    # the same point on another benchmark setting is another trial (its own run directory)
+    other = expand({**TOY, "benchmark": "permuted_digits", "benchmark_options": {"n_tasks": 3}})
+    again = expand({**TOY, "benchmark": "permuted_digits", "benchmark_options": {"n_tasks": 4}})
+    assert [t.params for t in other] == [t.params for t in again]
+    assert not {t.trial_id for t in other} & {t.trial_id for t in again}
 
 
 @pytest.mark.parametrize("change,match", [
@@ -52,6 +57,7 @@ def test_grid_and_random_expansion():
     ({"methods": ["hnet", "lwf"]}, "unknown method 'lwf'"),
     ({"resources": {"tpu": 1}}, "resources takes cpu and gpu"),
     ({"colour": 1}, "unknown sweep setting"),
+    ({"benchmark_options": {"n_tasks": 5}}, "unknown benchmark_options \\['n_tasks'\\] for toy"),
 ])
 def test_bad_specs_fail_before_anything_runs(change, match):
     with pytest.raises(ValueError, match=match):
@@ -103,6 +109,31 @@ def test_trials_without_ray_equal_plain_runs_and_load_again(tmp_path):
     again = hnviz.load_sweep(tmp_path)
     assert again.rows == result.rows and again.groups == result.groups
     assert set(again.runs()) == {"hnet beta=0.05", "si -"}
+    assert again.runs(best_only=False, seed=1)["si -"] == rows[1]["run_dir"]
+    with pytest.raises(ValueError, match="seed 5 is not in this sweep"):
+        again.runs(seed=5)
+
+
+def test_compression_plot_shows_each_group():
+    """One point per HNET group at its mean ratio and accuracy, error bars = std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hnviz.plots import plot_compression_sweep
+
+    groups = [{"method": "hnet", "point": f"w={w}", "seeds": [0, 1], "metric": "accuracy",
+               "compression_ratio": {"mean": r, "std": 0.0},
+               "average_final": {"mean": a, "std": sd}}
+              for w, r, a, sd in [(64, 1.4, 95.0, 0.5), (4, 0.2, 80.0, 2.0), (16, 0.6, 92.0, 1.0)]]
+    groups.append({"method": "ewc", "point": "-", "seeds": [0, 1], "metric": "accuracy",
+                   "average_final": {"mean": 85.0, "std": 0.0}})
+    ax = plot_compression_sweep(groups)
+    line = ax.lines[0]
+    assert list(line.get_xdata()) == [0.2, 0.6, 1.4] and list(line.get_ydata()) == [80.0, 92.0, 95.0]
+    bars = ax.collections[0].get_segments()  # error bars, in the same order
+    assert [tuple(b[:, 1]) for b in bars] == [(78.0, 82.0), (91.0, 93.0), (94.5, 95.5)]
+    with pytest.raises(ValueError, match="no HNET groups"):
+        plot_compression_sweep(groups[3:])
 
 
 def test_load_sweep_names_missing_trials(tmp_path):
