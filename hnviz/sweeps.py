@@ -353,7 +353,7 @@ def _run_on_ray(missing: list[Trial], spec: dict, out: Path, address: str | None
                        "out": str(out.resolve()), "threads": max(1, int(res["cpu"]))}
         tuner = tune.Tuner(
             trainable, param_space=param_space,
-            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent,
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
                                         trial_name_creator=name, trial_dirname_creator=name),
             run_config=tune.RunConfig(storage_path=str((out / "_ray").resolve()),
                                       name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",

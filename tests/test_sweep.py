@@ -247,11 +247,13 @@ def test_interrupted_sweep_runs_only_missing_trials(tmp_path):
     assert listeners and all(loopback(ip) for _, ip in listeners), listeners
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
+    # Ray's processes outlive the driver (they run in sessions of their own): a trial in
+    # flight could still finish, so stop them all before counting what is done
+    subprocess.run([str(Path(sys.executable).with_name("ray")), "stop", "--force"],
+                   capture_output=True, timeout=120)
     done = {p.parent: p.parent.joinpath("run.json").stat().st_mtime_ns
             for p in out.glob("trials/*/trial.json")}
     assert 1 <= len(done) < 6
-    subprocess.run([str(Path(sys.executable).with_name("ray")), "stop", "--force"],
-                   capture_output=True, timeout=120)  # what the kill left of the local Ray
     res = run_sweep(spec, out)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"6 trials, {len(done)} finished already, ran {6 - len(done)}" in res.stdout
