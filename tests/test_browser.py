@@ -103,17 +103,37 @@ def browser(lab):
         b.close()
 
 
+def _accept_kernel_dialog(page) -> None:
+    """A kernel that starts slowly (a fresh venv compiles its imports on first use) can
+    leave JupyterLab asking for a kernel: take the one the notebook names."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count():
+        print("a Select Kernel dialog: choosing the notebook's kernel")
+        dialog.locator("button", has_text="Select").first.click()
+
+
 def _run_all(page, tries: int = 3) -> None:
     """Run > Run All Cells, again if no cell has started after 30 s (a click that lands
-    before the notebook is wired up to its kernel does nothing)."""
+    before the notebook is wired up to its kernel does nothing). Checked cells are saved
+    with an execution count, so a cell has started when it is pending ([*]) or a cell
+    saved without a count got one (a click before the kernel is wired up may only clear
+    the saved ones)."""
+    prompt = page.locator(".jp-CodeCell .jp-InputArea-prompt")
+    before = prompt.all_inner_texts()
+
+    def started() -> bool:
+        now = prompt.all_inner_texts()
+        return any(p.strip() == "[*]:" for p in now) or any(
+            b.strip() == "[ ]:" and n.strip()[1:-2].isdigit() for b, n in zip(before, now))
     for _ in range(tries):
+        _accept_kernel_dialog(page)
         page.locator(".jp-NotebookPanel").first.click()
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
         deadline = time.time() + 30
         while time.time() < deadline:
-            prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
-            if any(p.strip() not in ("[ ]:", "") for p in prompts):
+            _accept_kernel_dialog(page)
+            if started():
                 return
             time.sleep(1)
         print("Run All Cells started no cell in 30 s: trying again")
@@ -125,6 +145,7 @@ def _wait_done(page, timeout: float) -> None:
     """Until every code cell shows an execution count (none pending, none empty)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        _accept_kernel_dialog(page)
         prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
         if prompts and all(p.strip().startswith("[") and p.strip()[1:-2].isdigit()
                            for p in prompts):
