@@ -84,7 +84,7 @@ def lab(tmp_path_factory):
                 server.kill()
                 pytest.fail(f"jupyter lab did not start: {(root / 'lab.log').read_text()[-2000:]}")
             time.sleep(0.5)
-    yield url, token
+    yield url, token, root / "lab.log"
     server.terminate()
     try:
         server.wait(20)
@@ -103,13 +103,50 @@ def browser(lab):
         b.close()
 
 
-def _accept_kernel_dialog(page) -> None:
-    """A kernel that starts slowly (a fresh venv compiles its imports on first use) can
-    leave JupyterLab asking for a kernel: take the one the notebook names."""
+def _api(url: str, token: str, path: str, method: str = "GET", body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url}{path}", data=data, method=method,
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        text = r.read()
+    return json.loads(text) if text else None
+
+
+def _start_kernel(url: str, token: str, name: str) -> None:
+    """Start the notebook's kernel through the REST API before the page opens: JupyterLab
+    then connects to this session instead of starting one itself. (Left to itself, a page
+    on a loaded machine may find no kernel spec yet or fail to start one, ask for a kernel
+    and, once Run All runs, ask again for every cell, each answer starting another kernel:
+    the CI failure of notebook 01.)"""
+    spec = json.loads((ROOT / "notebooks" / name).read_text())["metadata"]["kernelspec"]["name"]
+    _api(url, token, "/api/sessions", "POST",
+         {"path": name, "name": name, "type": "notebook", "kernel": {"name": spec}})
+
+
+def _dismiss_kernel_dialog(page) -> bool:
+    """Close a Select Kernel dialog without choosing: the kernel started by
+    ``_start_kernel`` is the notebook's, and each choice would start another one (a Run
+    All clicked before the page was connected asked once per cell, and answering every
+    dialog ran each cell in a fresh kernel)."""
     dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
-    if dialog.count():
-        print("a Select Kernel dialog: choosing the notebook's kernel")
-        dialog.locator("button", has_text="Select").first.click()
+    if not dialog.count():
+        return False
+    print("a Select Kernel dialog: closed without choosing")
+    dialog.locator("button.jp-mod-reject").first.click()
+    return True
+
+
+def _wait_connected(page, timeout: float = 120) -> None:
+    """Until the status bar shows the notebook connected to an idle kernel."""
+    status = page.locator(".jp-StatusBar-Widget .jp-StatusBar-TextItem", has_text="| Idle")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        _dismiss_kernel_dialog(page)
+        if status.count():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the page did not connect to an idle kernel in {timeout}s")
 
 
 def _run_all(page, tries: int = 3) -> None:
@@ -126,13 +163,14 @@ def _run_all(page, tries: int = 3) -> None:
         return any(p.strip() == "[*]:" for p in now) or any(
             b.strip() == "[ ]:" and n.strip()[1:-2].isdigit() for b, n in zip(before, now))
     for _ in range(tries):
-        _accept_kernel_dialog(page)
+        _wait_connected(page)
         page.locator(".jp-NotebookPanel").first.click()
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
         deadline = time.time() + 30
         while time.time() < deadline:
-            _accept_kernel_dialog(page)
+            if _dismiss_kernel_dialog(page):
+                break
             if started():
                 return
             time.sleep(1)
@@ -145,7 +183,7 @@ def _wait_done(page, timeout: float) -> None:
     """Until every code cell shows an execution count (none pending, none empty)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        _accept_kernel_dialog(page)
+        assert not _dismiss_kernel_dialog(page), "JupyterLab asked for a kernel during the run"
         prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt").all_inner_texts()
         if prompts and all(p.strip().startswith("[") and p.strip()[1:-2].isdigit()
                            for p in prompts):
@@ -180,9 +218,10 @@ def _pixels(locator):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_widgets_live_in_jupyterlab(lab, browser, name):
-    url, token = lab
+    url, token, log = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     stem = Path(name).stem
+    _start_kernel(url, token, name)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -238,6 +277,7 @@ def test_notebook_widgets_live_in_jupyterlab(lab, browser, name):
         assert not errors, f"{name}: JavaScript errors {errors}"
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / f"{stem}_FAILED.png"), full_page=True)
+        print(f"the end of JupyterLab's log:\n{log.read_text()[-4000:]}")
         raise
     finally:
         page.close()
@@ -245,10 +285,8 @@ def test_notebook_widgets_live_in_jupyterlab(lab, browser, name):
 
 
 def _shutdown_kernels(url: str, token: str) -> None:
-    """Stop every kernel the notebook started (they would compete for the 2 cores)."""
-    headers = {"Authorization": f"token {token}"}
-    with urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels", headers=headers)) as r:
-        kernels = json.load(r)
-    for k in kernels:
-        urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels/{k['id']}",
-                                                      headers=headers, method="DELETE"))
+    """End every session and kernel the notebook had (they would compete for the 2 cores)."""
+    for s in _api(url, token, "/api/sessions"):
+        _api(url, token, f"/api/sessions/{s['id']}", "DELETE")
+    for k in _api(url, token, "/api/kernels"):
+        _api(url, token, f"/api/kernels/{k['id']}", "DELETE")
