@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .compare import _trainable, run_one
+from .compare import _stats, _trainable, run_one
 from .safeio import atomic_write, read_json
 from .sweep_spec import Trial, check_spec, expand
 
@@ -137,8 +137,8 @@ def _label(value: Any) -> str:
 
 
 def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
-    """Groups (method, ``point``) with mean ± std over seeds, and the best group per
-    method (highest accuracy, lowest MSE)."""
+    """Groups (method, ``point``) with mean ± std over seeds (and the seeds' values), and
+    the best group per method (highest accuracy, lowest MSE)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["method"], r["point"]), []).append(r)
@@ -148,9 +148,9 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
              "metric": rs[0]["metric"]}
         for key in ("average_final", "during", "bwt", "forgetting", "task_inference",
                     "wall_seconds", "compression_ratio", "trainable_params"):
-            vals = [r[key] for r in rs if r.get(key) is not None]
-            if vals:
-                g[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
+            stats = _stats([r.get(key) for r in rs])
+            if stats["mean"] is not None:
+                g[key] = stats
         out.append(g)
     best = {}
     for g in out:

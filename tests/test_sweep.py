@@ -72,6 +72,8 @@ def test_summary_groups_and_best():
     groups, best = summarize(rows)
     assert [g["average_final"]["mean"] for g in groups] == [81.0, 92.0]
     assert groups[1]["average_final"]["std"] == pytest.approx(2.0)
+    assert groups[1]["average_final"]["values"] == [90.0, 94.0]
+    assert "task_inference" not in groups[0]  # no trial measured it
     assert best["hnet"]["point"] == "beta=0.5"
 
 
