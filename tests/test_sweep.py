@@ -18,7 +18,8 @@ import pytest
 import hnviz
 from hnviz.compare import make_learner
 from hnviz.sweep_spec import check_spec, expand
-from hnviz.sweeps import LOCAL_RAY_ENV, run_trial, summarize
+from hnviz.sweep_ray import LOCAL_RAY_ENV
+from hnviz.sweeps import run_trial, summarize
 
 if os.environ.get("CI"):  # make test installs the sweep extra: missing Ray fails there
     import ray  # noqa: F401
