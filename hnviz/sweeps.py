@@ -10,9 +10,9 @@ their checkpoints). Results are read back from the run directories into
 point per method); :func:`load_sweep` reads them again later.
 
 With no address, a local Ray instance is started on this machine (bound to 127.0.0.1,
-:mod:`hnviz.sweep_ray`) and stopped afterwards; ``address="auto"`` or ``"HOST:PORT"``/``"ray://HOST:10001"``
-joins an existing cluster. OUT must then be on a filesystem every node sees (the trials
-write their run directories there).
+:mod:`hnviz.sweep_ray`) and stopped afterwards; ``address="auto"`` or
+``"HOST:PORT"``/``"ray://HOST:10001"`` joins an existing cluster. OUT must then be on a
+filesystem every node sees (the trials write their run directories there).
 """
 from __future__ import annotations
 
