@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .benchmarks import Task
+from .tasks import Task
 from .learner import HyperCL
 from .metrics import metric_matrix
 from .validate import as_float_tensor, check_int, check_real
@@ -78,7 +78,7 @@ def _task_metric(learner: HyperCL, task: Task, weights: torch.Tensor,
     x, y = task.x_test, task.y_test
     if n_samples is not None and n_samples < len(x):
         x, y = x[:n_samples], y[:n_samples]
-    out = learner.target_(x, weights, learner._head(task.task_id))  # (B, N, out)
+    out = learner.target_(x, weights, learner.head_of(task.task_id))  # (B, N, out)
     if task.kind == "regression":
         return ((out - y[None]) ** 2).mean(dim=(1, 2))
     return (out.argmax(-1) == task.scenario_labels(y)[None]).float().mean(1) * 100
@@ -135,7 +135,7 @@ def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
     A few nets on a single-head target are scored on all tasks' test sets in one pass
     (the alpha slider); otherwise task by task, ``chunk`` nets per vmapped pass.
     """
-    embs = learner._check_emb(embs)
+    embs = learner.check_embedding(embs)
     embs = embs[None] if embs.dim() == 1 else embs
     fused = learner.target_.n_heads == 1 and len(tasks) > 1
     if fused:  # only while all nets fit one pass; else per task (less memory, as fast)
@@ -156,7 +156,7 @@ def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
 def embedding_path(learner: HyperCL, a: int, b: int, alphas: Any) -> np.ndarray:
     """e(alpha) = (1 - alpha) e_a + alpha e_b for ``alphas`` ``(n,)`` -> ``(n, E)`` (float64;
     exactly e_a at alpha = 0 and e_b at alpha = 1)."""
-    a, b = learner._check_task_id(a), learner._check_task_id(b)
+    a, b = learner.check_task_id(a), learner.check_task_id(b)
     alphas = as_float_tensor(alphas, "alphas", "(n,)").double().numpy()
     if alphas.ndim != 1:
         raise ValueError(f"alphas must have shape (n,), got {alphas.shape}")
@@ -171,7 +171,7 @@ def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps
     Returns ``alphas`` ``(n,)``, ``path`` ``(n, E)`` and ``metrics`` ``(n, T)`` (each task's
     metric along the path; alpha = 0 is task a's own net, alpha = 1 task b's).
     """
-    a, b = learner._check_task_id(a), learner._check_task_id(b)
+    a, b = learner.check_task_id(a), learner.check_task_id(b)
     n_steps = check_int("n_steps", n_steps, 2, 100_000)
     extrapolate = check_real("extrapolate", extrapolate, allow_lo=True, hi=1e6)
     alphas = np.linspace(-extrapolate, 1 + extrapolate, n_steps)
@@ -207,7 +207,7 @@ def embedding_landscape(learner: HyperCL, tasks: Sequence[Task], task: int | str
     xs, ys = landscape_grid(points, resolution, margin)
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (R*R, 2), row-major in ys
     embs = proj.inverse_transform(grid)[:, :learner.config.emb_dim].astype(np.float32)
-    chosen = list(tasks) if task == "winner" else [tasks[learner._check_task_id(task)]]
+    chosen = list(tasks) if task == "winner" else [tasks[learner.check_task_id(task)]]
     m = evaluate_embeddings(learner, chosen, embs, n_samples)  # (R*R, T or 1)
     out: dict[str, Any] = {"xs": xs, "ys": ys, "points": points, "projection": proj}
     if task == "winner":

@@ -9,8 +9,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
-from .benchmarks import Task
+from .state import LearnerState, StateError, grown, saved_matrix
 from .targets import TargetNet, build_target
+from .tasks import Task
 from .train import NonFiniteLossError
 from .validate import as_float_tensor, check_bool, check_int
 
@@ -47,11 +48,13 @@ def task_list(tasks: Any) -> list[Task]:
 class ContinualLearner:
     """Base of :class:`hnviz.HyperCL` and the baselines.
 
-    Subclasses set ``target_`` (a :class:`TargetNet`), ``task_info_``, ``tasks_`` and
-    ``matrix_``, and implement ``_reset``, ``n_tasks_``, ``_partial_fit(task)`` and
-    ``predict_output(x, task_id)``. ``fit``, ``predict``, ``score`` and ``summary`` follow.
+    Subclasses set ``kind`` and ``config_class`` and implement ``_reset``, ``n_tasks_``,
+    ``_build_model``, ``_partial_fit(task)``, ``predict_output(x, task_id)`` and the
+    weight half of the state (``_weights``/``_load_weights``). ``fit``, ``predict``,
+    ``score``, ``summary`` and ``state_dict``/``load_state_dict`` follow.
     """
 
+    kind: str  # names the learner in state dicts and run files
     target_: TargetNet | None
     config_class: type  # the config dataclass (with presets) of the subclass
 
@@ -73,70 +76,86 @@ class ContinualLearner:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(tasks={self.n_tasks_}, config={self.config!r})"
 
-    def _build(self, in_features: int, n_outputs: int, n_heads: int,
-               in_shape: tuple[int, ...]) -> None:
-        """Create ``target_`` and the subclass's model (:meth:`_build_model`) under
-        ``random_state``, then seed the generator for embeddings, batches and subsets."""
+    def _reset(self) -> None:
+        """Forget everything learned (the attributes every learner has)."""
+        self.target_ = None
+        self.history_: list[dict[str, np.ndarray]] = []
+        self.matrix_ = np.zeros((0, 0))
+        self.task_info_: list[dict[str, Any]] = []
+        self.tasks_: list[Task] = []  # test data for the matrix (never trained on)
+
+    @property
+    def n_tasks_(self) -> int:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- building
+    def build(self, in_features: int, n_outputs: int, n_heads: int = 1,
+              in_shape: tuple[int, ...] | None = None) -> None:
+        """Create ``target_`` and the trained model (``_build_model``) under
+        ``random_state``, then seed the generator for embeddings, batches and subsets.
+        ``partial_fit`` calls it at the first task; call it yourself to use a learner
+        without training (e.g. to time steps)."""
         cfg, seed = self.config, self.random_state
+        in_shape = (in_features,) if in_shape is None else tuple(in_shape)
         with torch.random.fork_rng():
             if seed is not None:
                 torch.manual_seed(seed)
             self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
                                         cfg.target_activation, n_heads, in_shape)
             self._build_model()
-        self.in_shape_ = tuple(in_shape)
+        self.in_shape_ = in_shape
         self.gen_ = torch.Generator()
         self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+
+    def _build_for(self, task: Task, n_outputs: int) -> None:
+        """Build at the first task: one head per task if ``config.multi_head``."""
+        if self.target_ is None:
+            self.build(task.in_features, n_outputs,
+                       task.n_tasks if self.config.multi_head else 1, task.in_shape)
 
     def _build_model(self) -> None:
         """Create what is trained besides the ``target_`` template (subclasses)."""
         raise NotImplementedError
 
-    def _reset(self) -> None:
-        raise NotImplementedError
-
-    @property
-    def n_tasks_(self) -> int:
-        raise NotImplementedError
-
+    # ----------------------------------------------------------------- training
     def partial_fit(self, task: Task, callbacks: Sequence[Any] = ()) -> "ContinualLearner":
         """Learn ``task`` (the next one in the sequence) and update ``matrix_``;
         ``callbacks`` (e.g. :class:`hnviz.widgets.LiveTraining`) are called for this task
         besides the learner's own."""
-        with self._extra_callbacks(callbacks):
+        with self.extra_callbacks(callbacks):
             self._learn(task)
         return self
 
-    def _learn(self, task: Task, state: Any = None) -> None:
-        """``_partial_fit(task)`` (or continue ``state``, a task in progress restored from
-        a checkpoint); if training diverges (:class:`NonFiniteLossError`) the trained
-        weights go back to what they were before (the task, or the checkpoint), so earlier
-        tasks are not lost, and the error propagates."""
-        saved = self._trainable_state() if self.target_ is not None else None
+    def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = ()) -> "ContinualLearner":
+        """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
+        :meth:`partial_fit`)."""
+        tasks = task_list(tasks)
+        self._reset()
+        with self.extra_callbacks(callbacks):
+            for task in tqdm(tasks, desc="tasks", disable=not self.progress):
+                self._learn(task)
+        return self
+
+    def _learn(self, task: Task) -> None:
+        """``_partial_fit(task)``; if training diverges (:class:`NonFiniteLossError`) the
+        trained weights go back to what they were before the task, so earlier tasks are
+        not lost, and the error propagates."""
+        saved = self._weights() if self.target_ is not None else None
         try:
-            if state is None:
-                self._partial_fit(task)
-            else:
-                self._partial_fit(task, state)
+            self._partial_fit(task)
         except NonFiniteLossError:
             if saved is None:
                 self._reset()
             else:
-                self._load_trainable_state(saved)
+                self._load_weights(saved)
             raise
-
-    def _trainable_state(self) -> dict[str, torch.Tensor]:
-        """Copies of the tensors training changes (subclasses)."""
-        raise NotImplementedError
-
-    def _load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
-        raise NotImplementedError
 
     def _partial_fit(self, task: Task) -> None:
         raise NotImplementedError
 
     @contextmanager
-    def _extra_callbacks(self, callbacks: Sequence[Any]) -> Iterator[None]:
+    def extra_callbacks(self, callbacks: Sequence[Any]) -> Iterator[None]:
+        """``callbacks`` called after the learner's own within the ``with`` block."""
         callbacks = check_callbacks(callbacks)
         n = len(self.callbacks)
         self.callbacks.extend(callbacks)
@@ -145,11 +164,10 @@ class ContinualLearner:
         finally:
             del self.callbacks[n:]
 
-    def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _head(self, task_id: int) -> int:
-        return task_id if self.target_.n_heads > 1 else 0
+    def _notify(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` of every callback with this learner first."""
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
 
     def _check_task(self, task: Task) -> None:
         if not isinstance(task, Task):
@@ -158,20 +176,10 @@ class ContinualLearner:
             raise ValueError(f"task id {task.task_id} given, but the learner has {self.n_tasks_} "
                              f"task(s) and expects task {self.n_tasks_} next; pass tasks in order")
         if self.target_ is not None:
-            self._check_x(task.x_train)
+            self.check_x(task.x_train)
             if self.target_.n_heads > 1 and task.task_id >= self.target_.n_heads:
                 raise ValueError(f"task id {task.task_id} has no output head: the target net has "
                                  f"{self.target_.n_heads} heads; build a longer sequence")
-
-    def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = ()) -> "ContinualLearner":
-        """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
-        :meth:`partial_fit`)."""
-        tasks = task_list(tasks)
-        self._reset()
-        with self._extra_callbacks(callbacks):
-            for task in tqdm(tasks, desc="tasks", disable=not self.progress):
-                self._learn(task)
-        return self
 
     def _finish_task(self, task: Task, history: dict[str, np.ndarray]) -> None:
         """Record a learned task: history, task info, a new row of ``matrix_``, callbacks."""
@@ -181,41 +189,43 @@ class ContinualLearner:
                                 "n_outputs": task.n_outputs, "in_shape": list(task.in_shape),
                                 "scenario": task.scenario, "class_offset": task.class_offset})
         self._update_matrix()
-        for cb in self.callbacks:
-            cb.on_task_end(self, task.task_id, {"row": self.matrix_[-1].copy()})
-
-    @staticmethod
-    def _grown(R: np.ndarray, row: list[float]) -> np.ndarray:
-        """``R`` ``(T-1, T-1)`` grown to ``(T, T)`` with ``row`` last (NaN above the diagonal)."""
-        T = len(row)
-        out = np.full((T, T), np.nan)
-        out[:T - 1, :T - 1] = R
-        out[T - 1] = row
-        return out
+        self._notify("on_task_end", task.task_id, {"row": self.matrix_[-1].copy()})
 
     def _update_matrix(self) -> None:
-        self.matrix_ = self._grown(self.matrix_, [self.score(t) for t in self.tasks_])
+        self.matrix_ = grown(self.matrix_, [self.score(t) for t in self.tasks_])
 
-    def _check_fitted(self) -> None:
+    # ----------------------------------------------------------------- checks
+    def check_fitted(self) -> None:
+        """Raise a ``ValueError`` unless at least one task was learned."""
         if self.target_ is None or self.n_tasks_ == 0:
             raise ValueError("this learner has not learned any task yet; call partial_fit(task) "
                              "or fit(tasks) first")
 
-    def _check_task_id(self, task_id: Any) -> int:
-        self._check_fitted()
+    def check_task_id(self, task_id: Any) -> int:
+        """``task_id`` as an int of a learned task, else a ``ValueError``."""
+        self.check_fitted()
         if not isinstance(task_id, (int, np.integer)) or isinstance(task_id, bool) \
                 or not 0 <= task_id < self.n_tasks_:
             raise ValueError(f"task id {task_id!r} out of range: this learner knows tasks "
                              f"0..{self.n_tasks_ - 1}")
         return int(task_id)
 
-    def _check_x(self, x: Any) -> torch.Tensor:
+    def check_x(self, x: Any) -> torch.Tensor:
+        """Inputs as a float tensor ``(N, D)`` of the target net's input size."""
         want = self.target_.in_features
         x = as_float_tensor(x, "x", f"(N, {want})")
-        if x.dim() < 1 or x.dim() == 1 or int(np.prod(x.shape[1:])) != want:
+        if x.dim() < 2 or int(np.prod(x.shape[1:])) != want:
             raise ValueError(f"input of shape {tuple(x.shape)} has the wrong feature size: the "
                              f"target network expects (N, {want}); reshape x to (N, {want})")
         return x.reshape(x.shape[0], want)
+
+    def head_of(self, task_id: int) -> int:
+        """The output head task ``task_id`` uses (0 with one shared head)."""
+        return task_id if self.target_.n_heads > 1 else 0
+
+    # ---------------------------------------------------------------- inference
+    def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
+        raise NotImplementedError
 
     def predict(self, x: Any, task_id: int) -> torch.Tensor:
         """Predicted values ``(N, 1)`` (regression) or class labels ``(N,)`` for task ``task_id``."""
@@ -227,7 +237,7 @@ class ContinualLearner:
 
         A single shared head answers directly; subclasses may infer the task instead.
         """
-        self._check_fitted()
+        self.check_fitted()
         if self.target_.n_heads > 1:
             raise ValueError(f"a multi-head model needs the task id; scenario {scenario!r} "
                              "requires multi_head=False (one shared head)")
@@ -250,9 +260,92 @@ class ContinualLearner:
     # ------------------------------------------------------------------ results
     @property
     def metric_(self) -> str:
-        self._check_fitted()
+        self.check_fitted()
         return self.task_info_[0]["metric"]
 
     def summary(self) -> dict[str, Any]:
         """:func:`hnviz.metrics.summary` of ``matrix_``."""
         return metrics.summary(self.matrix_, self.metric_)
+
+    @property
+    def trainable_params_(self) -> int:
+        """How many numbers training adjusts (subclasses)."""
+        raise NotImplementedError
+
+    def save(self, directory: Any, **extra: Any) -> None:
+        """Moved in hnviz 0.2: use :func:`hnviz.save_run` (``save_run(learner, directory)``)."""
+        raise TypeError("learner.save(directory) moved to hnviz.save_run(learner, directory) "
+                        "in hnviz 0.2 (docs/changelog.md)")
+
+    # -------------------------------------------------------------------- state
+    def _weights(self) -> dict[str, torch.Tensor]:
+        """Copies of the trained tensors (the ``weights`` of the state)."""
+        raise NotImplementedError
+
+    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Put ``weights`` (checked against the built model) in place, or StateError."""
+        raise NotImplementedError
+
+    def state_dict(self) -> LearnerState:
+        """The learner as a :class:`LearnerState` (copies; no data sets)."""
+        if self.target_ is None:
+            raise ValueError("this learner has no state yet; call partial_fit(task) or "
+                             "fit(tasks) first")
+        tgt = self.target_
+        meta = {"learner": self.kind, "config": self.config.to_dict(),
+                "random_state": self.random_state,
+                "target": {"in_features": tgt.in_features, "n_outputs": tgt.out_features,
+                           "n_heads": tgt.n_heads, "in_shape": list(self.in_shape_)},
+                "task_info": list(self.task_info_), "matrix": metrics.to_json(self.matrix_),
+                "step": 0, "sampler_pos": None}
+        history = {f"task{t}.{k}": torch.as_tensor(np.ascontiguousarray(v))
+                   for t, h in enumerate(self.history_) for k, v in h.items()}
+        weights = {k: v.contiguous() for k, v in self._weights().items()}
+        return LearnerState(meta, weights, history, {"rng.gen": self.gen_.get_state()})
+
+    @classmethod
+    def config_of(cls, state: LearnerState) -> Any:
+        """The config a state describes (a :class:`StateError` if it does not build)."""
+        try:
+            return cls.config_class.from_dict(state.meta["config"])
+        except (TypeError, ValueError) as e:
+            raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
+
+    def load_state_dict(self, state: LearnerState, tasks: Sequence[Task] | None = None) -> None:
+        """Become the learner ``state`` describes (its config and seed included); checks
+        every tensor against the model the config builds and raises a
+        :class:`StateError` saying what does not fit. ``tasks``: the run's task sequence
+        (its first tasks become ``tasks_``, the test data of the matrix)."""
+        meta = state.meta
+        if meta.get("learner", self.kind) != self.kind:
+            raise StateError(f"describes a {meta['learner']!r} learner, not {self.kind!r}", "meta")
+        self.config, self.random_state = self.config_of(state), meta["random_state"]
+        self._reset()
+        t, done = meta["target"], state.tasks_done
+        try:
+            if not all(isinstance(t[k], int) and not isinstance(t[k], bool) and t[k] >= 1
+                       for k in ("in_features", "n_outputs", "n_heads")):
+                raise ValueError(f"target layout {t} needs integers >= 1")
+            self.build(t["in_features"], t["n_outputs"], t["n_heads"], tuple(t["in_shape"]))
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
+        self.task_info_ = list(meta["task_info"])
+        self._load_weights(state.weights)
+        if "rng.gen" in state.training:
+            self.gen_.set_state(state.training["rng.gen"])
+        self.history_ = [{k.split(".", 1)[1]: v.numpy() for k, v in state.history.items()
+                          if k.startswith(f"task{i}.")} for i in range(done)]
+        self.matrix_ = saved_matrix(meta["matrix"], done, "matrix")
+        self.tasks_ = list(tasks[:done]) if tasks is not None else []
+
+    @classmethod
+    def from_state_dict(cls, state: LearnerState, tasks: Sequence[Task] | None = None,
+                        progress: bool = True, callbacks: Sequence[Any] = ()) -> "ContinualLearner":
+        """A new learner in ``state`` (see :meth:`load_state_dict`)."""
+        try:
+            learner = cls(cls.config_of(state), state.meta.get("random_state"),
+                          progress=progress, callbacks=callbacks)
+        except (TypeError, ValueError) as e:
+            raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
+        learner.load_state_dict(state, tasks)
+        return learner

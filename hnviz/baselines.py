@@ -17,19 +17,18 @@ of O(K P): 100 EWC tasks cost what one does).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.func import jacrev, vmap
 
 from .base import ContinualLearner
-from .benchmarks import Task
-from .config import ACTIVATIONS, PRESETS, TARGETS, ConfigMixin
-from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
-from .targets import TargetNet
+from .state import StateError
+from .config import PRESETS, ConfigMixin
+from .penalties import MergedQuadratic, PathIntegral, fisher_diagonal
+from .targets import ACTIVATIONS, TARGETS
+from .tasks import Task
 from .train import BatchSampler, run_steps, task_loss
+from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
 
 METHODS = ("finetune", "ewc", "online_ewc", "si", "joint")
 
@@ -93,91 +92,6 @@ BASELINE_PRESETS: dict[str, BaselineConfig] = {
 }
 
 
-def quadratic_penalty(theta: torch.Tensor, importance: torch.Tensor, anchors: torch.Tensor,
-                      strength: float) -> torch.Tensor:
-    """``strength * sum_k sum_i importance[k, i] (theta_i - anchors[k, i])^2``.
-
-    theta ``(P,)``; importance, anchors ``(K, P)``. Returns a scalar.
-    """
-    return strength * (importance * (theta[None] - anchors) ** 2).sum()
-
-
-class MergedQuadratic:
-    """``sum_k sum_i F[k, i] (theta_i - A[k, i])^2`` rewritten exactly as one quadratic,
-    ``sum_i S_i (theta_i - m_i)^2 + c``, with ``S = sum_k F[k]`` ``(P,)``, the precision-
-    weighted centre ``m = sum_k F[k] A[k] / S`` ``(P,)`` (``A[-1]`` where ``S = 0``) and the
-    constant ``c = sum_k sum_i F[k, i] (A[k, i] - m_i)^2`` (the penalty's minimum).
-
-    Built in float64 from F, A ``(K, P)``; ``c`` is a sum of squares (no cancellation).
-    """
-
-    def __init__(self, importance: torch.Tensor, anchors: torch.Tensor):
-        if importance.shape != anchors.shape or importance.dim() != 2:
-            raise ValueError(f"importance {tuple(importance.shape)} and anchors "
-                             f"{tuple(anchors.shape)} must both be (K, P)")
-        f, a = importance.double(), anchors.double()
-        self.precision = f.sum(0)  # (P,)
-        if len(f) == 1:  # one anchor (online EWC, SI): already in this form
-            self.centre, self.constant = a[0], 0.0
-        else:
-            weighted = (f * a).sum(0) / self.precision
-            self.centre = torch.where(self.precision > 0, weighted, a[-1])  # (P,)
-            self.constant = float((f * (a - self.centre) ** 2).sum())
-        self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def __call__(self, theta: torch.Tensor, strength: float) -> torch.Tensor:
-        """``strength * (sum_i S_i (theta_i - m_i)^2 + c)``; theta ``(P,)``, a scalar."""
-        if theta.dtype not in self._cast:
-            self._cast[theta.dtype] = (self.precision.to(theta.dtype), self.centre.to(theta.dtype))
-        s, m = self._cast[theta.dtype]
-        return strength * ((s * (theta - m) ** 2).sum() + self.constant)
-
-
-def fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor, head: int = 0,
-                    kind: str = "classification", chunk: int = 64) -> torch.Tensor:
-    """Diagonal Fisher ``(P,)`` of the model's likelihood, averaged over inputs x ``(N, D)``.
-
-    Classification: the expected (true) Fisher ``mean_x sum_c p(c|x) (d log p(c|x)/d theta)^2``
-    under the model's own prediction. Regression: the Fisher of a unit-variance Gaussian
-    likelihood, ``mean_x sum_o (d f_o(x)/d theta)^2``. Per-sample gradients via vmap(jacrev).
-    """
-    theta = theta.detach()
-    idx = target.head_indices(head)  # the other heads' weights get zero Fisher: skip them
-
-    def outputs(w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:  # (P_h,), (D,) -> (C,)
-        out = target(xi[None], theta.index_put((idx,), w), head)[0]
-        return out if kind == "regression" else torch.log_softmax(out, -1)
-
-    per_sample = vmap(jacrev(outputs), in_dims=(None, 0))
-    total = torch.zeros(len(idx), dtype=theta.dtype)
-    for xb in x.split(chunk):
-        jac = per_sample(theta[idx], xb)  # (n, C, P_h)
-        if kind == "regression":
-            weight = torch.ones(jac.shape[:2])
-        else:
-            weight = torch.softmax(target(xb, theta, head), -1)  # (n, C)
-        total += torch.einsum("nc,ncp->p", weight, jac ** 2)
-    return torch.zeros_like(theta).index_put((idx,), total / len(x))
-
-
-class PathIntegral:
-    """SI's running importance of one task (Zenke et al. 2017).
-
-    ``update`` adds ``omega += -g * delta`` per step (g: task-loss gradient, delta: the step's
-    actual parameter change); ``importance`` is ``omega / ((theta_end - theta_start)^2 + xi)``.
-    """
-
-    def __init__(self, theta: torch.Tensor):
-        self.start = theta.detach().clone()  # (P,)
-        self.omega = torch.zeros_like(self.start)  # (P,)
-
-    def update(self, grad: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> None:
-        self.omega -= grad * (after - before)
-
-    def importance(self, theta_end: torch.Tensor, xi: float) -> torch.Tensor:
-        return self.omega / ((theta_end.detach() - self.start) ** 2 + xi)
-
-
 class BaselineCL(ContinualLearner):
     """A target network trained directly on the task sequence (finetune/EWC/online EWC/SI/joint).
 
@@ -186,23 +100,26 @@ class BaselineCL(ContinualLearner):
     and ``reg_loss``, the penalty as added to the loss, per step), ``matrix_``, ``task_info_``.
     """
 
+    kind = "baseline"
     config_class = BaselineConfig
+    WEIGHTS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
 
     def _reset(self) -> None:
-        self.target_: TargetNet | None = None
+        super()._reset()  # tasks_: test data for the matrix, training data for "joint"
         self.theta_: torch.nn.Parameter | None = None
         self.importance_ = self.anchors_ = torch.zeros(0, 0)
         # the penalty's merged form and the (importance_, anchors_) it was built from
         self._merged: MergedQuadratic | None = None
         self._merged_from: tuple[Any, Any] = (None, None)
-        self.history_: list[dict[str, np.ndarray]] = []
-        self.matrix_ = np.zeros((0, 0))
-        self.task_info_: list[dict[str, Any]] = []
-        self.tasks_: list[Task] = []  # test data for the matrix; training data for "joint"
 
     @property
     def n_tasks_(self) -> int:
         return len(self.task_info_)
+
+    @property
+    def trainable_params_(self) -> int:
+        """The target net's weights (all of them trained directly)."""
+        return self.target_.num_params
 
     def _build_model(self) -> None:
         self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)
@@ -225,7 +142,7 @@ class BaselineCL(ContinualLearner):
     def _train_data(self, task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint."""
         tasks = [*self.tasks_, task] if self.config.method == "joint" else [task]
-        heads = [torch.full((len(t.x_train),), self._head(t.task_id)) for t in tasks]
+        heads = [torch.full((len(t.x_train),), self.head_of(t.task_id)) for t in tasks]
         return (torch.cat([t.x_train for t in tasks]),
                 torch.cat([t.scenario_labels(t.y_train) for t in tasks]),
                 torch.cat(heads))
@@ -262,7 +179,7 @@ class BaselineCL(ContinualLearner):
         if cfg.method in ("ewc", "online_ewc"):
             idx = torch.randperm(len(task.x_train), generator=self.gen_)[:cfg.fisher_samples]
             new = fisher_diagonal(self.target_, theta, task.x_train[idx],
-                                  self._head(task.task_id), task.kind)
+                                  self.head_of(task.task_id), task.kind)
         elif cfg.method == "si":
             new = path.importance(theta, cfg.si_xi)
         else:
@@ -277,41 +194,45 @@ class BaselineCL(ContinualLearner):
 
     def _partial_fit(self, task: Task) -> None:
         self._check_task(task)
-        if self.target_ is None:
-            self._build(task.in_features, task.head_size,
-                        task.n_tasks if self.config.multi_head else 1, task.in_shape)
+        self._build_for(task, task.head_size)
         cfg = self.config
         data = self._train_data(task)
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)
         opt = torch.optim.Adam([self.theta_], lr=cfg.lr)
         path = PathIntegral(self.theta_) if cfg.method == "si" else None
-        for cb in self.callbacks:
-            cb.on_task_start(self, task)
+        self._notify("on_task_start", task)
 
         def step(_: int) -> dict[str, float]:
             idx = sampler.next()  # one batch of indices for x, y and heads
             return self._step(opt, task.kind, tuple(d[idx] for d in data), path)
 
-        history = run_steps(self, task, cfg.n_steps, step)
+        def on_step(i: int, logs: dict[str, float]) -> None:
+            self._notify("on_step", task.task_id, i, logs)
+
+        history = run_steps(task, cfg.n_steps, step, on_step, self.progress)
         self._consolidate(task, path)
         self._finish_task(task, history)
 
-    def _trainable_state(self) -> dict[str, torch.Tensor]:
-        return {"theta": self.theta_.detach().clone()}
+    def _weights(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, f"{k}_").detach().clone() for k in self.WEIGHTS}
 
-    @torch.no_grad()
-    def _load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.theta_.copy_(state["theta"])
+    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        missing = [k for k in self.WEIGHTS if k not in weights]
+        if missing:
+            raise StateError(f"lacks tensor(s) {', '.join(missing)}")
+        theta, importance, anchors = (weights[k] for k in self.WEIGHTS)
+        P, T = self.target_.num_params, len(self.task_info_)
+        if theta.shape != (P,) or importance.shape != anchors.shape or \
+                importance.shape[1:] != (P,) or importance.shape[0] > T:
+            raise StateError(f"holds baseline tensors of shapes {tuple(theta.shape)}, "
+                             f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not "
+                             f"fit its target net (P = {P}) and {T} tasks")
+        self.theta_ = torch.nn.Parameter(theta.clone())
+        self.importance_, self.anchors_ = importance.clone(), anchors.clone()
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
         """Raw outputs ``(N, out)`` (regression values or logits) for task ``task_id``."""
-        task_id = self._check_task_id(task_id)
-        return self.target_(self._check_x(x), self.theta_.detach(), self._head(task_id))
-
-    def save(self, directory: str | Path, **extra: Any) -> Path:
-        """Write a run directory (safetensors + JSON); see :func:`hnviz.runs.save_run`."""
-        from .runs import save_run
-
-        return save_run(self, directory, **extra)
+        task_id = self.check_task_id(task_id)
+        return self.target_(self.check_x(x), self.theta_.detach(), self.head_of(task_id))

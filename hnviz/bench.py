@@ -25,6 +25,12 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from .config import HyperCLConfig
+from .learner import HyperCL
+from .regularizer import RegTargets
+from .tasks import Task
+from .train import StepRule, StepState, train_step
+
 TASK_COUNTS = (0, 1, 10, 50, 99)
 
 
@@ -50,7 +56,7 @@ CONFIGS = {
     # The issue's PermutedMNIST-sized problem.
     "pmnist-small": BenchConfig(784, (100, 100), 10, (100, 100), 2000, 32, 32, 128, 0.01,
                                 1e-3, steps=20),
-    # The paper's PermutedMNIST-100 setting (PAPER.md table): 2.04 M target weights.
+    # The paper's PermutedMNIST-100 setting (docs/paper.md): 2.04 M target weights.
     "pmnist-100": BenchConfig(1024, (1000, 1000), 10, (200, 250, 350), 7500, 12, 128, 128,
                               0.01, 1e-4, steps=3, warmup=1),
 }
@@ -64,16 +70,13 @@ def _check_config(name: str) -> BenchConfig:
 
 def _setup(cfg: BenchConfig, T: int, seed: int = 0) -> dict[str, Any]:
     """The hnviz learner, T + 1 embeddings, theta* (perturbed theta), data: all seeded."""
-    from .config import HyperCLConfig
-    from .learner import HyperCL
-
     hcfg = HyperCLConfig(target_hidden=cfg.target_hidden, target_activation="relu",
                          hnet="chunked", hnet_hidden=cfg.hnet_hidden, hnet_activation="relu",
                          emb_dim=cfg.emb_dim, chunk_size=cfg.chunk_size,
                          chunk_emb_dim=cfg.chunk_emb_dim, beta=cfg.beta, lr=cfg.lr,
                          batch_size=cfg.batch_size, lookahead=False)
     learner = HyperCL(hcfg, random_state=seed, progress=False)
-    learner._build(cfg.in_features, cfg.n_classes, 1, (cfg.in_features,))
+    learner.build(cfg.in_features, cfg.n_classes)
     g = torch.Generator().manual_seed(seed + 1)
     embs = torch.randn(T + 1, cfg.emb_dim, generator=g)
     theta_star = {n: p.detach() + 0.01 * torch.randn(p.shape, generator=g)
@@ -86,10 +89,6 @@ def _setup(cfg: BenchConfig, T: int, seed: int = 0) -> dict[str, Any]:
 def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
     """hnviz's real training step, its step-0 regularizer, and a function returning the
     last step's gradients by parameter name."""
-    from .benchmarks import Task
-    from .regularizer import RegTargets
-    from .train import StepState, train_step
-
     s = _setup(cfg, T)
     learner, embs = s["learner"], s["embs"]
     hnet = learner.hnet_
@@ -98,15 +97,15 @@ def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
     learner.embeddings_ = embs[:T]
     reg = RegTargets(hnet, embs[:T], theta_star=s["theta_star"]) if T else None
     emb = torch.nn.Parameter(embs[T].clone())
-    state = StepState(task, emb, torch.optim.Adam(hnet.parameters(), lr=cfg.lr),
-                      torch.optim.Adam([emb], lr=cfg.lr), reg, learner.gen_)
+    state = StepState(task, emb, *learner.optimizers(emb), reg, learner.gen_)
     reg0 = float(reg.loss().item()) if T else 0.0
     idx = torch.arange(cfg.batch_size)
 
     def grads() -> dict[str, torch.Tensor]:
         return {"emb": emb.grad, **{n: p.grad for n, p in hnet.named_parameters()}}
 
-    return (lambda: train_step(learner, state, idx)), reg0, grads
+    rule = StepRule(cfg.beta, lookahead=False)
+    return (lambda: train_step(hnet, learner.target_, state, idx, rule)), reg0, grads
 
 
 def _hypnettorch_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
@@ -243,74 +242,3 @@ def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
         growth = rows[-1]["hnviz_s"] / rows[0]["hnviz_s"]
         echo(f"hnviz step time grows {growth:.1f}x from T={rows[0]['T']} to T={rows[-1]['T']}")
     return rows
-
-
-def checkpoint_overhead(n_tasks: int = 10, every: int | None = None, repeats: int = 1,
-                        n_steps: int | None = None, directory: str | None = None,
-                        progress: bool = False, echo: Any = print) -> dict[str, Any]:
-    """What checkpoints cost: PermutedDigits-``n_tasks`` (preset ``permuted_digits``)
-    trained without and with a checkpoint after every task (and every ``every`` steps),
-    ``repeats`` pairs in alternating order (plain first, then checkpoints first, ...), in
-    this process, same seed. Checks that checkpointing leaves the result bit for bit the
-    same, prints the table and returns ``plain_s``, ``checkpoint_s`` (lists),
-    ``write_s`` (time spent inside checkpoint writes, per checkpointed run), ``written``,
-    ``bytes`` (one checkpoint), ``overhead_direct`` and ``overhead_end_to_end`` (ratios).
-    Checkpoints go to a temporary folder in ``directory`` (default: the system's)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from .benchmarks import permuted_digits
-    from .config import HyperCLConfig
-    from .learner import HyperCL
-
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    tasks = permuted_digits(n_tasks)
-    cfg = HyperCLConfig.preset("permuted_digits",
-                               **({} if n_steps is None else {"n_steps": n_steps}))
-    root = Path(tempfile.mkdtemp(prefix="hnviz-ckpt-bench-", dir=directory))
-    plain_s, ckpt_s, write_s, written, size, finals = [], [], [], 0, 0, {}
-    echo(f"PermutedDigits-{n_tasks}, preset permuted_digits ({cfg.n_steps} steps per task), "
-         f"{torch.get_num_threads()} torch threads; checkpoints after every task"
-         + (f" and every {every} steps" if every else "") + f", written to {root}")
-    HyperCL(cfg.replace(n_steps=50), random_state=0, progress=False).fit(tasks[:2])  # warm-up
-    try:
-        for r in range(repeats):
-            for kind in (("plain", "checkpoints") if r % 2 == 0 else ("checkpoints", "plain")):
-                run_dir = root / f"run{r}"
-                learner = HyperCL(cfg, random_state=0, progress=progress)
-                start = time.perf_counter()
-                if kind == "plain":
-                    learner.fit(tasks)
-                else:
-                    learner.fit(tasks, checkpoint_dir=run_dir, checkpoint_every=every)
-                seconds = time.perf_counter() - start
-                finals[kind] = [p.detach().clone() for p in learner.hnet_.parameters()]
-                if kind == "plain":
-                    plain_s.append(seconds)
-                    echo(f"  pair {r + 1}: without checkpoints {seconds:7.2f} s")
-                    continue
-                stats = learner.checkpoint_stats_
-                ckpt_s.append(seconds)
-                write_s.append(stats["write_seconds"])
-                written = stats["written"]
-                size = max(p.stat().st_size for p in (run_dir / "checkpoints").iterdir())
-                shutil.rmtree(run_dir)
-                echo(f"  pair {r + 1}: with checkpoints    {seconds:7.2f} s, of which "
-                     f"{stats['write_seconds']:.3f} s writing {written} checkpoints")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    same = all(torch.equal(a, b) for a, b in zip(finals["plain"], finals["checkpoints"]))
-    if not same:
-        raise AssertionError("checkpointing changed the trained weights")
-    direct = statistics.median(write_s) / statistics.median(plain_s)
-    end_to_end = statistics.median(ckpt_s) / statistics.median(plain_s) - 1
-    echo(f"one checkpoint: {size / 2**20:.2f} MiB (tensors); result identical with and "
-         f"without checkpoints: {same}")
-    echo(f"overhead: writing checkpoints took {100 * direct:.2f} % of the training time "
-         f"(timed inside the writes); end to end {100 * end_to_end:+.2f} % "
-         f"(median of {repeats} pair(s); includes timing noise)")
-    return {"plain_s": plain_s, "checkpoint_s": ckpt_s, "write_s": write_s,
-            "written": written, "bytes": size, "overhead_direct": direct,
-            "overhead_end_to_end": end_to_end}

@@ -1,98 +1,18 @@
-"""Task sequences with one common shape: toy regression and the 8x8 digit benchmarks."""
+"""Task sequences with one common shape: the toy regression, the 8x8 digit benchmarks and
+(Fashion-)MNIST, as permuted or split sequences."""
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from .data import DATASETS, load_dataset
+from .scenarios import apply_scenario
+from .tasks import Task, TaskSequence
 from .validate import check_bool, check_choice, check_int, check_real, is_int
-
-KINDS = ("regression", "classification")
-
-
-@dataclass(frozen=True, repr=False)
-class Task:
-    """One task of a sequence.
-
-    x_train ``(N, D)`` float32, y_train ``(N, 1)`` float32 (regression) or ``(N,)`` int64
-    class indices (classification); the same for the test split. ``n_outputs`` is the
-    output size of one head; ``n_tasks`` the length of the sequence the task belongs to.
-    """
-
-    task_id: int
-    name: str
-    kind: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    n_outputs: int
-    n_tasks: int
-    in_shape: tuple[int, ...]
-    meta: dict[str, Any] = field(default_factory=dict)
-    scenario: str = "cl1"
-    class_offset: int = 0  # first class of this task among all classes of the sequence
-    n_classes_total: int | None = None  # classes of the whole sequence (cl3)
-
-    @property
-    def head_size(self) -> int:
-        """Output size a single shared head needs: all classes of the sequence in cl3."""
-        if self.scenario == "cl3" and self.n_classes_total is not None:
-            return self.n_classes_total
-        return self.n_outputs
-
-    def scenario_labels(self, y: torch.Tensor) -> torch.Tensor:
-        """Labels in the scenario's label space: global classes in cl3, local otherwise."""
-        return y + self.class_offset if self.scenario == "cl3" else y
-
-    @property
-    def in_features(self) -> int:
-        return int(np.prod(self.in_shape))
-
-    @property
-    def metric(self) -> str:
-        """"mse" for regression (lower is better), "accuracy" in percent otherwise."""
-        return "mse" if self.kind == "regression" else "accuracy"
-
-    def __repr__(self) -> str:
-        return (f"Task({self.task_id}, {self.name!r}, {self.kind}, {self.scenario}, "
-                f"train={len(self.x_train)}, "
-                f"test={len(self.x_test)}, in={self.in_shape}, out={self.n_outputs})")
-
-
-class TaskSequence:
-    """An ordered list of :class:`Task` plus the spec that rebuilds it (``spec``)."""
-
-    def __init__(self, name: str, tasks: list[Task], spec: dict[str, Any]):
-        self.name, self.tasks, self.spec = name, list(tasks), dict(spec)
-
-    def __len__(self) -> int:
-        return len(self.tasks)
-
-    def __iter__(self) -> Iterator[Task]:
-        return iter(self.tasks)
-
-    def __getitem__(self, i: int | slice) -> Task | list[Task]:
-        """Task ``i``, or a list of tasks for a slice (e.g. the first two: ``seq[:2]``)."""
-        if isinstance(i, slice):
-            return self.tasks[i]
-        if not isinstance(i, (int, np.integer)) or isinstance(i, bool) \
-                or not -len(self) <= i < len(self):
-            raise IndexError(f"task id {i!r} out of range for {self.name} with {len(self)} tasks; "
-                             f"use 0..{len(self) - 1}")
-        return self.tasks[i]
-
-    @property
-    def metric(self) -> str:
-        return self.tasks[0].metric
-
-    def __repr__(self) -> str:
-        return f"TaskSequence({self.name!r}, {len(self)} tasks, metric={self.metric})"
-
 
 TOY_FUNCTIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], tuple[float, float]]] = [
     ("x + 3", lambda x: x + 3.0, (-4.0, -2.0)),
@@ -153,12 +73,50 @@ def _f32(a: np.ndarray) -> torch.Tensor:
 
 
 def _digits_split(seed: int) -> tuple[np.ndarray, ...]:
-    """scikit-learn's 8x8 digits scaled to [0, 1], fixed stratified 75/25 split."""
+    """scikit-learn's 8x8 digits scaled to [0, 1], fixed stratified 75/25 split:
+    x_train, y_train, x_test, y_test with x float32 ``(N, 64)``."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     x, y = load_digits(return_X_y=True)
-    return train_test_split(x / 16.0, y, test_size=0.25, random_state=seed, stratify=y)
+    x_tr, x_te, y_tr, y_te = train_test_split(x / 16.0, y, test_size=0.25, random_state=seed,
+                                              stratify=y)
+    return (x_tr.astype(np.float32), y_tr.astype(np.int64), x_te.astype(np.float32),
+            y_te.astype(np.int64))
+
+
+def _permuted(data: tuple[np.ndarray, ...], n_tasks: int, seed: int,
+              in_shape: tuple[int, ...]) -> list[Task]:
+    """Task t applies fixed pixel permutation t (t = 0: identity, then drawn with
+    ``seed + 1``) to every image of ``data`` (x_train, y_train, x_test, y_test)."""
+    x_tr, y_tr, x_te, y_te = data
+    D = x_tr.shape[1]
+    rng = np.random.RandomState(seed + 1)
+    tasks = []
+    for t in range(n_tasks):
+        perm = np.arange(D) if t == 0 else rng.permutation(D)
+        tasks.append(Task(t, f"permutation {t}", "classification", torch.from_numpy(x_tr[:, perm]),
+                          torch.from_numpy(y_tr), torch.from_numpy(x_te[:, perm]),
+                          torch.from_numpy(y_te), n_outputs=10, n_tasks=n_tasks,
+                          in_shape=in_shape, meta={"permutation": perm.tolist()},
+                          class_offset=10 * t, n_classes_total=10 * n_tasks))
+    return tasks
+
+
+def _split(data: tuple[np.ndarray, ...], in_shape: tuple[int, ...], label: str) -> list[Task]:
+    """5 tasks of 2 classes, (0,1), (2,3), ..., (8,9), labels 0/1 per task."""
+    x_tr, y_tr, x_te, y_te = data
+    tasks = []
+    for t in range(5):
+        classes = (2 * t, 2 * t + 1)
+        tr, te = np.isin(y_tr, classes), np.isin(y_te, classes)
+        tasks.append(Task(t, f"{label} {classes[0]}/{classes[1]}", "classification",
+                          torch.from_numpy(x_tr[tr]), torch.from_numpy(y_tr[tr] - classes[0]),
+                          torch.from_numpy(x_te[te]), torch.from_numpy(y_te[te] - classes[0]),
+                          n_outputs=2, n_tasks=5, in_shape=in_shape,
+                          meta={"classes": list(classes)}, class_offset=2 * t,
+                          n_classes_total=10))
+    return tasks
 
 
 def permuted_digits(n_tasks: int = 10, seed: int = 0) -> TaskSequence:
@@ -167,33 +125,14 @@ def permuted_digits(n_tasks: int = 10, seed: int = 0) -> TaskSequence:
     10 classes per task; inputs ``(N, 64)``.
     """
     _check_n_tasks(n_tasks)
-    x_tr, x_te, y_tr, y_te = _digits_split(_check_seed(seed))
-    rng = np.random.RandomState(seed + 1)
-    tasks = []
-    for t in range(n_tasks):
-        perm = np.arange(64) if t == 0 else rng.permutation(64)
-        tasks.append(Task(t, f"permutation {t}", "classification", _f32(x_tr[:, perm]),
-                          torch.as_tensor(y_tr), _f32(x_te[:, perm]), torch.as_tensor(y_te),
-                          n_outputs=10, n_tasks=n_tasks, in_shape=(1, 8, 8),
-                          meta={"permutation": perm.tolist()}, class_offset=10 * t,
-                          n_classes_total=10 * n_tasks))
+    tasks = _permuted(_digits_split(_check_seed(seed)), n_tasks, seed, (1, 8, 8))
     return TaskSequence(f"permuted_digits_{n_tasks}", tasks,
                         {"name": "permuted_digits", "n_tasks": n_tasks, "seed": seed})
 
 
 def split_digits(seed: int = 0) -> TaskSequence:
     """SplitDigits: 5 tasks of 2 classes, (0,1), (2,3), ..., (8,9); labels 0/1 per task."""
-    x_tr, x_te, y_tr, y_te = _digits_split(_check_seed(seed))
-    tasks = []
-    for t in range(5):
-        classes = (2 * t, 2 * t + 1)
-        tr, te = np.isin(y_tr, classes), np.isin(y_te, classes)
-        tasks.append(Task(t, f"digits {classes[0]}/{classes[1]}", "classification",
-                          _f32(x_tr[tr]), torch.as_tensor(y_tr[tr] - classes[0]),
-                          _f32(x_te[te]), torch.as_tensor(y_te[te] - classes[0]),
-                          n_outputs=2, n_tasks=5, in_shape=(1, 8, 8),
-                          meta={"classes": list(classes)}, class_offset=2 * t,
-                          n_classes_total=10))
+    tasks = _split(_digits_split(_check_seed(seed)), (1, 8, 8), "digits")
     return TaskSequence("split_digits", tasks, {"name": "split_digits", "seed": seed})
 
 
@@ -201,8 +140,6 @@ def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
             padding: bool, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
     """MNIST-like images as float32 in [0, 1], flattened ``(N, 784)`` (``(N, 1024)`` padded
     to 32x32 as in the paper), with optional seeded subsets of ``n_train``/``n_test``."""
-    from .data import DATASETS, load_dataset
-
     check_choice("dataset", dataset, tuple(DATASETS))
     seed, padding, download = _check_seed(seed), check_bool("padding", padding), \
         check_bool("download", download)
@@ -236,17 +173,9 @@ def permuted_mnist(n_tasks: int = 10, seed: int = 0, dataset: str = "mnist",
     ``n_train`` for long sequences on a laptop.
     """
     _check_n_tasks(n_tasks)
-    x_tr, y_tr, x_te, y_te = _images(dataset, seed, n_train, n_test, padding, data_dir, download)
+    data = _images(dataset, seed, n_train, n_test, padding, data_dir, download)
     side = 32 if padding else 28
-    rng = np.random.RandomState(seed + 1)
-    tasks = []
-    for t in range(n_tasks):
-        perm = np.arange(side * side) if t == 0 else rng.permutation(side * side)
-        tasks.append(Task(t, f"permutation {t}", "classification", torch.from_numpy(x_tr[:, perm]),
-                          torch.from_numpy(y_tr), torch.from_numpy(x_te[:, perm]),
-                          torch.from_numpy(y_te), n_outputs=10, n_tasks=n_tasks,
-                          in_shape=(1, side, side), class_offset=10 * t,
-                          n_classes_total=10 * n_tasks))
+    tasks = _permuted(data, n_tasks, seed, (1, side, side))
     name = "permuted_mnist" if dataset == "mnist" else f"permuted_{dataset}"
     return TaskSequence(f"{name}_{n_tasks}", tasks, {
         "name": name, "n_tasks": n_tasks, "seed": seed, "padding": padding,
@@ -257,17 +186,8 @@ def split_mnist(seed: int = 0, dataset: str = "mnist", n_train: int | None = Non
                 n_test: int | None = None, data_dir: str | None = None,
                 download: bool = False) -> TaskSequence:
     """SplitMNIST (or ``dataset="fashion_mnist"``): 5 tasks of classes (0,1), ..., (8,9)."""
-    x_tr, y_tr, x_te, y_te = _images(dataset, seed, n_train, n_test, False, data_dir, download)
-    tasks = []
-    for t in range(5):
-        classes = (2 * t, 2 * t + 1)
-        tr, te = np.isin(y_tr, classes), np.isin(y_te, classes)
-        tasks.append(Task(t, f"classes {classes[0]}/{classes[1]}", "classification",
-                          torch.from_numpy(x_tr[tr]), torch.from_numpy(y_tr[tr] - classes[0]),
-                          torch.from_numpy(x_te[te]), torch.from_numpy(y_te[te] - classes[0]),
-                          n_outputs=2, n_tasks=5, in_shape=(1, 28, 28),
-                          meta={"classes": list(classes)}, class_offset=2 * t,
-                          n_classes_total=10))
+    data = _images(dataset, seed, n_train, n_test, False, data_dir, download)
+    tasks = _split(data, (1, 28, 28), "classes")
     name = "split_mnist" if dataset == "mnist" else f"split_{dataset}"
     return TaskSequence(name, tasks, {"name": name, "seed": seed, "n_train": n_train,
                                       "n_test": n_test, "data_dir": data_dir,
@@ -334,8 +254,6 @@ def get_benchmark(name: str, **kwargs: Any) -> TaskSequence:
 
 def from_spec(spec: dict[str, Any]) -> TaskSequence:
     """Rebuild a sequence from its ``TaskSequence.spec`` (as saved in a run directory)."""
-    from .scenarios import apply_scenario
-
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ValueError(f"a benchmark spec must be a JSON object with a 'name' (one of "
                          f"{', '.join(BENCHMARKS)}), got {spec!r:.200}")

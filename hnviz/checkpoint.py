@@ -3,14 +3,16 @@
 A checkpoint lives in ``DIR/checkpoints/`` as a pair of files named after its position
 (tasks done, steps done in the current task)::
 
-    ckpt-00003-0000120.safetensors   tensors: hnet.<name> (theta), embeddings (T, E),
-                                     history.task<t>.<key> of finished tasks, the RNG
-                                     states (the learner's generator, torch's, numpy's
-                                     key) and, in the middle of a task, task.emb (E,),
-                                     task.perm (N,) (the epoch's data order),
+    ckpt-00003-0000120.safetensors   tensors of the learner's state (hnviz.base.LearnerState):
+                                     hnet.<name> (theta), embeddings (T, E),
+                                     history.task<t>.<key> of finished tasks, rng.gen (the
+                                     learner's generator) and, in the middle of a task,
+                                     task.emb (E,), task.perm (N,) (the epoch's data order),
                                      task.task_loss / task.reg_loss / task.trajectory so
                                      far, theta_star.<name> (theta* of the regularizer) and
-                                     opt.theta.<i>.* / opt.emb.0.* (Adam's moments, step)
+                                     opt.theta.<i>.* / opt.emb.0.* (Adam's moments, step);
+                                     plus torch's and numpy's global RNG (rng.torch,
+                                     rng.numpy_keys)
     ckpt-00003-0000120.json          schema version, position, config, seed, target
                                      layout, task info, metric matrices, benchmark spec,
                                      python's and numpy's RNG positions, elapsed seconds,
@@ -32,20 +34,17 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from safetensors.torch import save as st_save
 
-from .benchmarks import Task
-from .config import HyperCLConfig
-from .regularizer import RegTargets
+from .state import LearnerState, StateError
+from .learner import HyperCL
 from .safeio import DamagedFileError, atomic_write, read_json, read_tensors, sha256
-from .train import BatchSampler, NonFiniteLossError, StepState
-
-if TYPE_CHECKING:
-    from .learner import HyperCL
+from .tasks import Task
+from .train import Callback, NonFiniteLossError
 
 CHECKPOINT_SCHEMA = 1
 SUBDIR = "checkpoints"
@@ -54,6 +53,8 @@ _REQUIRED = ("schema_version", "tasks_done", "step", "n_tasks", "task_names", "c
              "random_state", "target", "task_info", "matrix", "inference_matrix",
              "python_rng", "numpy_rng", "tensors", "sha256", "elapsed_seconds",
              "checkpoint_every", "keep")
+_LEARNER_META = ("config", "random_state", "target", "task_info", "matrix",
+                 "inference_matrix", "step", "sampler_pos")
 
 
 class CheckpointError(DamagedFileError):
@@ -111,44 +112,18 @@ def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any
              "cached_gaussian": float(gauss)})
 
 
-def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        for key, value in opt.state.get(p, {}).items():
-            out[f"{prefix}.{i}.{key}"] = torch.as_tensor(value).detach().clone().contiguous()
-    return out
+def state_tensors(state: LearnerState) -> dict[str, torch.Tensor]:
+    """A state's tensors under their checkpoint names (history as ``history.<key>``)."""
+    return {**state.weights, **state.training,
+            **{f"history.{k}": v for k, v in state.history.items()}}
 
 
-def _state_tensors(learner: "HyperCL", s: StepState | None) -> dict[str, torch.Tensor]:
-    t = {f"hnet.{n}": p.detach().clone().contiguous() for n, p in learner.hnet_.named_parameters()}
-    t["embeddings"] = learner.embeddings_.contiguous()
-    t["rng.gen"] = learner.gen_.get_state()
-    for i, h in enumerate(learner.history_):
-        for k, v in h.items():
-            t[f"history.task{i}.{k}"] = torch.as_tensor(np.ascontiguousarray(v))
-    if s is not None:
-        t["task.emb"] = s.emb.detach().clone()
-        t["task.perm"] = s.sampler.perm.contiguous()
-        for k, v in s.history.items():
-            t[f"task.{k}"] = torch.tensor(v, dtype=torch.float64)
-        t["task.trajectory"] = torch.stack(s.trajectory)
-        t.update(_optimizer_tensors("opt.theta", s.theta_opt))
-        t.update(_optimizer_tensors("opt.emb", s.emb_opt))
-        if s.reg is not None:
-            t.update({f"theta_star.{n}": v.contiguous() for n, v in s.reg.theta_star.items()})
-    return t
-
-
-def _matrix_json(m: np.ndarray) -> list[list[float | None]]:
-    return [[None if np.isnan(v) else float(v) for v in row] for row in m]
-
-
-class Checkpointer:
-    """Writes checkpoints of a :class:`~hnviz.HyperCL` into ``run_dir/checkpoints``: after
-    every task, every ``every`` steps within a task (None: only after tasks), keeping the
-    ``keep`` newest. ``tasks`` is the whole sequence (names checked at resume),
-    ``spec`` its benchmark spec (tasks rebuilt at resume), ``elapsed`` earlier seconds."""
+class Checkpointer(Callback):
+    """A callback that writes checkpoints of a :class:`~hnviz.HyperCL` into
+    ``run_dir/checkpoints``: after every task, every ``every`` steps within a task (None:
+    only after tasks), keeping the ``keep`` newest. ``tasks`` is the whole sequence (names
+    checked at resume), ``spec`` its benchmark spec (tasks rebuilt at resume),
+    ``elapsed`` earlier seconds. The caller holds the run directory's lock."""
 
     def __init__(self, run_dir: str | Path, tasks: Sequence[Task], every: int | None = None,
                  keep: int = 2, spec: dict | None = None, elapsed: float = 0.0):
@@ -167,17 +142,20 @@ class Checkpointer:
     def elapsed_seconds(self) -> float:
         return self.elapsed + time.perf_counter() - self._t0
 
-    def after_step(self, learner: "HyperCL", s: StepState) -> None:
-        if self.every and s.step % self.every == 0 and s.step < learner.config.n_steps:
-            self.save(learner, s)
+    def on_step(self, learner: HyperCL, task_id: int, step: int, logs: dict[str, float]) -> None:
+        done = learner.in_progress_.step
+        if self.every and done % self.every == 0 and done < learner.config.n_steps:
+            self.save(learner)
 
-    def save(self, learner: "HyperCL", s: StepState | None) -> CheckpointInfo:
-        """Write the learner's state (``s``: the task in progress, None at a boundary)."""
+    def on_task_end(self, learner: HyperCL, task_id: int, logs: dict[str, Any]) -> None:
+        self.save(learner)
+
+    def save(self, learner: HyperCL) -> CheckpointInfo:
+        """Write the learner's state (with the task in progress, if any)."""
         start = time.perf_counter()
-        tasks_done, step = learner.n_tasks_, (0 if s is None else s.step)
-        tensors = _state_tensors(learner, s)
-        stem = _stem(tasks_done, step)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        state = learner.state_dict()
+        tasks_done, step = state.tasks_done, state.meta["step"]
+        tensors = state_tensors(state)
         bad = [n for n, t in tensors.items()
                if t.is_floating_point() and not bool(torch.isfinite(t).all())]
         if bad:
@@ -185,19 +163,16 @@ class Checkpointer:
                 f"the weights became non-finite in task {tasks_done + 1} by step {step} "
                 f"({', '.join(bad[:3])}); no checkpoint is written and the last good one "
                 f"stays. Lower config.lr or beta, or check the task's data for NaN/inf")
+        stem = _stem(tasks_done, step)
+        self.dir.mkdir(parents=True, exist_ok=True)
         rng_tensors, py_rng, np_rng = _rng_state()
-        tensors.update(rng_tensors)
-        data = st_save(tensors)
-        tgt = learner.target_
+        data = st_save({**tensors, **rng_tensors})
+        meta = state.meta
         info = {
             "schema_version": CHECKPOINT_SCHEMA, "tasks_done": tasks_done, "step": step,
             "n_tasks": self.n_tasks, "task_names": self.names,
-            "config": learner.config.to_dict(), "random_state": learner.random_state,
-            "target": {"in_features": tgt.in_features, "n_outputs": tgt.out_features,
-                       "n_heads": tgt.n_heads, "in_shape": list(learner.in_shape_)},
-            "task_info": learner.task_info_, "matrix": _matrix_json(learner.matrix_),
-            "inference_matrix": _matrix_json(learner.inference_matrix_),
-            "sampler_pos": None if s is None else s.sampler.pos,
+            **{k: meta[k] for k in ("config", "random_state", "target", "task_info",
+                                    "matrix", "inference_matrix", "sampler_pos")},
             "python_rng": py_rng, "numpy_rng": np_rng, "benchmark": self.spec,
             "elapsed_seconds": self.elapsed_seconds(), "checkpoint_every": self.every,
             "keep": self.keep, "tensors": f"{stem}.safetensors", "sha256": sha256(data),
@@ -256,6 +231,19 @@ class Checkpoint:
     def finished(self) -> bool:
         return self.info["tasks_done"] == self.info["n_tasks"] and self.info["step"] == 0
 
+    def state(self) -> LearnerState:
+        """The learner's state this checkpoint holds."""
+        weights, history, training = {}, {}, {}
+        for name, t in self.tensors.items():
+            if name.startswith("history."):
+                history[name[len("history."):]] = t
+            elif name.startswith("hnet.") or name == "embeddings":
+                weights[name] = t
+            elif name not in ("rng.torch", "rng.numpy_keys"):
+                training[name] = t
+        meta = {"learner": HyperCL.kind, **{k: self.info.get(k) for k in _LEARNER_META}}
+        return LearnerState(meta, weights, history, training)
+
 
 def read_checkpoint(where: CheckpointInfo) -> Checkpoint:
     """Read one checkpoint and check it: schema, keys, checksum, finite tensors."""
@@ -293,33 +281,11 @@ def latest_checkpoint(run_dir: str | Path) -> Checkpoint | None:
     return read_checkpoint(found[-1]) if found else None
 
 
-def _tensor(ck: Checkpoint, name: str) -> torch.Tensor:
-    try:
-        return ck.tensors[name]
-    except KeyError:
-        raise CheckpointError(f"{ck.where.tensors_path} lacks tensor {name!r}; the checkpoint "
-                              "is damaged") from None
-
-
-def _load_optimizer(ck: Checkpoint, prefix: str, opt: torch.optim.Optimizer) -> None:
-    params = [p for g in opt.param_groups for p in g["params"]]
-    state = {}
-    for i, p in enumerate(params):
-        entry = {key: _tensor(ck, f"{prefix}.{i}.{key}").clone()
-                 for key in ("step", "exp_avg", "exp_avg_sq")}
-        if entry["exp_avg"].shape != p.shape or entry["exp_avg_sq"].shape != p.shape:
-            raise CheckpointError(f"{ck.where.tensors_path}: optimizer state {prefix}.{i} has "
-                                  f"shape {tuple(entry['exp_avg'].shape)}, the parameter "
-                                  f"{tuple(p.shape)}; the checkpoint is damaged")
-        state[i] = entry
-    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-
-
 def _restore_global_rng(ck: Checkpoint) -> None:
     py, npr = ck.info["python_rng"], ck.info["numpy_rng"]
     try:
-        torch.set_rng_state(_tensor(ck, "rng.torch"))
-        keys = _tensor(ck, "rng.numpy_keys").numpy().astype(np.uint32)
+        torch.set_rng_state(ck.tensors["rng.torch"])
+        keys = ck.tensors["rng.numpy_keys"].numpy().astype(np.uint32)
         np.random.set_state((npr["kind"], keys, npr["pos"], npr["has_gauss"],
                              npr["cached_gaussian"]))
         random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
@@ -328,104 +294,27 @@ def _restore_global_rng(ck: Checkpoint) -> None:
                               "checkpoint is damaged") from e
 
 
-def _matrix(rows: Any, done: int, path: Path) -> np.ndarray:
-    """A saved (done, done) metric matrix (None for unseen) as floats with NaN."""
-    try:
-        m = np.array([[np.nan if v is None else float(v) for v in row] for row in rows])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: the metric matrix does not read ({e}); the checkpoint "
-                              "is damaged") from e
-    m = m.reshape(0, 0) if done == 0 and m.size == 0 else m
-    if m.shape != (done, done):
-        raise CheckpointError(f"{path}: metric matrix of shape {m.shape} for {done} tasks done; "
-                              "the checkpoint is damaged")
-    return m
-
-
-def _history(ck: Checkpoint, prefix: str) -> dict[str, np.ndarray]:
-    return {k[len(prefix):]: v.numpy() for k, v in ck.tensors.items() if k.startswith(prefix)}
-
-
-def restore(cls: type["HyperCL"], ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
-            callbacks: Sequence[Any] = ()) -> tuple["HyperCL", StepState | None]:
-    """A learner in the state of checkpoint ``ck`` (and the task in progress, if any),
-    with the global RNGs as they were; ``tasks`` the run's whole sequence."""
+def restore(ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
+            callbacks: Sequence[Any] = ()) -> HyperCL:
+    """A learner in the state of checkpoint ``ck`` (with its task in progress, if any,
+    continued by ``continue_fit``), the global RNGs as they were; ``tasks`` the run's
+    whole sequence."""
     info, path = ck.info, ck.where.path
     names = [t.name for t in tasks]
     if names != info["task_names"]:
         raise CheckpointError(f"the tasks given do not match {path}: it was written for "
                               f"{info['n_tasks']} task(s) {info['task_names'][:3]}..., got "
                               f"{len(names)} {names[:3]}...; pass the run's own task sequence")
-    done = info["tasks_done"]
+    state = ck.state()
+    if not isinstance(state.meta["task_info"], list) or \
+            len(state.meta["task_info"]) != info["tasks_done"]:
+        raise CheckpointError(f"{path}: task_info does not list the {info['tasks_done']} tasks "
+                              "done; the checkpoint is damaged")
     try:
-        config = HyperCLConfig.from_dict(info["config"])
-        learner = cls(config, info["random_state"], progress=progress, callbacks=callbacks)
-        t = info["target"]
-        learner._build(t["in_features"], t["n_outputs"], t["n_heads"], tuple(t["in_shape"]))
-        theta = {k[len("hnet."):]: v.clone() for k, v in ck.tensors.items()
-                 if k.startswith("hnet.")}
-        learner.hnet_.load_state_dict(theta, strict=True)
-        learner.gen_.set_state(_tensor(ck, "rng.gen"))
-    except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} does not describe a loadable learner: {e}; the "
-                              "checkpoint is damaged") from e
-    emb = _tensor(ck, "embeddings")
-    if emb.shape != (done, config.emb_dim):
-        raise CheckpointError(f"{ck.where.tensors_path}: embeddings of shape {tuple(emb.shape)}, "
-                              f"expected ({done}, {config.emb_dim}); the checkpoint is damaged")
-    learner.embeddings_ = emb.clone()
-    learner.history_ = [_history(ck, f"history.task{i}.") for i in range(done)]
-    learner.task_info_ = info["task_info"]
-    learner.tasks_ = list(tasks[:done])
-    learner.matrix_ = _matrix(info["matrix"], done, path)
-    if info["inference_matrix"]:
-        learner.inference_matrix_ = _matrix(info["inference_matrix"], done, path)
-    if not isinstance(learner.task_info_, list) or len(learner.task_info_) != done:
-        raise CheckpointError(f"{path}: task_info does not list the {done} tasks done; the "
-                              "checkpoint is damaged")
-    state = None
-    if info["step"] > 0:
-        state = _restore_task(learner, ck, tasks[done])
+        learner = HyperCL.from_state_dict(state, tasks, progress, callbacks)
+    except StateError as e:
+        where = (f"{ck.where.tensors_path}" if e.part == "training" else
+                 f"{path} (with {ck.where.tensors_path.name})")
+        raise CheckpointError(f"{where}: {e}; the checkpoint is damaged") from e
     _restore_global_rng(ck)
-    return learner, state
-
-
-def _restore_task(learner: "HyperCL", ck: Checkpoint, task: Task) -> StepState:
-    cfg, info = learner.config, ck.info
-    if not 0 < info["step"] < cfg.n_steps:
-        raise CheckpointError(f"{ck.where.path}: step {info['step']} is outside the task's "
-                              f"{cfg.n_steps} steps; the checkpoint is damaged")
-    emb = _tensor(ck, "task.emb")
-    if emb.shape != (cfg.emb_dim,):
-        raise CheckpointError(f"{ck.where.tensors_path}: task.emb of shape {tuple(emb.shape)}, "
-                              f"expected ({cfg.emb_dim},); the checkpoint is damaged")
-    emb = torch.nn.Parameter(emb.clone())
-    reg = None
-    star = {k[len("theta_star."):]: v for k, v in ck.tensors.items()
-            if k.startswith("theta_star.")}
-    if star:
-        own = dict(learner.hnet_.named_parameters())
-        if set(star) != set(own) or any(star[n].shape != own[n].shape for n in own):
-            raise CheckpointError(f"{ck.where.tensors_path}: theta_star does not fit the "
-                                  "hypernetwork; the checkpoint is damaged")
-        reg = RegTargets(learner.hnet_, learner.embeddings_, cfg.reg_targets, theta_star=star)
-    s = StepState(task, emb, torch.optim.Adam(learner.hnet_.parameters(), lr=cfg.lr),
-                  torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr), reg, learner.gen_)
-    try:
-        _load_optimizer(ck, "opt.theta", s.theta_opt)
-        _load_optimizer(ck, "opt.emb", s.emb_opt)
-        s.sampler = BatchSampler(len(task.x_train), cfg.batch_size, learner.gen_,
-                                 perm=_tensor(ck, "task.perm"), pos=info["sampler_pos"])
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{ck.where.path}: the task in progress does not load ({e}); "
-                              "the checkpoint is damaged") from e
-    s.step = info["step"]
-    for key in ("task_loss", "reg_loss"):
-        values = _tensor(ck, f"task.{key}")
-        if values.shape != (s.step,):
-            raise CheckpointError(f"{ck.where.tensors_path}: task.{key} has "
-                                  f"{values.numel()} values for {s.step} steps done; the "
-                                  "checkpoint is damaged")
-        s.history[key] = values.tolist()
-    s.trajectory = list(_tensor(ck, "task.trajectory").clone())
-    return s
+    return learner

@@ -7,20 +7,20 @@ metrics, writes one run directory per method and seed (``OUT/<method>/seed<k>``)
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .base import ContinualLearner
-from .benchmarks import TaskSequence
-from .checkpoint import latest_checkpoint, remove_checkpoints
+from .baselines import BaselineCL, BaselineConfig
 from .config import HyperCLConfig
+from .experiment import train_into
 from .learner import HyperCL
-from .lock import run_lock
-from .runs import atomic_write
+from .safeio import atomic_write
 from .scenarios import apply_scenario, check_scenario
+from .tables import format_stat, markdown_table as table, stats
+from .tasks import TaskSequence
 
 METHODS = ("hnet", "finetune", "ewc", "online_ewc", "si", "joint")
 COLUMNS = {  # summary key -> table header
@@ -45,8 +45,6 @@ def method_fields(method: str) -> set[str]:
     """The config fields of ``method``'s learner (what a comparison or sweep may set)."""
     if method == "hnet":
         return set(HyperCLConfig.__dataclass_fields__)
-    from .baselines import BaselineConfig
-
     return set(BaselineConfig.__dataclass_fields__) - {"method"}
 
 
@@ -62,19 +60,11 @@ def make_learner(method: str, preset: str, scenario: str, seed: int, progress: b
         if scenario != "cl1":
             cfg = cfg.replace(multi_head=False)
         return HyperCL(cfg, random_state=seed, progress=progress)
-    from .baselines import BaselineCL, BaselineConfig
-
     fields = method_fields(method)  # a baseline has no beta, an HNET no ewc_lambda
     bcfg = BaselineConfig.preset(preset, method=method,
                                  **{k: v for k, v in changes.items() if k in fields})
     return BaselineCL(bcfg.replace(multi_head=scenario == "cl1"), random_state=seed,
                       progress=progress)
-
-
-def _trainable(learner: ContinualLearner) -> int:
-    if isinstance(learner, HyperCL):
-        return learner.hnet_.num_params + learner.embeddings_.numel()
-    return learner.target_.num_params
 
 
 def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
@@ -86,31 +76,20 @@ def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
     """
     scenario = tasks.tasks[0].scenario
     learner = make_learner(method, preset, scenario, seed, progress, **changes)
-    checkpoints = checkpoints and isinstance(learner, HyperCL)
-    with run_lock(out):  # no second process trains into the same run meanwhile
-        start = time.perf_counter()
-        if checkpoints and latest_checkpoint(out) is not None:
-            learner = HyperCL.resume(out, tasks, progress=progress)
-        else:
-            learner.fit(tasks, **({"checkpoint_dir": out} if checkpoints else {}))
-        wall = learner.fit_seconds_ if checkpoints else time.perf_counter() - start
-        learner.save(out, benchmark=tasks.spec, wall_seconds=wall, method=method, seed=seed)
-        if checkpoints:
-            remove_checkpoints(out)  # the run files now hold the result
+    done = train_into(learner, tasks, out, checkpoints=checkpoints, resume=checkpoints,
+                      method=method, seed=seed)
+    return row_of(done.learner, done.wall_seconds)
+
+
+def row_of(learner: ContinualLearner, wall_seconds: float) -> dict[str, Any]:
+    """A run's figures for a comparison table (the keys of ``COLUMNS``)."""
     s = learner.summary()
     row = {"average_final": s["average_final"], "during": float(np.mean(s["during"])),
            "bwt": s["bwt"], "forgetting": s["forgetting"],
-           "trainable_params": _trainable(learner), "wall_seconds": wall}
+           "trainable_params": learner.trainable_params_, "wall_seconds": wall_seconds}
     if "task_inference" in s:
         row["task_inference"] = s["task_inference"]["average_final"]
     return row
-
-
-def _stats(values: list[float | None]) -> dict[str, Any]:
-    vals = np.array([np.nan if v is None else v for v in values], dtype=float)
-    return {"mean": float(np.nanmean(vals)) if np.isfinite(vals).any() else None,
-            "std": float(np.nanstd(vals)) if np.isfinite(vals).any() else None,
-            "values": [None if np.isnan(v) else float(v) for v in vals]}
 
 
 def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[str],
@@ -131,30 +110,18 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
                 on_run(method, seed, row)
     summary = {"benchmark": tasks.spec, "preset": preset, "scenario": scenario,
                "n_tasks": len(tasks), "seeds": list(seeds), "changes": changes,
-               "methods": {m: {k: _stats([r.get(k) for r in rs]) for k in COLUMNS}
+               "methods": {m: {k: stats([r.get(k) for r in rs]) for k in COLUMNS}
                            for m, rs in rows.items()}}
     atomic_write(out / "summary.json", json.dumps(summary, indent=1))
     atomic_write(out / "table.md", markdown_table(summary))
     return summary
 
 
-def _cell(stat: dict[str, Any], key: str) -> str:
-    if stat["mean"] is None:
-        return "—"
-    if key == "trainable_params":
-        return f"{stat['mean']:,.0f}"
-    digits = 1 if key in ("wall_seconds",) else 2
-    if len(stat["values"]) > 1:
-        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f}"
-
-
 def markdown_table(summary: dict[str, Any]) -> str:
     """Markdown table of a :func:`compare` summary: one row per method, mean ± std."""
     head = (f"{summary['benchmark']['name']} ({summary['n_tasks']} tasks), "
             f"{summary['scenario']}, seeds {summary['seeds']}\n\n")
-    lines = ["| method | " + " | ".join(COLUMNS.values()) + " |",
-             "|---" * (len(COLUMNS) + 1) + "|"]
-    for method, stats in summary["methods"].items():
-        lines.append(f"| {method} | " + " | ".join(_cell(stats[k], k) for k in COLUMNS) + " |")
-    return head + "\n".join(lines) + "\n"
+    rows = [[method] + [format_stat(st[k], 1 if k == "wall_seconds" else 2,
+                                    thousands=k == "trainable_params") for k in COLUMNS]
+            for method, st in summary["methods"].items()]
+    return head + table(["method", *COLUMNS.values()], rows)

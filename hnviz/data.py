@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .safeio import atomic_write
+
 log = logging.getLogger(__name__)
 
 BASENAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -216,12 +218,9 @@ def _fetch(url: str) -> bytes:
 def _download_file(name: str, filename: str, dest: Path) -> Path:
     """Fetch ``filename`` from the mirrors in order; keep the first copy with the right MD5.
 
-    The body is verified in memory and then written with :func:`hnviz.runs.atomic_write`
+    The body is verified in memory and then written with :func:`hnviz.safeio.atomic_write`
     (temporary file in ``dest`` + rename), so a failure leaves no partial file behind.
     """
-    # Imported here: hnviz.runs imports the learner and benchmarks (import cycle otherwise).
-    from .runs import atomic_write
-
     expected = DATASETS[name]["md5"][filename]
     reasons = []
     for base in DATASETS[name]["mirrors"]:

@@ -6,8 +6,11 @@ import math
 import torch
 from torch import nn
 
-from .config import HNET_INITS, _check_choice
 from .targets import make_activation
+from .validate import check_choice
+
+HNETS = ("full", "chunked")
+HNET_INITS = ("xavier", "pytorch")
 
 
 def _mlp(sizes: list[int], activation: str, init: str = "xavier") -> nn.Sequential:
@@ -17,7 +20,7 @@ def _mlp(sizes: list[int], activation: str, init: str = "xavier") -> nn.Sequenti
     ``nn.Linear`` default (Kaiming-uniform, a=sqrt(5); uniform biases), which is what the
     authors' toy-regression code (hypercl ``init_params``) uses.
     """
-    _check_choice("hnet_init", init, HNET_INITS)
+    check_choice("hnet_init", init, HNET_INITS)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -46,7 +49,7 @@ class HyperNet(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def compression_ratio(self, n_tasks: int) -> float:
-        """(#theta + n_tasks * emb_dim) / P; < 1 is the compressive regime (PAPER.md)."""
+        """(#theta + n_tasks * emb_dim) / P; < 1 is the compressive regime."""
         return (self.num_params + n_tasks * self.emb_dim) / self.num_outputs
 
 

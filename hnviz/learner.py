@@ -1,7 +1,6 @@
 """``HyperCL``: a hypernetwork continual learner with scikit-learn conventions."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -10,16 +9,16 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .base import ContinualLearner, task_list
-from .benchmarks import Task, from_spec
-from .checkpoint import (Checkpointer, checkpoint_dir, clean_temporaries, latest_checkpoint,
-                         list_checkpoints, read_json, remove_checkpoints, restore)
+from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet
 from .regularizer import RegTargets
-from .targets import TargetNet
-from .lock import run_lock
-from .train import StepState, fit_task
+from .tasks import Task
+from .train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
 from .validate import as_float_tensor
+
+_MOVED = ("HyperCL.fit(checkpoint_dir=...) moved to hnviz.fit_checkpointed(learner, tasks, "
+          "directory, every=N) in hnviz 0.2 (docs/changelog.md)")
 
 
 class HyperCL(ContinualLearner):
@@ -28,35 +27,58 @@ class HyperCL(ContinualLearner):
     ``partial_fit(task)`` learns the next task; ``fit(tasks)`` learns a whole sequence
     from scratch. Fitted attributes: ``target_`` (:class:`TargetNet`), ``hnet_``,
     ``embeddings_`` ``(T, E)``, ``history_`` (per task: ``task_loss``/``reg_loss`` per step
-    and ``emb_trajectory``), ``matrix_`` R ``(T, T)`` with NaN for unseen, ``task_info_``.
+    and ``emb_trajectory``), ``matrix_`` R ``(T, T)`` with NaN for unseen, ``task_info_``;
+    while a task trains, ``in_progress_`` (its :class:`hnviz.train.StepState`).
     """
 
+    kind = "hypercl"
     config_class = HyperCLConfig
-    _checkpointer: Checkpointer | None = None  # set while fit/resume write checkpoints
 
     def _reset(self) -> None:
-        self.target_: TargetNet | None = None
+        super()._reset()
         self.hnet_: HyperNet | None = None
         self.embeddings_ = torch.zeros(0, self.config.emb_dim)
-        self.history_: list[dict[str, np.ndarray]] = []
-        self.matrix_ = np.zeros((0, 0))
         self.inference_matrix_ = np.zeros((0, 0))  # task-inference accuracy (cl2/cl3)
-        self.task_info_: list[dict[str, Any]] = []
-        self.tasks_: list[Task] = []  # test data for the accuracy matrix (never trained on)
+        self.in_progress_: StepState | None = None
         self._init_embedding: torch.Tensor | None = None
 
     @property
     def n_tasks_(self) -> int:
         return int(self.embeddings_.shape[0])
 
-    # ----------------------------------------------------------------- building
+    @property
+    def trainable_params_(self) -> int:
+        """Hypernetwork weights (theta, chunk embeddings included) plus task embeddings."""
+        return self.hnet_.num_params + self.embeddings_.numel()
+
     def _build_model(self) -> None:
         cfg = self.config
         self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
                                 cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
                                 cfg.hnet_init)
 
+    def optimizers(self, emb: torch.nn.Parameter) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+        """The two Adam optimizers of a task: theta (``config.lr``) and the task's
+        embedding ``emb`` (``config.emb_lr``, default ``lr``)."""
+        cfg = self.config
+        return (torch.optim.Adam(self.hnet_.parameters(), lr=cfg.lr),
+                torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr))
+
     # ----------------------------------------------------------------- training
+    def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = (),
+            checkpoint_dir: Any = None, checkpoint_every: Any = None) -> "HyperCL":
+        """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
+        :meth:`partial_fit`). Checkpoints: :func:`hnviz.fit_checkpointed`."""
+        if checkpoint_dir is not None or checkpoint_every is not None:
+            raise TypeError(_MOVED)
+        return super().fit(tasks, callbacks)
+
+    @classmethod
+    def resume(cls, directory: Any, *args: Any, **kwargs: Any) -> "HyperCL":
+        """Moved in hnviz 0.2: use :func:`hnviz.resume` (``hnviz.resume(directory)``)."""
+        raise TypeError("HyperCL.resume(directory) moved to hnviz.resume(directory) in hnviz "
+                        "0.2 (docs/changelog.md)")
+
     def partial_fit(self, task: Task, callbacks: Sequence[Any] = (),
                     init_embedding: Any = None) -> "HyperCL":
         """Learn ``task`` (the next one in the sequence) and update ``matrix_``.
@@ -65,7 +87,7 @@ class HyperCL(ContinualLearner):
         ``init_embedding`` ``(E,)``: start the new task's embedding there instead of
         ``config.emb_init`` — e.g. at a similar old task's embedding (transfer).
         """
-        self._init_embedding = None if init_embedding is None else self._check_emb(init_embedding)
+        self._init_embedding = None if init_embedding is None else self.check_embedding(init_embedding)
         if self._init_embedding is not None and self._init_embedding.dim() != 1:
             raise ValueError(f"init_embedding must have shape (E,), got "
                              f"{tuple(self._init_embedding.shape)}")
@@ -74,25 +96,43 @@ class HyperCL(ContinualLearner):
         finally:
             self._init_embedding = None
 
-    def _partial_fit(self, task: Task, state: StepState | None = None) -> None:
-        """Learn ``task`` from its start, or continue the task in progress ``state``."""
-        if state is None:
+    def continue_fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = ()) -> "HyperCL":
+        """Learn the rest of ``tasks`` after :meth:`load_state_dict`: the task in progress
+        (if the state held one) from where it stopped, then the tasks after it."""
+        tasks = task_list(tasks)
+        with self.extra_callbacks(callbacks):
+            bar = tqdm(total=len(tasks), initial=self.n_tasks_, desc="tasks",
+                       disable=not self.progress)
+            for task in tasks[self.n_tasks_:]:
+                self._learn(task)
+                bar.update(1)
+            bar.close()
+        return self
+
+    def _partial_fit(self, task: Task) -> None:
+        """Learn ``task`` from its start, or continue it if it is in progress."""
+        state = self.in_progress_
+        if state is None or state.task.task_id != task.task_id:
             self._check_task(task)
             state = self._start_task(task)
-        for cb in self.callbacks:
-            cb.on_task_start(self, task)
-        history = fit_task(self, state, after_step=self._after_step)
+        self.in_progress_ = state
+        try:
+            self._notify("on_task_start", task)
+            rule = StepRule(self.config.beta, self.config.lookahead, self.config.reg_subset)
+            history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
+                               self.config.batch_size, self._on_step, self.progress)
+        finally:
+            self.in_progress_ = None
         self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach()[None]])
         self._finish_task(task, history)
-        if self._checkpointer is not None:
-            self._checkpointer.save(self, None)
+
+    def _on_step(self, step: int, logs: dict[str, float]) -> None:
+        self._notify("on_step", self.in_progress_.task.task_id, step, logs)
 
     def _start_task(self, task: Task) -> StepState:
         """Build the model at the first task; draw the task's embedding; make the
         optimizers and the regularizer's targets (theta* = the hnet now)."""
-        if self.target_ is None:
-            self._build(task.in_features, task.n_outputs,
-                        task.n_tasks if self.config.multi_head else 1, task.in_shape)
+        self._build_for(task, task.n_outputs)
         cfg = self.config
         if self._init_embedding is not None:
             init = self._init_embedding.clone()
@@ -104,112 +144,12 @@ class HyperCL(ContinualLearner):
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets)
-        return StepState(task, emb, torch.optim.Adam(self.hnet_.parameters(), lr=cfg.lr),
-                         torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr), reg, self.gen_)
-
-    def _after_step(self, state: StepState) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.after_step(self, state)
-
-    # -------------------------------------------------------------- checkpoints
-    def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = (),
-            checkpoint_dir: str | Path | None = None, checkpoint_every: int | None = None,
-            keep: int = 2) -> "HyperCL":
-        """Reset, then learn every task of ``tasks`` in order.
-
-        ``callbacks``: as in :meth:`partial_fit`. With ``checkpoint_dir`` (a run
-        directory, locked meanwhile), a checkpoint is written to
-        ``checkpoint_dir/checkpoints/`` after every task and every ``checkpoint_every``
-        steps within a task, keeping the ``keep`` newest (:mod:`hnviz.checkpoint`);
-        :meth:`resume` continues from them after a crash. A directory with checkpoints of
-        an unfinished run is refused (resume it, or delete its ``checkpoints/``)."""
-        if checkpoint_dir is None:
-            if checkpoint_every is not None:
-                raise ValueError("checkpoint_every needs checkpoint_dir: pass the run directory "
-                                 "to write checkpoints to")
-            return super().fit(tasks, callbacks)
-        spec = getattr(tasks, "spec", None)
-        tasks = task_list(tasks)
-        with run_lock(checkpoint_dir):
-            checkpointer = Checkpointer(checkpoint_dir, tasks, checkpoint_every, keep, spec)
-            existing = list_checkpoints(checkpoint_dir)
-            if existing:
-                info = read_json(existing[-1].path, "checkpoint")
-                if (info.get("tasks_done"), info.get("step")) != (info.get("n_tasks"), 0):
-                    raise ValueError(
-                        f"{checkpoint_dir} holds checkpoints of an unfinished run (newest: "
-                        f"{existing[-1].describe()} of {info.get('n_tasks')}); continue it with "
-                        f"HyperCL.resume({str(checkpoint_dir)!r}) or `python -m hnviz train "
-                        f"--out {checkpoint_dir} --resume`, or delete its checkpoints/ folder "
-                        "to start over")
-                remove_checkpoints(checkpoint_dir)  # a finished run's: replaced by this one
-            self._reset()
-            self._fit_from(tasks, 0, None, checkpointer, callbacks)
-        return self
-
-    def _fit_from(self, tasks: list[Task], start: int, state: StepState | None,
-                  checkpointer: Checkpointer | None, callbacks: Sequence[Any] = ()) -> None:
-        """Learn ``tasks[start:]`` (continuing ``state``, the task in progress, if given)."""
-        self._checkpointer = checkpointer
-        try:
-            with self._extra_callbacks(callbacks):
-                bar = tqdm(total=len(tasks), initial=start, desc="tasks", disable=not self.progress)
-                for task in tasks[start:]:
-                    self._learn(task, state)
-                    state = None
-                    bar.update(1)
-                bar.close()
-        finally:
-            self._checkpointer = None
-        if checkpointer is not None:
-            self.fit_seconds_ = checkpointer.elapsed_seconds()
-            self.checkpoint_stats_ = {"written": checkpointer.written,
-                                      "write_seconds": checkpointer.write_seconds}
-
-    @classmethod
-    def resume(cls, directory: str | Path, tasks: Iterable[Task] | None = None,
-               callbacks: Sequence[Any] = (), progress: bool = True) -> "HyperCL":
-        """Continue the run checkpointed in ``directory`` (by ``fit(checkpoint_dir=...)``
-        or ``python -m hnviz train``) from its newest complete checkpoint to the end of its
-        task sequence, writing further checkpoints as before; returns the fitted learner.
-
-        ``tasks``: the run's whole task sequence; by default rebuilt from the benchmark
-        spec saved in the checkpoint. On CPU the result is bit for bit that of an
-        uninterrupted run. ``resumed_from_`` says where it continued, ``fit_seconds_``
-        the training seconds of all sessions together."""
-        with run_lock(directory):
-            clean_temporaries(directory)
-            ck = latest_checkpoint(directory)
-            if ck is None:
-                raise ValueError(f"{directory} has no checkpoint to resume from (no complete "
-                                 f"file in {checkpoint_dir(directory)}); start the run with "
-                                 "fit(tasks, checkpoint_dir=...) or without --resume")
-            spec = ck.info.get("benchmark")
-            if tasks is None:
-                if spec is None:
-                    raise ValueError(f"{ck.where.path} has no benchmark spec (the run was "
-                                     "trained on custom tasks); pass tasks=... to resume it")
-                tasks = from_spec(spec)
-            spec = getattr(tasks, "spec", spec)
-            tasks = task_list(tasks)
-            learner, state = restore(cls, ck, tasks, progress, callbacks)
-            learner.resumed_from_ = {"tasks_done": ck.where.tasks_done, "step": ck.where.step,
-                                     "checkpoint": str(ck.where.path)}
-            checkpointer = Checkpointer(directory, tasks, ck.info["checkpoint_every"],
-                                        ck.info["keep"], spec, ck.info["elapsed_seconds"])
-            learner._fit_from(tasks, ck.where.tasks_done, state, checkpointer)
-        return learner
-
-    def _trainable_state(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().clone() for n, p in self.hnet_.named_parameters()}
-
-    @torch.no_grad()
-    def _load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
-        for n, p in self.hnet_.named_parameters():
-            p.copy_(state[n])
+        return StepState(task, emb, *self.optimizers(emb), reg, self.gen_,
+                         self.head_of(task.task_id))
 
     # ---------------------------------------------------------------- inference
-    def _check_emb(self, emb: Any) -> torch.Tensor:
+    def check_embedding(self, emb: Any) -> torch.Tensor:
+        """Embeddings as a float tensor ``(E,)`` or ``(B, E)``, else a clear error."""
         E = self.config.emb_dim
         emb = as_float_tensor(emb, "embedding", f"(E,) or (B, E) with E = emb_dim = {E}")
         if emb.dim() not in (1, 2) or emb.shape[-1] != E:
@@ -220,8 +160,8 @@ class HyperCL(ContinualLearner):
     @torch.no_grad()
     def generate_weights(self, emb: Any) -> torch.Tensor:
         """Target weights for embeddings: ``(E,)`` -> ``(P,)``, ``(B, E)`` -> ``(B, P)``."""
-        self._check_fitted()
-        emb = self._check_emb(emb)
+        self.check_fitted()
+        emb = self.check_embedding(emb)
         return self.hnet_(emb[None])[0] if emb.dim() == 1 else self.hnet_(emb)
 
     @torch.no_grad()
@@ -232,25 +172,25 @@ class HyperCL(ContinualLearner):
         vmapped pass. ``head`` picks the output head of a multi-head net (default 0).
         """
         weights = self.generate_weights(emb)
-        x = self._check_x(x)
+        x = self.check_x(x)
         if head is not None:
-            head = self._check_task_id(head)
-        return self.target_(x, weights, self._head(head or 0))
+            head = self.check_task_id(head)
+        return self.target_(x, weights, self.head_of(head or 0))
 
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
         """Raw outputs ``(N, out)`` (regression values or logits) of task ``task_id``'s net."""
-        task_id = self._check_task_id(task_id)
-        return self.target_(self._check_x(x), self.generate_weights(self.embeddings_[task_id]),
-                            self._head(task_id))
+        task_id = self.check_task_id(task_id)
+        return self.target_(self.check_x(x), self.generate_weights(self.embeddings_[task_id]),
+                            self.head_of(task_id))
 
     # ------------------------------------------------- task inference (HNET+ENT)
     @torch.no_grad()
     def task_outputs(self, x: Any, chunk: int = 4096) -> torch.Tensor:
         """Outputs of every learned task's net on ``x``: ``(T, N, out)``, one vmapped pass
         per chunk of ``chunk`` inputs; task t's own head in a multi-head net."""
-        self._check_fitted()
-        x = self._check_x(x)
+        self.check_fitted()
+        x = self.check_x(x)
         weights = self.generate_weights(self.embeddings_)  # (T, P)
         outs = torch.cat([self.target_(xc, weights, None) for xc in x.split(chunk)], dim=1)
         T, heads = self.n_tasks_, self.target_.n_heads
@@ -292,7 +232,7 @@ class HyperCL(ContinualLearner):
     def _update_matrix(self) -> None:
         super()._update_matrix()
         if self.tasks_[0].kind == "classification" and self.tasks_[0].scenario != "cl1":
-            self.inference_matrix_ = self._grown(
+            self.inference_matrix_ = grown(
                 self.inference_matrix_, [self.task_inference_accuracy(t) for t in self.tasks_])
 
     def summary(self) -> dict[str, Any]:
@@ -302,8 +242,74 @@ class HyperCL(ContinualLearner):
             out["task_inference"] = metrics.summary(self.inference_matrix_, "accuracy")
         return out
 
-    def save(self, directory: str | Path, **extra: Any) -> Path:
-        """Write a run directory (safetensors + JSON); see :func:`hnviz.runs.save_run`."""
-        from .runs import save_run
+    # -------------------------------------------------------------------- state
+    def _weights(self) -> dict[str, torch.Tensor]:
+        weights = {f"hnet.{n}": p.detach().clone() for n, p in self.hnet_.named_parameters()}
+        weights["embeddings"] = self.embeddings_.clone()
+        return weights
 
-        return save_run(self, directory, **extra)
+    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        theta = {k[len("hnet."):]: v.clone() for k, v in weights.items() if k.startswith("hnet.")}
+        try:
+            self.hnet_.load_state_dict(theta, strict=True)
+        except RuntimeError as e:
+            raise StateError(f"does not fit the hypernetwork its config describes: {e}") from e
+        emb = weights.get("embeddings")
+        want = (len(self.task_info_), self.config.emb_dim)
+        if emb is None or emb.shape != want:
+            got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
+            raise StateError(f"holds {got}, expected {want} (its tasks and emb_dim)")
+        self.embeddings_ = emb.clone()
+
+    def state_dict(self) -> LearnerState:
+        """The learner (and the task in progress, during training) as a LearnerState."""
+        state = super().state_dict()
+        state.meta["inference_matrix"] = metrics.to_json(self.inference_matrix_)
+        s = self.in_progress_
+        if s is not None:
+            state.meta["step"], state.meta["sampler_pos"] = s.step, s.sampler.pos
+            state.training.update(step_state_tensors(s))
+        return state
+
+    def load_state_dict(self, state: LearnerState, tasks: Sequence[Task] | None = None) -> None:
+        """See :meth:`ContinualLearner.load_state_dict`; a state saved in the middle of a
+        task needs ``tasks`` (that task continues with :meth:`continue_fit`)."""
+        super().load_state_dict(state, tasks)
+        done, meta = state.tasks_done, state.meta
+        if meta.get("inference_matrix"):
+            self.inference_matrix_ = saved_matrix(meta["inference_matrix"], done,
+                                                  "inference_matrix")
+        if meta.get("step", 0) > 0:
+            if tasks is None or len(tasks) <= done:
+                raise StateError(f"holds task {done + 1} in progress; pass the run's tasks to "
+                                 "continue it", "meta")
+            self.in_progress_ = self._restore_progress(state, tasks[done])
+
+    def _restore_progress(self, state: LearnerState, task: Task) -> StepState:
+        """The task in progress of ``state``: its embedding, optimizers, theta* and data
+        order, as they were (the regularizer's targets recomputed from theta*)."""
+        cfg, step = self.config, state.meta["step"]
+        if not 0 < step < cfg.n_steps:
+            raise StateError(f"says step {step}, outside the task's {cfg.n_steps} steps", "meta")
+        emb = state.tensor("task.emb")
+        if emb.shape != (cfg.emb_dim,):
+            raise StateError(f"holds task.emb of shape {tuple(emb.shape)}, expected "
+                             f"({cfg.emb_dim},)", "training")
+        emb = torch.nn.Parameter(emb.clone())
+        star = {k[len("theta_star."):]: v for k, v in state.training.items()
+                if k.startswith("theta_star.")}
+        reg = None
+        if star:
+            own = dict(self.hnet_.named_parameters())
+            if set(star) != set(own) or any(star[n].shape != own[n].shape for n in own):
+                raise StateError("holds a theta_star that does not fit the hypernetwork",
+                                 "training")
+            reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets, theta_star=star)
+        s = StepState(task, emb, *self.optimizers(emb), reg, self.gen_, self.head_of(task.task_id))
+        try:
+            load_step_state(s, state.tensor, step, state.meta["sampler_pos"], cfg.batch_size)
+        except StateError:
+            raise
+        except ValueError as e:
+            raise StateError(str(e), "training") from e
+        return s

@@ -78,21 +78,59 @@ def forgetting(R: np.ndarray, higher_is_better: bool = True) -> float:
     return float(np.mean(R[-1, :-1] - np.nanmin(earlier, axis=0)))
 
 
+METRICS = ("accuracy", "mse")
+
+
+def metric_label(metric: str) -> str:
+    """Axis and table label of a metric: "accuracy (%)" or "MSE"."""
+    return "accuracy (%)" if metric == "accuracy" else "MSE"
+
+
+def json_number(v: float) -> float | None:
+    """A float for JSON: None for NaN (JSON has no NaN)."""
+    return None if np.isnan(v) else float(v)
+
+
+def to_json(values: Any) -> Any:
+    """An array (any shape) as nested lists for JSON, None where it is NaN."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 0:
+        return json_number(float(arr))
+    return [to_json(v) for v in arr]
+
+
+def from_json(rows: Any) -> np.ndarray:
+    """Inverse of :func:`to_json` for a matrix: nested lists with None -> floats with NaN.
+    Anything that is not a list of lists of numbers (bools, strings, ragged rows) raises
+    a ``ValueError`` saying what it found."""
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise ValueError(f"expected a list of rows, got {type(rows).__name__}")
+    out = []
+    for row in rows:
+        bad = [v for v in row if v is not None and (isinstance(v, bool) or
+                                                  not isinstance(v, (int, float)))]
+        if bad:
+            raise ValueError(f"expected numbers or null, got {bad[0]!r}")
+        out.append([np.nan if v is None else float(v) for v in row])
+    if not out:
+        return np.zeros((0, 0))
+    try:
+        return np.array(out, dtype=float)
+    except ValueError:
+        raise ValueError("rows of different lengths") from None
+
+
 def summary(R: np.ndarray, metric: str = "accuracy") -> dict[str, object]:
     """All metrics as JSON-ready values (``matrix`` with None for unseen entries)."""
-    if not isinstance(metric, str) or metric not in ("accuracy", "mse"):
+    if not isinstance(metric, str) or metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose 'accuracy' or 'mse'")
     R = _matrix(R)
-
-    def clean(v: float) -> float | None:
-        return None if np.isnan(v) else float(v)
-
     return {
         "metric": metric,
-        "matrix": [[clean(v) for v in row] for row in R],
-        "during": [clean(v) for v in during(R)],
-        "final": [clean(v) for v in final(R)],
-        "average_final": clean(average_final(R)),
-        "bwt": clean(bwt(R)),
-        "forgetting": clean(forgetting(R, higher_is_better=metric == "accuracy")),
+        "matrix": to_json(R),
+        "during": to_json(during(R)),
+        "final": to_json(final(R)),
+        "average_final": json_number(average_final(R)),
+        "bwt": json_number(bwt(R)),
+        "forgetting": json_number(forgetting(R, higher_is_better=metric == "accuracy")),
     }

@@ -9,7 +9,7 @@ import torch
 from matplotlib.axes import Axes
 
 from .analysis import forgetting_curves, project_embeddings
-from .benchmarks import Task
+from .tasks import Task
 from .learner import HyperCL
 
 

@@ -1,4 +1,4 @@
-"""The output regularizer and the Adam lookahead (PAPER.md, "The loss").
+"""The output regularizer and the Adam lookahead (docs/paper.md, "The loss").
 
     reg = 1/|S| sum_{t in S} || h(e_t, theta + dtheta) - W*_t ||^2
 
@@ -25,7 +25,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from .validate import check_choice
+
 Params = dict[str, torch.Tensor]
+REG_TARGETS = ("stored", "snapshot")  # how W* is kept: a (T, P) tensor, or theta* alone
 
 
 def output_regularizer(hnet: nn.Module, embs: torch.Tensor, targets: torch.Tensor,
@@ -118,8 +121,7 @@ class RegTargets:
 
     def __init__(self, hnet: nn.Module, embs: torch.Tensor, mode: str = "stored",
                  theta_star: Params | None = None):
-        if mode not in ("stored", "snapshot"):
-            raise ValueError(f"unknown reg_targets {mode!r}; choose 'stored' or 'snapshot'")
+        check_choice("reg_targets", mode, REG_TARGETS)
         self.hnet, self.mode = hnet, mode
         self.embs = embs.detach().clone()  # (T, E)
         if theta_star is None:

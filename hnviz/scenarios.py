@@ -1,4 +1,4 @@
-"""Continual-learning scenarios (van de Ven & Tolias naming; PAPER.md).
+"""Continual-learning scenarios (van de Ven & Tolias naming; see docs/paper.md).
 
 - ``cl1`` task-incremental: the task id is given at test time (one head per task).
 - ``cl2`` domain-incremental: one shared head over each task's local classes; no task id.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .benchmarks import TaskSequence
+from .tasks import TaskSequence
 
 SCENARIOS = ("cl1", "cl2", "cl3")
 

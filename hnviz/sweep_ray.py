@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .sweep_spec import Trial
+from .sweep_trials import run_trial
 
 LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -18,8 +19,6 @@ def _tune_trial(config: dict[str, Any]) -> None:
     """Ray Tune's function trainable: one trial, its figures reported as the result."""
     import ray
     from ray import tune
-
-    from .sweeps import run_trial  # (sweeps imports this module)
 
     row = run_trial(config["trial"], config["spec"], config["out"], config["threads"],
                     ray.get_runtime_context().get_node_id())

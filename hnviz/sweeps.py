@@ -19,83 +19,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 from tqdm.auto import tqdm
 
-from .compare import _stats, _trainable, run_one
 from .safeio import atomic_write, read_json
 from .sweep_ray import run_on_ray
 from .sweep_spec import Trial, check_spec, expand
-
-RUN_FILES = ("run.json", "metrics.json", "weights.safetensors", "history.safetensors",
-             "trial.json")  # trial.json is written last
-
-
-def trial_dir(out: str | Path, trial: Trial) -> Path:
-    return Path(out) / "trials" / trial.trial_id
-
-
-def finished(out: str | Path, trial: Trial) -> bool:
-    """The trial's run directory is complete."""
-    d = trial_dir(out, trial)
-    return all((d / f).is_file() for f in RUN_FILES)
-
-
-def _tasks(spec: dict[str, Any]) -> Any:
-    from .benchmarks import get_benchmark
-    from .scenarios import apply_scenario
-
-    opts = dict(spec["benchmark_options"])
-    if spec["benchmark"] != "toy_regression":
-        opts.setdefault("seed", 0)  # the same tasks for every trial; seeds vary the learner
-    return apply_scenario(get_benchmark(spec["benchmark"], **opts), spec["scenario"])
-
-
-def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
-              threads: int = 1, ray_node: str | None = None) -> dict[str, Any]:
-    """Train one trial (``Trial.to_dict()``) into its run directory, continuing an HNET
-    trial's checkpoints, then write ``trial.json`` (with the host and ``ray_node``, the
-    Ray node id, that ran it); returns its row. Runs in a Ray worker."""
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-    t = Trial(**trial)
-    d = trial_dir(out, t)
-    run_one(t.method, _tasks(spec), spec["preset"], t.seed, d, progress=False,
-            checkpoints=True, **t.params)
-    atomic_write(d / "trial.json", json.dumps({**t.to_dict(), "id": t.trial_id,
-                                               "host": socket.gethostname(),
-                                               "ray_node": ray_node}, indent=1))
-    return read_row(out, t)
-
-
-def read_row(out: str | Path, trial: Trial) -> dict[str, Any]:
-    """A finished trial's row, read from its run directory (the source of truth)."""
-    from .runs import load_run
-
-    d = trial_dir(out, trial)
-    run = load_run(d)
-    learner, m = run.learner, run.metrics
-    row = {"trial": trial.trial_id, "method": trial.method, "seed": trial.seed,
-           **{f"param.{k}": json.dumps(v) if isinstance(v, list) else v
-              for k, v in sorted(trial.params.items())},
-           "metric": m["metric"], "average_final": m["average_final"],
-           "during": float(np.mean(m["during"])), "bwt": m["bwt"],
-           "forgetting": m["forgetting"], "wall_seconds": m["wall_seconds"],
-           "trainable_params": _trainable(learner), "target_params": learner.target_.num_params,
-           "run_dir": str(d)}
-    if "task_inference" in m:
-        row["task_inference"] = m["task_inference"]["average_final"]
-    if trial.method == "hnet":
-        row["compression_ratio"] = learner.hnet_.compression_ratio(learner.n_tasks_)
-    return row
-
+from .sweep_trials import finished, read_row, trial_tasks
+from .tables import format_stat, markdown_table, stats
 
 @dataclass
 class SweepResult:
@@ -146,9 +81,9 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
              "metric": rs[0]["metric"]}
         for key in ("average_final", "during", "bwt", "forgetting", "task_inference",
                     "wall_seconds", "compression_ratio", "trainable_params"):
-            stats = _stats([r.get(key) for r in rs])
-            if stats["mean"] is not None:
-                g[key] = stats
+            st = stats([r.get(key) for r in rs])
+            if st["mean"] is not None:
+                g[key] = st
         out.append(g)
     best = {}
     for g in out:
@@ -162,23 +97,14 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
 def markdown(groups: list[dict], best: dict[str, dict]) -> str:
     """The groups as a Markdown table, the best point of each method marked."""
     acc = bool(groups) and groups[0]["metric"] == "accuracy"
-
-    def cell(g: dict, key: str, digits: int = 2 if acc else 4) -> str:
-        if key not in g:
-            return "—"
-        s = g[key]
-        return f"{s['mean']:.{digits}f}" + (f" ± {s['std']:.{digits}f}" if len(g["seeds"]) > 1
-                                           else "")
-    unit = "acc (%)" if acc else "MSE"
-    lines = [f"| method | point | seeds | final avg {unit} | during | forgetting | "
-             "compression ratio | wall (s) | best |", "|---" * 9 + "|"]
-    for g in groups:  # the spec's order: methods, then the points as listed
-        mark = "**best**" if best.get(g["method"]) is g else ""
-        lines.append(f"| {g['method']} | {g['point']} | {len(g['seeds'])} | "
-                     f"{cell(g, 'average_final')} | {cell(g, 'during')} | "
-                     f"{cell(g, 'forgetting')} | {cell(g, 'compression_ratio', 3)} | "
-                     f"{cell(g, 'wall_seconds', 1)} | {mark} |")
-    return "\n".join(lines) + "\n"
+    digits = {"average_final": 2 if acc else 4, "during": 2 if acc else 4,
+              "forgetting": 2 if acc else 4, "compression_ratio": 3, "wall_seconds": 1}
+    headers = ["method", "point", "seeds", f"final avg {'acc (%)' if acc else 'MSE'}",
+               "during", "forgetting", "compression ratio", "wall (s)", "best"]
+    rows = [[g["method"], g["point"], str(len(g["seeds"])),  # the spec's order
+             *(format_stat(g.get(k), d) for k, d in digits.items()),
+             "**best**" if best.get(g["method"]) is g else ""] for g in groups]
+    return markdown_table(headers, rows)
 
 
 def _write_results(out: Path, rows: list[dict], groups: list[dict], best: dict,
@@ -245,7 +171,7 @@ def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits
     missing = [t for t in trials if not finished(out, t)]
     start = time.perf_counter()
     if missing:
-        _tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
+        trial_tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
         bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
                    unit="trial", disable=not progress)
         try:

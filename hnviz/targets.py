@@ -12,14 +12,17 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .config import ACTIVATIONS, _check_choice
+from .validate import check_choice
+
+ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
+TARGETS = ("mlp", "lenet")
 
 _ACT = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "tanh": nn.Tanh}
 
 
 def make_activation(name: str) -> nn.Module:
     """The ``nn.Module`` for an activation name (one of ``ACTIVATIONS``)."""
-    _check_choice("activation", name, ACTIVATIONS)
+    check_choice("activation", name, ACTIVATIONS)
     return _ACT[name]()
 
 

@@ -1,32 +1,46 @@
-"""One task of hypernetwork training: task loss + beta * output regularizer (PAPER.md)."""
+"""One task of hypernetwork training: task loss + beta * output regularizer
+(docs/paper.md, "The loss"), and the step loop every learner shares.
+
+Nothing here knows a learner: :func:`train_step` takes the two networks and the
+regularizer's settings, :func:`run_steps` a step function and a hook called after each
+step (the learner passes its callbacks through it).
+"""
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .benchmarks import Task
+from .hnets import HyperNet
 from .regularizer import RegTargets, adam_lookahead
-
-if TYPE_CHECKING:
-    from .learner import HyperCL
+from .targets import TargetNet
+from .tasks import Task
 
 EMB_RECORD_EVERY = 10  # steps between recorded points of the embedding trajectory
 
 
 class Callback:
-    """Hooks called by :meth:`HyperCL.partial_fit`; override what you need."""
+    """Hooks called by a learner's ``fit``/``partial_fit``; override what you need.
 
-    def on_task_start(self, learner: "HyperCL", task: Task) -> None: ...
+    ``on_step`` follows every optimisation step (``step`` counts from 0; ``logs`` holds
+    ``task_loss`` and ``reg_loss``), ``on_task_end`` every learned task (``logs["row"]``:
+    the new row of the metric matrix)."""
 
-    def on_step(self, learner: "HyperCL", task_id: int, step: int, logs: dict[str, float]) -> None: ...
+    def on_task_start(self, learner: Any, task: Task) -> None: ...
 
-    def on_task_end(self, learner: "HyperCL", task_id: int, logs: dict[str, Any]) -> None: ...
+    def on_step(self, learner: Any, task_id: int, step: int, logs: dict[str, float]) -> None: ...
+
+    def on_task_end(self, learner: Any, task_id: int, logs: dict[str, Any]) -> None: ...
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged: a loss became NaN or infinite (the learner is left as it was
+    before the task; see :meth:`hnviz.base.ContinualLearner.partial_fit`)."""
 
 
 class BatchSampler:
@@ -61,8 +75,9 @@ def task_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class StepState:
-    """What a training step needs besides the learner: optimizers, targets, RNG, and
-    where the task is (steps done, data order, logs so far) — all a checkpoint holds."""
+    """A task in progress: its embedding, optimizers, regularizer targets, RNG, and where
+    it is (steps done, data order, logs so far) — all a checkpoint holds of it.
+    ``head`` is the output head the task trains (0 with one shared head)."""
 
     task: Task
     emb: torch.nn.Parameter  # (E,)
@@ -70,10 +85,21 @@ class StepState:
     emb_opt: torch.optim.Adam
     reg: RegTargets | None
     gen: torch.Generator
+    head: int = 0
     sampler: BatchSampler | None = None  # made at the first step
     step: int = 0  # steps done in this task
     history: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     trajectory: list[torch.Tensor] = field(default_factory=list)  # (E,) every 10 steps
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """How a step combines the losses: ``beta`` times the regularizer over ``reg_subset``
+    random earlier tasks (None: all), at theta + dtheta when ``lookahead``."""
+
+    beta: float
+    lookahead: bool = True
+    reg_subset: int | None = None
 
 
 def _reg_indices(n_prev: int, k: int | None, gen: torch.Generator) -> torch.Tensor | None:
@@ -82,24 +108,24 @@ def _reg_indices(n_prev: int, k: int | None, gen: torch.Generator) -> torch.Tens
     return torch.randperm(n_prev, generator=gen)[:k]
 
 
-def train_step(learner: "HyperCL", s: StepState, idx: torch.Tensor) -> dict[str, float]:
-    """One optimisation step on the batch ``idx`` of ``s.task``; returns the losses."""
-    cfg, hnet = learner.config, learner.hnet_
+def train_step(hnet: HyperNet, target: TargetNet, s: StepState, idx: torch.Tensor,
+               rule: StepRule) -> dict[str, float]:
+    """One optimisation step on the batch ``idx`` ``(B,)`` of ``s.task``; returns the losses."""
     x, y = s.task.x_train[idx], s.task.y_train[idx]
     s.theta_opt.zero_grad(set_to_none=True)
     s.emb_opt.zero_grad(set_to_none=True)
     weights = hnet(s.emb[None])[0]  # (P,)
-    loss = task_loss(s.task.kind, learner.target_(x, weights, learner._head(s.task.task_id)), y)
+    loss = task_loss(s.task.kind, target(x, weights, s.head), y)
     reg_value = 0.0
     if s.reg is not None:
-        sel = _reg_indices(len(s.reg), cfg.reg_subset, s.gen)
+        sel = _reg_indices(len(s.reg), rule.reg_subset, s.gen)
         params = None
-        if cfg.lookahead:
+        if rule.lookahead:
             loss.backward()  # task-loss gradient first: dtheta is Adam's step for it alone
             delta = adam_lookahead(s.theta_opt)
             params = {n: p + delta[p] if p in delta else p for n, p in hnet.named_parameters()}
         reg = s.reg.loss(sel, params)
-        total = cfg.beta * reg if cfg.lookahead else loss + cfg.beta * reg
+        total = rule.beta * reg if rule.lookahead else loss + rule.beta * reg
         total.backward()
         reg_value = reg.item()
     else:
@@ -109,65 +135,122 @@ def train_step(learner: "HyperCL", s: StepState, idx: torch.Tensor) -> dict[str,
     return {"task_loss": loss.item(), "reg_loss": reg_value}
 
 
-class NonFiniteLossError(FloatingPointError):
-    """Training diverged: a loss became NaN or infinite (the learner is left as it was
-    before the task; see :meth:`hnviz.base.ContinualLearner.partial_fit`)."""
+def _diverged(task: Task, step: int, n_steps: int, logs: dict[str, float]) -> NonFiniteLossError:
+    values = ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
+    return NonFiniteLossError(
+        f"non-finite loss in task {task.task_id + 1} ({task.name!r}) at step {step + 1} of "
+        f"{n_steps}: {values}; the learner keeps its state from before this task. Lower "
+        "config.lr or beta, or check the task's data for NaN/inf")
 
 
-def run_steps(learner: Any, task: Task, n_steps: int,
-              step_fn: Callable[[int], dict[str, float]], start: int = 0,
-              history: dict[str, list[float]] | None = None,
-              after_step: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-    """Call ``step_fn(step)`` for steps ``start..n_steps-1`` under a tqdm bar, pass each
-    step's logs to the learner's callbacks, then call ``after_step(step)``; return the logs
+def run_steps(task: Task, n_steps: int, step_fn: Callable[[int], dict[str, float]],
+              on_step: Callable[[int, dict[str, float]], None] | None = None,
+              progress: bool = True, start: int = 0,
+              history: dict[str, list[float]] | None = None) -> dict[str, np.ndarray]:
+    """Call ``step_fn(step)`` for steps ``start..n_steps-1`` under a tqdm bar, record its
+    logs, then call ``on_step(step, logs)`` (callbacks, checkpoints); return the logs
     (appended to ``history``, the earlier steps' logs when resuming) as arrays
-    ``(n_steps,)`` per key."""
+    ``(n_steps,)`` per key. A NaN/inf loss raises :class:`NonFiniteLossError`."""
     history = defaultdict(list) if history is None else history
     bar = tqdm(range(start, n_steps), desc=f"task {task.task_id + 1}/{task.n_tasks}",
-               leave=False, disable=not learner.progress, mininterval=0.5, initial=start,
+               leave=False, disable=not progress, mininterval=0.5, initial=start,
                total=n_steps)
     for step in bar:
         logs = step_fn(step)
         if not all(np.isfinite(v) for v in logs.values()):
             bar.close()
-            values = ", ".join(f"{k}={v:.4g}" for k, v in logs.items())
-            raise NonFiniteLossError(
-                f"non-finite loss in task {task.task_id + 1} ({task.name!r}) at step "
-                f"{step + 1} of {n_steps}: {values}; the learner keeps its state from before "
-                f"this task. Lower config.lr or beta, or check the task's data for NaN/inf")
+            raise _diverged(task, step, n_steps, logs)
         for key, value in logs.items():
             history[key].append(value)
         if step % 50 == 0:
             bar.set_postfix(loss=f"{logs['task_loss']:.4f}", reg=f"{logs['reg_loss']:.2e}")
-        for cb in learner.callbacks:
-            cb.on_step(learner, task.task_id, step, logs)
-        if after_step is not None:
-            after_step(step)
+        if on_step is not None:
+            on_step(step, logs)
     bar.close()
     return {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
 
 
-def fit_task(learner: "HyperCL", s: StepState,
-             after_step: Callable[[StepState], None] | None = None) -> dict[str, np.ndarray]:
-    """Run the steps ``s.step..config.n_steps-1`` of one task (all of them for a new
-    state); ``after_step(s)`` follows each step (checkpoints). Returns the task's history
-    arrays (``task_loss``, ``reg_loss`` and the embedding's ``emb_trajectory`` ``(n, E)``)."""
+def fit_task(hnet: HyperNet, target: TargetNet, s: StepState, rule: StepRule,
+             n_steps: int, batch_size: int,
+             on_step: Callable[[int, dict[str, float]], None] | None = None,
+             progress: bool = True) -> dict[str, np.ndarray]:
+    """Run the steps ``s.step..n_steps-1`` of one task (all of them for a new state);
+    ``s.step`` counts the steps done when ``on_step`` is called. Returns the task's
+    history arrays (``task_loss``, ``reg_loss`` and the embedding's ``emb_trajectory``
+    ``(n, E)``)."""
     if s.sampler is None:
-        s.sampler = BatchSampler(len(s.task.x_train), learner.config.batch_size, s.gen)
+        s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen)
     if not s.trajectory:
         s.trajectory.append(s.emb.detach().clone())
 
     def step(i: int) -> dict[str, float]:
-        logs = train_step(learner, s, s.sampler.next())
+        logs = train_step(hnet, target, s, s.sampler.next(), rule)
         if (i + 1) % EMB_RECORD_EVERY == 0:
             s.trajectory.append(s.emb.detach().clone())
+        s.step = i + 1
         return logs
 
-    def done(i: int) -> None:
-        s.step = i + 1
-        if after_step is not None:
-            after_step(s)
-
-    out = run_steps(learner, s.task, learner.config.n_steps, step, s.step, s.history, done)
+    out = run_steps(s.task, n_steps, step, on_step, progress, s.step, s.history)
     out["emb_trajectory"] = torch.stack(s.trajectory).numpy()  # (n_records, E)
     return out
+
+
+# ------------------------------------------------- a task in progress as tensors
+def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    out = {}
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for i, p in enumerate(params):
+        for key, value in opt.state.get(p, {}).items():
+            out[f"{prefix}.{i}.{key}"] = torch.as_tensor(value).detach().clone().contiguous()
+    return out
+
+
+def step_state_tensors(s: StepState) -> dict[str, torch.Tensor]:
+    """What continuing ``s`` exactly needs, as named tensors: ``task.emb`` ``(E,)``,
+    ``task.perm`` ``(N,)``, ``task.<log>`` ``(step,)``, ``task.trajectory`` ``(n, E)``,
+    both Adam states (``opt.theta.<i>.<key>``, ``opt.emb.0.<key>``) and theta*
+    (``theta_star.<name>``). The step count and sampler position are not tensors."""
+    t = {"task.emb": s.emb.detach().clone(), "task.perm": s.sampler.perm.contiguous()}
+    for k, v in s.history.items():
+        t[f"task.{k}"] = torch.tensor(v, dtype=torch.float64)
+    t["task.trajectory"] = torch.stack(s.trajectory)
+    t.update(_optimizer_tensors("opt.theta", s.theta_opt))
+    t.update(_optimizer_tensors("opt.emb", s.emb_opt))
+    if s.reg is not None:
+        t.update({f"theta_star.{n}": v.contiguous() for n, v in s.reg.theta_star.items()})
+    return t
+
+
+def _load_optimizer(tensor: Callable[[str], torch.Tensor], prefix: str,
+                    opt: torch.optim.Optimizer) -> None:
+    params = [p for g in opt.param_groups for p in g["params"]]
+    state = {}
+    for i, p in enumerate(params):
+        entry = {key: tensor(f"{prefix}.{i}.{key}").clone()
+                 for key in ("step", "exp_avg", "exp_avg_sq")}
+        if entry["exp_avg"].shape != p.shape or entry["exp_avg_sq"].shape != p.shape:
+            raise ValueError(f"optimizer state {prefix}.{i} has shape "
+                             f"{tuple(entry['exp_avg'].shape)}, the parameter {tuple(p.shape)}")
+        state[i] = entry
+    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+
+
+def load_step_state(s: StepState, tensor: Callable[[str], torch.Tensor], step: int,
+                    sampler_pos: Any, batch_size: int) -> None:
+    """Fill a fresh ``s`` (its embedding, optimizers and regularizer made) from the
+    tensors of :func:`step_state_tensors` (``tensor(name)`` returns one), ``step`` steps
+    done and the sampler at ``sampler_pos``. Whatever does not fit raises a ValueError."""
+    try:
+        _load_optimizer(tensor, "opt.theta", s.theta_opt)
+        _load_optimizer(tensor, "opt.emb", s.emb_opt)
+        s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen,
+                                 perm=tensor("task.perm"), pos=sampler_pos)
+    except (TypeError, RuntimeError) as e:
+        raise ValueError(f"the task in progress does not load ({e})") from e
+    s.step = step
+    for key in ("task_loss", "reg_loss"):
+        values = tensor(f"task.{key}")
+        if values.shape != (step,):
+            raise ValueError(f"task.{key} has {values.numel()} values for {step} steps done")
+        s.history[key] = values.tolist()
+    s.trajectory = list(tensor("task.trajectory").clone())

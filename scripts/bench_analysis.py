@@ -48,10 +48,10 @@ def trained_runs(n_tasks: int, steps: int, cache: Path) -> dict[str, Path]:
     start = time.perf_counter()
     hnet = hnviz.HyperCL(hnviz.HyperCLConfig.preset("permuted_digits", n_steps=steps),
                          progress=False).fit(tasks)
-    hnet.save(runs["HNET"], benchmark=tasks.spec)
+    hnviz.save_run(hnet, runs["HNET"], benchmark=tasks.spec)
     cfg = hnviz.BaselineConfig.preset("permuted_digits", method="finetune", n_steps=steps)
     base = hnviz.BaselineCL(cfg, progress=False).fit(tasks)
-    base.save(runs["fine-tuning"], benchmark=tasks.spec)
+    hnviz.save_run(base, runs["fine-tuning"], benchmark=tasks.spec)
     print(f"trained {n_tasks} tasks x {steps} steps (HNET and fine-tuning) in "
           f"{time.perf_counter() - start:.1f}s")
     return runs

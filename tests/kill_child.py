@@ -25,13 +25,13 @@ def install(mode: str) -> None:
     kind, *args = mode.split(":")
     if kind == "step":
         task, step = int(args[0]), int(args[1])
-        original = hnviz.checkpoint.Checkpointer.after_step
+        original = hnviz.checkpoint.Checkpointer.on_step
 
-        def after_step(self, learner, s):
-            if (learner.n_tasks_, s.step) == (task, step):
+        def on_step(self, learner, task_id, i, logs):
+            if (learner.n_tasks_, learner.in_progress_.step) == (task, step):
                 die()
-            original(self, learner, s)
-        hnviz.checkpoint.Checkpointer.after_step = after_step
+            original(self, learner, task_id, i, logs)
+        hnviz.checkpoint.Checkpointer.on_step = on_step
     elif kind == "write":
         target, phase = int(args[0]), args[1]
         original_write = hnviz.checkpoint.atomic_write

@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.baselines import (BASELINE_PRESETS, METHODS, BaselineCL, BaselineConfig,
-                             MergedQuadratic, PathIntegral, fisher_diagonal,
-                             quadratic_penalty)
+from hnviz.baselines import BASELINE_PRESETS, METHODS, BaselineCL, BaselineConfig
+from hnviz.penalties import MergedQuadratic, PathIntegral, fisher_diagonal, quadratic_penalty
 from hnviz.targets import build_target
 from hnviz.train import Callback
 
@@ -240,7 +239,7 @@ def test_api_and_seeding(toy):
     torch.manual_seed(4)  # theta_ starts at the template's default init under the seed
     fresh = build_target("mlp", 1, 1, (10, 10), "sigmoid")
     c = BaselineCL(toy_cfg("finetune"), random_state=4, progress=False)
-    c._build(1, 1, 1, (1,))
+    c.build(1, 1, 1, (1,))
     assert torch.equal(c.theta_.detach(), fresh.flatten_module())
     with pytest.raises(ValueError, match="expects task 0 next"):
         BaselineCL(toy_cfg("ewc"), progress=False).partial_fit(toy[1])
@@ -261,7 +260,7 @@ def test_save_load_identical_predictions(digit_runs, tmp_path):
     tasks = hnviz.permuted_digits(3)
     for method in ("ewc", "si"):
         l = digit_runs[method]
-        l.save(tmp_path / method, benchmark=tasks.spec)
+        hnviz.save_run(l, tmp_path / method, benchmark=tasks.spec)
         run = hnviz.load_run(tmp_path / method)
         assert isinstance(run.learner, BaselineCL) and run.learner.config == l.config
         assert json.loads((tmp_path / method / "run.json").read_text())["learner"] == "baseline"
@@ -274,7 +273,7 @@ def test_save_load_identical_predictions(digit_runs, tmp_path):
 
 
 def test_run_json_learner_key(tiny_toy_learner, tmp_path):
-    tiny_toy_learner.save(tmp_path)
+    hnviz.save_run(tiny_toy_learner, tmp_path)
     info = json.loads((tmp_path / "run.json").read_text())
     assert info.pop("learner") == "hypercl"
     (tmp_path / "run.json").write_text(json.dumps(info))  # runs saved before the key existed

@@ -30,13 +30,13 @@ def runs(tmp_path_factory, toy):
     """A saved HNET run, a saved EWC run, and an unfinished run's checkpoints."""
     root = tmp_path_factory.mktemp("runs")
     cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
-    hnviz.HyperCL(cfg, progress=False).fit(toy).save(root / "hnet", benchmark=toy.spec)
+    hnviz.save_run(hnviz.HyperCL(cfg, progress=False).fit(toy), root / "hnet", benchmark=toy.spec)
     bcfg = hnviz.BaselineConfig.preset("toy_regression", method="ewc", n_steps=30)
     hnviz.save_run(hnviz.BaselineCL(bcfg, progress=False).fit(toy), root / "ewc",
                    benchmark=toy.spec)
     with pytest.raises(Stop):
-        hnviz.HyperCL(cfg, progress=False, callbacks=[StopAt()]).fit(
-            toy, checkpoint_dir=root / "ckpt", checkpoint_every=5)
+        hnviz.fit_checkpointed(hnviz.HyperCL(cfg, progress=False, callbacks=[StopAt()]), toy,
+                               root / "ckpt", every=5)
     return root
 
 
@@ -222,7 +222,7 @@ def test_damaged_checkpoint(runs, toy, tmp_path, kind, name, damage, words):
     damage(target)
     before = snapshot(run)
     with pytest.raises(ValueError) as err:
-        hnviz.HyperCL.resume(run, progress=False)
+        hnviz.resume(run, progress=False)
     message = str(err.value)
     assert target.name in message and words in message, message
     assert snapshot(run) == before
@@ -236,10 +236,10 @@ def test_deleting_a_damaged_checkpoint_resumes_from_the_one_before(runs, tmp_pat
     newest = list_checkpoints(run)[-1]
     flip(0.5)(newest.tensors_path)
     with pytest.raises(ValueError, match="delete .* to resume from the checkpoint before"):
-        hnviz.HyperCL.resume(run, progress=False)
+        hnviz.resume(run, progress=False)
     newest.path.unlink()
     newest.tensors_path.unlink()
-    learner = hnviz.HyperCL.resume(run, progress=False)
+    learner = hnviz.resume(run, progress=False)
     assert learner.resumed_from_["step"] == 10 and learner.n_tasks_ == 3
     cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
     plain = hnviz.HyperCL(cfg, progress=False).fit(hnviz.toy_regression())

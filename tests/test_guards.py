@@ -31,7 +31,7 @@ def _learners():
 @pytest.mark.parametrize("index", [0, 1])
 def test_non_finite_loss_names_task_and_step_and_keeps_earlier_tasks(toy, index):
     learner = _learners()[index].fit(toy.tasks[:2])
-    before = {k: v.clone() for k, v in learner._trainable_state().items()}
+    before = {k: v.clone() for k, v in learner.state_dict().weights.items()}
     matrix, preds = learner.matrix_.copy(), learner.predict(toy[0].x_test, 0)
     # the inf goes in after step 6: the loss is non-finite at step 7, or at step 8 where a
     # saturated sigmoid hides the inf until Adam's update turns the weights into NaN
@@ -40,7 +40,7 @@ def test_non_finite_loss_names_task_and_step_and_keeps_earlier_tasks(toy, index)
         learner.partial_fit(toy[2], callbacks=[Poison(2, 5)])
     assert learner.n_tasks_ == 2 and len(learner.history_) == 2
     np.testing.assert_array_equal(learner.matrix_, matrix)
-    for k, v in learner._trainable_state().items():
+    for k, v in learner.state_dict().weights.items():
         assert torch.equal(v, before[k]), k
     torch.testing.assert_close(learner.predict(toy[0].x_test, 0), preds, rtol=0, atol=0)
     learner.partial_fit(toy[2])  # and it can go on with the task
@@ -65,12 +65,12 @@ def test_divergence_keeps_the_last_good_checkpoint(toy, tmp_path):
     cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=40)
     learner = hnviz.HyperCL(cfg, progress=False, callbacks=[Poison(1, 5)])
     with pytest.raises(hnviz.NonFiniteLossError, match="task 2"):
-        learner.fit(toy, checkpoint_dir=tmp_path, checkpoint_every=3)
+        hnviz.fit_checkpointed(learner, toy, tmp_path, every=3)
     found = list_checkpoints(tmp_path)
     assert [(c.tasks_done, c.step) for c in found] == [(1, 0), (1, 3)]
     for c in found:
         read_checkpoint(c)  # checksum matches, every tensor finite
-    resumed = hnviz.HyperCL.resume(tmp_path, progress=False)  # without the poison
+    resumed = hnviz.resume(tmp_path, progress=False)  # without the poison
     plain = hnviz.HyperCL(cfg, progress=False).fit(toy)
     assert resumed.resumed_from_["step"] == 3 and resumed.n_tasks_ == 3
     assert torch.equal(resumed.embeddings_, plain.embeddings_)

@@ -56,5 +56,5 @@ def test_save_inside_a_training_lock(tmp_path, toy):
     learner = hnviz.HyperCL(hnviz.HyperCLConfig.preset("toy_regression", n_steps=5),
                             progress=False).fit(toy.tasks[:1])
     with run_lock(tmp_path / "r"):
-        learner.save(tmp_path / "r")
+        hnviz.save_run(learner, tmp_path / "r")
     assert hnviz.load_run(tmp_path / "r").learner.n_tasks_ == 1

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.runs import atomic_write
+from hnviz.safeio import atomic_write
 
 
 def test_save_load_identical_predictions(tiny_toy_learner, toy, tmp_path):
-    tiny_toy_learner.save(tmp_path / "run", benchmark=toy.spec)
+    hnviz.save_run(tiny_toy_learner, tmp_path / "run", benchmark=toy.spec)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
         "history.safetensors", "metrics.json", "run.json", "weights.safetensors"]
     run = hnviz.load_run(tmp_path / "run")
@@ -25,7 +25,7 @@ def test_save_load_identical_predictions(tiny_toy_learner, toy, tmp_path):
 
 
 def test_no_pickle_anywhere(tiny_toy_learner, tmp_path):
-    tiny_toy_learner.save(tmp_path)
+    hnviz.save_run(tiny_toy_learner, tmp_path)
     for f in tmp_path.iterdir():
         assert not f.read_bytes().startswith(b"\x80"), f"{f} looks like a pickle"
 
@@ -38,7 +38,7 @@ def test_missing_directory(tmp_path):
 
 
 def test_unknown_schema_version(tiny_toy_learner, tmp_path):
-    tiny_toy_learner.save(tmp_path)
+    hnviz.save_run(tiny_toy_learner, tmp_path)
     info = json.loads((tmp_path / "run.json").read_text())
     info["schema_version"] = 99
     (tmp_path / "run.json").write_text(json.dumps(info))
@@ -47,7 +47,7 @@ def test_unknown_schema_version(tiny_toy_learner, tmp_path):
 
 
 def test_corrupt_weights_named(tiny_toy_learner, tmp_path):
-    tiny_toy_learner.save(tmp_path)
+    hnviz.save_run(tiny_toy_learner, tmp_path)
     (tmp_path / "weights.safetensors").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="weights.safetensors"):
         hnviz.load_run(tmp_path)

@@ -19,7 +19,8 @@ import hnviz
 from hnviz.compare import make_learner
 from hnviz.sweep_spec import check_spec, expand
 from hnviz.sweep_ray import LOCAL_RAY_ENV
-from hnviz.sweeps import run_trial, summarize
+from hnviz.sweep_trials import run_trial
+from hnviz.sweeps import summarize
 
 if os.environ.get("CI"):  # make test installs the sweep extra: missing Ray fails there
     import ray  # noqa: F401

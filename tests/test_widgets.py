@@ -25,8 +25,8 @@ def finetune(digits):
 def saved(digits, finetune, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     learner, tasks = digits
-    return {"hnet": learner.save(root / "hnet", benchmark=tasks.spec),
-            "finetune": finetune.save(root / "finetune", benchmark=tasks.spec)}
+    return {"hnet": hnviz.save_run(learner, root / "hnet", benchmark=tasks.spec),
+            "finetune": hnviz.save_run(finetune, root / "finetune", benchmark=tasks.spec)}
 
 
 def bar_heights(panel):
@@ -197,7 +197,7 @@ def test_live_training_follows_the_learner(toy):
     np.testing.assert_allclose(np.nan_to_num(live.reg_line.get_ydata()), reg)
     np.testing.assert_array_equal(live.image.get_array().filled(np.nan), learner.matrix_)
     assert live.state.task == 2 and live.state.step == 40
-    assert live._fig.widget.value[:4] == b"\x89PNG" and "task 3/3" in live.status.value
+    assert live.fig_view.widget.value[:4] == b"\x89PNG" and "task 3/3" in live.status.value
     live2, other = LiveTraining(min_interval=0.0), hnviz.HyperCL(cfg, progress=False)
     other.partial_fit(toy[0], callbacks=[live2])  # also task by task
     assert other.callbacks == [] and live2.image.get_array().shape == (1, 1)
@@ -259,7 +259,7 @@ def test_widgets_display_as_ipywidgets(digits):
     w = EmbeddingExplorer(digits[0], resolution=3, n_samples=10)
     bundle = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert w._fig.widget in w.view.children and w.output in w.view.children
+    assert w.fig_view.widget in w.view.children and w.output in w.view.children
 
 
 def test_ipympl_canvas_and_click(digits):
@@ -272,7 +272,7 @@ def test_ipympl_canvas_and_click(digits):
     plt.switch_backend("module://ipympl.backend_nbagg")
     try:
         w = EmbeddingExplorer(digits[0], resolution=3, n_samples=10)
-        assert w._fig.interactive and isinstance(w.figure.canvas, ipywidgets.DOMWidget)
+        assert w.fig_view.interactive and isinstance(w.figure.canvas, ipywidgets.DOMWidget)
         # the front end gets the canvas size in the first state, not only after a round trip
         width, height = w.figure.get_size_inches() * w.figure.dpi
         assert w.figure.canvas._size == pytest.approx((width, height)) and width > 200

@@ -1,0 +1,194 @@
+"""What each command of ``python -m hnviz`` does (:mod:`hnviz.cli` parses the arguments).
+
+Plotting, widgets, Ray and the benchmark are imported by the commands that use them, so
+that ``train`` starts without them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .compare import check_methods, compare, markdown_table
+from .config import HyperCLConfig
+from .experiment import build_benchmark, preset_for, train_into
+from .learner import HyperCL
+from .safeio import atomic_write
+from .tables import summary_line
+
+
+def _check_same_run(path: Path, saved: dict, saved_spec: dict | None, saved_seed: int | None,
+                    config: HyperCLConfig, spec: dict, seed: int) -> None:
+    """The run at ``path`` was trained with this config, benchmark and seed, else ValueError."""
+    diff = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in config.to_dict().items()
+            if saved.get(k) != v]
+    if saved_spec != spec:
+        diff.append(f"benchmark {saved_spec} (now {spec})")
+    if saved_seed != seed:
+        diff.append(f"seed={saved_seed} (now {seed})")
+    if diff:
+        raise ValueError(f"--resume: {path} was written with other settings: "
+                         f"{'; '.join(diff)}; pass the run's own arguments")
+
+
+def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
+              progress: bool = True, fast: bool = False, preset: str | None = None,
+              resume: bool = False, checkpoint_every: int | None = None,
+              **changes: Any) -> tuple[HyperCL, dict]:
+    """Train ``preset`` (default: the benchmark's; with config ``changes``) and save the
+    run to ``out``. While it trains, ``out/checkpoints/`` holds a checkpoint after every
+    task (and every ``checkpoint_every`` steps); they are removed once the run is saved.
+    ``resume``: continue from the newest checkpoint in ``out`` (the arguments must be the
+    run's own; the run's checkpoint interval is kept)."""
+    tasks = build_benchmark(benchmark, n_tasks, seed, fast)
+    config = HyperCLConfig.preset(preset or preset_for(benchmark, fast),
+                                  **{k: v for k, v in changes.items() if v is not None})
+
+    def check(ck: Any) -> None:
+        if ck is None:
+            print(f"hnviz: no checkpoint in {out}; training from the start", file=sys.stderr)
+            return
+        _check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
+                        ck.info["random_state"], config, tasks.spec, seed)
+        print(f"hnviz: resuming from the checkpoint {ck.where.describe()} "
+              f"({ck.where.path.name})", file=sys.stderr)
+
+    learner = HyperCL(config, random_state=seed, progress=progress)
+    done = train_into(learner, tasks, out, checkpoint_every=checkpoint_every, resume=resume,
+                      on_resume=check)
+    if done.how == "complete":
+        _check_same_run(Path(out) / "run.json", done.learner.config.to_dict(), done.saved_spec,
+                        done.learner.random_state, config, tasks.spec, seed)
+        if not isinstance(done.learner, HyperCL):
+            raise ValueError(f"{out} holds a baseline run; --resume continues hypernetwork runs")
+        print(f"hnviz: {out} is already complete; nothing to resume", file=sys.stderr)
+    return done.learner, {**done.learner.summary(), "wall_seconds": done.wall_seconds}
+
+
+def train(args: argparse.Namespace) -> None:
+    """``python -m hnviz train``: train, save, print the summary line and peak memory."""
+    from .bench import peak_rss_mib
+
+    _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed, not args.no_progress,
+                           args.fast, args.preset, args.resume, args.checkpoint_every,
+                           beta=args.beta, n_steps=args.steps)
+    print(f"{args.benchmark:<22} " + summary_line(summary))
+    print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")
+    print(f"run written to {args.out}/ (metrics.json)")
+
+
+def _save_png(draw: Any, path: Path, figsize: tuple[float, float] = (6, 4.5)) -> None:
+    """Draw on a new figure's axes with ``draw(ax)`` and write it as PNG."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    draw(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def demo(args: argparse.Namespace) -> None:
+    """``python -m hnviz demo``: train the toy and PermutedDigits-10, print a table and
+    write PNG figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plots import plot_embeddings, plot_metric_matrix, plot_toy_fits
+    from .widgets import save_figures
+
+    out, progress = Path(args.out), not args.no_progress
+    header = (f"{'run':<22} {'metric':>8} {'during':>9} {'final':>9} {'BWT':>10} "
+              f"{'forgetting':>10}    time")
+    rows = []
+    for name, kw in (("toy_regression", {}), ("permuted_digits", {"n_tasks": 10})):
+        run_dir = out / name
+        learner, summary = train_run(name, run_dir, progress=progress, **kw)
+        _save_png(lambda ax: plot_metric_matrix(learner.matrix_, summary["metric"], ax),
+                  run_dir / "metric_matrix.png")
+        _save_png(lambda ax: plot_embeddings(learner, ax), run_dir / "embeddings.png")
+        if name == "toy_regression":
+            tasks = build_benchmark(name)
+            _save_png(lambda ax: plot_toy_fits(learner, tasks, ax), run_dir / "toy_fits.png")
+        save_figures([run_dir], run_dir)  # the analysis widgets' figures
+        rows.append(f"{name:<22} " + summary_line(summary))
+    print(header, *rows, sep="\n")
+    print(f"runs and figures written to {out}/")
+
+
+def compare_command(args: argparse.Namespace) -> None:
+    """``python -m hnviz compare``: train, then print the Markdown table."""
+    methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
+    tasks = build_benchmark(args.benchmark, args.tasks, fast=args.fast)
+
+    def report(method: str, seed: int, row: dict) -> None:
+        print(f"{method:>11} seed {seed}: final {row['average_final']:.2f}%  "
+              f"forgetting {row['forgetting']:.2f}  {row['wall_seconds']:.1f}s", flush=True)
+
+    preset = args.preset or preset_for(args.benchmark, args.fast)
+    summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
+                      not args.no_progress, on_run=report, n_steps=args.steps)
+    print(markdown_table(summary))
+    print(f"runs, summary.json and table.md written to {args.out}/")
+
+
+def figures(args: argparse.Namespace) -> None:
+    """``python -m hnviz figures``: each widget's figure as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .widgets import save_figures
+
+    for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):
+        print(path)
+
+
+def bench(args: argparse.Namespace) -> None:
+    """``python -m hnviz bench``: the step-time table (and JSON rows)."""
+    from .bench import run_bench
+
+    try:
+        tasks = [int(t) for t in args.tasks.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--tasks must be comma-separated integers, got {args.tasks!r}") from None
+    if not tasks or min(tasks) < 0:
+        raise ValueError(f"--tasks must be integers >= 0, got {args.tasks!r}")
+    rows = run_bench(args.config, tasks, not args.no_reference, args.threads, args.steps)
+    if args.json:
+        atomic_write(Path(args.json), json.dumps({"config": args.config, "rows": rows}, indent=1))
+
+
+def bench_checkpoints(args: argparse.Namespace) -> None:
+    """``python -m hnviz bench-checkpoints``: what checkpoints cost."""
+    from .bench_checkpoints import checkpoint_overhead
+
+    checkpoint_overhead(args.tasks, args.every, args.repeats, args.steps, args.dir)
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """``python -m hnviz sweep``: run (or finish) a sweep, print its table, plot it."""
+    from .sweep_spec import load_spec
+    from .sweeps import sweep as run_sweep
+
+    result = run_sweep(out=args.out, address=args.address, max_concurrent=args.max_concurrent,
+                       num_cpus=args.num_cpus, progress=not args.no_progress,
+                       **load_spec(args.config))
+    print(f"sweep: {len(result.rows)} trials, {len(result.rows) - result.ran} finished "
+          f"already, ran {result.ran} in {result.wall_seconds:.1f} s")
+    print((result.out / "table.md").read_text())
+    for method, group in result.best.items():
+        print(f"best {method}: {group['point']} "
+              f"(final {group['average_final']['mean']:.4g} ± {group['average_final']['std']:.2g})")
+    if len({g["compression_ratio"]["mean"] for g in result.groups
+            if "compression_ratio" in g}) > 1:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plots import plot_compression_sweep
+
+        _save_png(lambda ax: plot_compression_sweep(result.groups, ax),
+                  result.out / "compression.png", (6, 4))
+        print(f"plot: {result.out / 'compression.png'}")
+    print(f"results.csv, results.json and table.md in {result.out}/")

@@ -1,0 +1,188 @@
+"""Training into a run directory, the one way the command line, :func:`hnviz.compare` and
+sweep trials do it: lock the directory, fit with checkpoints (or continue from them),
+save the run files, remove the checkpoints.
+
+- :func:`train_into`: all of it, for any learner (checkpoints for hypernetworks).
+- :func:`fit_checkpointed`: fit a hypernetwork, writing checkpoints as it trains.
+- :func:`resume`: continue a checkpointed run after a crash, bit for bit on a CPU.
+
+The directory's lock (:mod:`hnviz.lock`) is taken once, here, for the whole job.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from .base import ContinualLearner, task_list
+from .benchmarks import BENCHMARKS, FAST_DATA, from_spec, get_benchmark
+from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_temporaries,
+                         latest_checkpoint, list_checkpoints, remove_checkpoints, restore)
+from .config import PRESETS
+from .learner import HyperCL
+from .lock import run_lock
+from .runs import load_run, write_run
+from .safeio import read_json
+from .tasks import Task, TaskSequence
+
+KEEP = 2  # complete checkpoints kept while a run trains
+
+
+def _record(learner: HyperCL, checkpointer: Checkpointer) -> None:
+    learner.fit_seconds_ = checkpointer.elapsed_seconds()
+    learner.checkpoint_stats_ = {"written": checkpointer.written,
+                                 "write_seconds": checkpointer.write_seconds}
+
+
+def _refuse_unfinished(directory: str | Path) -> None:
+    """Raise if ``directory`` holds checkpoints of an unfinished run; remove a finished
+    run's (the new run replaces them)."""
+    existing = list_checkpoints(directory)
+    if not existing:
+        return
+    info = read_json(existing[-1].path, "checkpoint")
+    if (info.get("tasks_done"), info.get("step")) != (info.get("n_tasks"), 0):
+        raise ValueError(
+            f"{directory} holds checkpoints of an unfinished run (newest: "
+            f"{existing[-1].describe()} of {info.get('n_tasks')}); continue it with "
+            f"hnviz.resume({str(directory)!r}) or `python -m hnviz train --out {directory} "
+            "--resume`, or delete its checkpoints/ folder to start over")
+    remove_checkpoints(directory)
+
+
+def _fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
+                      every: int | None, keep: int) -> HyperCL:
+    spec = getattr(tasks, "spec", None)
+    tasks = task_list(tasks)
+    checkpointer = Checkpointer(directory, tasks, every, keep, spec)
+    _refuse_unfinished(directory)
+    learner.fit(tasks, callbacks=[checkpointer])
+    _record(learner, checkpointer)
+    return learner
+
+
+def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
+                     every: int | None = None, keep: int = KEEP) -> HyperCL:
+    """Reset ``learner`` and learn ``tasks``, writing a checkpoint to
+    ``directory/checkpoints/`` after every task and every ``every`` steps within a task,
+    keeping the ``keep`` newest (:mod:`hnviz.checkpoint`); :func:`resume` continues from
+    them after a crash. The directory is locked meanwhile; one with checkpoints of an
+    unfinished run is refused (resume it, or delete its ``checkpoints/``). Sets
+    ``fit_seconds_`` and ``checkpoint_stats_``."""
+    if not isinstance(learner, HyperCL):
+        raise TypeError(f"checkpoints are written for hnviz.HyperCL learners, got "
+                        f"{type(learner).__name__}")
+    with run_lock(directory):
+        return _fit_checkpointed(learner, tasks, directory, every, keep)
+
+
+def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequence[Any],
+            progress: bool, ck: Checkpoint | None = None) -> HyperCL:
+    clean_temporaries(directory)
+    ck = ck or latest_checkpoint(directory)
+    if ck is None:
+        raise ValueError(f"{directory} has no checkpoint to resume from (no complete "
+                         f"file in {checkpoint_dir(directory)}); start the run with "
+                         "hnviz.fit_checkpointed(...) or without --resume")
+    spec = ck.info.get("benchmark")
+    if tasks is None:
+        if spec is None:
+            raise ValueError(f"{ck.where.path} has no benchmark spec (the run was "
+                             "trained on custom tasks); pass tasks=... to resume it")
+        tasks = from_spec(spec)
+    spec = getattr(tasks, "spec", spec)
+    tasks = task_list(tasks)
+    learner = restore(ck, tasks, progress, callbacks)
+    learner.resumed_from_ = {"tasks_done": ck.where.tasks_done, "step": ck.where.step,
+                             "checkpoint": str(ck.where.path)}
+    checkpointer = Checkpointer(directory, tasks, ck.info["checkpoint_every"], ck.info["keep"],
+                                spec, ck.info["elapsed_seconds"])
+    learner.continue_fit(tasks, callbacks=[checkpointer])
+    _record(learner, checkpointer)
+    return learner
+
+
+def resume(directory: str | Path, tasks: Iterable[Task] | None = None,
+           callbacks: Sequence[Any] = (), progress: bool = True) -> HyperCL:
+    """Continue the run checkpointed in ``directory`` (by :func:`fit_checkpointed` or
+    ``python -m hnviz train``) from its newest complete checkpoint to the end of its
+    task sequence, writing further checkpoints as before; returns the fitted learner.
+
+    ``tasks``: the run's whole task sequence; by default rebuilt from the benchmark
+    spec saved in the checkpoint. On CPU the result is bit for bit that of an
+    uninterrupted run. ``resumed_from_`` says where it continued, ``fit_seconds_``
+    the training seconds of all sessions together."""
+    with run_lock(directory):
+        return _resume(directory, tasks, callbacks, progress)
+
+
+@dataclass
+class TrainedRun:
+    """What :func:`train_into` did: the fitted ``learner``, its training ``wall_seconds``
+    and ``how`` ("trained", "resumed", or "complete": the run was finished already; then
+    ``saved_spec`` is the benchmark spec saved with it)."""
+
+    learner: ContinualLearner
+    wall_seconds: float
+    how: str
+    saved_spec: dict[str, Any] | None = None
+
+
+def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
+               checkpoints: bool = True, checkpoint_every: int | None = None,
+               resume: bool = False,
+               on_resume: Callable[[Checkpoint | None], None] | None = None,
+               **extra: Any) -> TrainedRun:
+    """Train ``learner`` on ``tasks`` (a TaskSequence: its spec is saved) and save the run
+    to ``out`` (``extra`` goes into metrics.json), all under the directory's lock.
+
+    A hypernetwork writes checkpoints meanwhile (``checkpoints``; also every
+    ``checkpoint_every`` steps), removed once the run is saved. ``resume``: continue
+    from the newest checkpoint in ``out``, or, with none, return the complete run saved
+    there unchanged; without either, train from the start. ``on_resume(checkpoint)`` is
+    called before continuing (it may raise to refuse), ``on_resume(None)`` before training
+    from the start although ``resume`` was asked."""
+    out = Path(out)
+    checkpoints = checkpoints and isinstance(learner, HyperCL)
+    with run_lock(out):
+        ck = latest_checkpoint(out) if resume and checkpoints else None
+        if resume and ck is None and (out / "run.json").is_file():
+            run = load_run(out)
+            return TrainedRun(run.learner, run.metrics.get("wall_seconds", 0.0), "complete",
+                              run.spec)
+        if resume and on_resume is not None:
+            on_resume(ck)
+        start = time.perf_counter()
+        if ck is not None:
+            learner = _resume(out, tasks, (), learner.progress, ck)
+        elif checkpoints:
+            _fit_checkpointed(learner, tasks, out, checkpoint_every, KEEP)
+        else:
+            learner.fit(tasks)
+        wall = learner.fit_seconds_ if checkpoints else time.perf_counter() - start
+        write_run(learner, out, tasks.spec, wall_seconds=wall, **extra)
+        if checkpoints:
+            remove_checkpoints(out)  # the run files now hold the result
+    return TrainedRun(learner, wall, "resumed" if ck is not None else "trained")
+
+
+def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
+                    fast: bool = False) -> TaskSequence:
+    """The named benchmark; ``n_tasks`` only applies to the permuted ones; ``fast`` uses
+    the CPU-sized data subsets of ``FAST_DATA`` (28x28 benchmarks)."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    kwargs: dict = dict(FAST_DATA.get(name, {})) if fast else {}
+    if name.startswith("permuted"):
+        kwargs["n_tasks"] = 10 if n_tasks is None else n_tasks
+    elif n_tasks is not None:
+        raise ValueError(f"--tasks applies to permuted benchmarks only; {name} has a fixed length")
+    if name != "toy_regression":
+        kwargs["seed"] = seed
+    return get_benchmark(name, **kwargs)
+
+
+def preset_for(benchmark: str, fast: bool = False) -> str:
+    """The config preset of a benchmark: ``<name>_fast`` with ``fast`` where one exists."""
+    return f"{benchmark}_fast" if fast and f"{benchmark}_fast" in PRESETS else benchmark

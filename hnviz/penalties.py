@@ -1,0 +1,94 @@
+"""Quadratic weight penalties of the regularization baselines (EWC, online EWC, SI):
+importances (Fisher diagonal, SI's path integral) and the penalty itself, per task or
+merged into one quadratic. Pure torch; :class:`hnviz.baselines.BaselineCL` uses them."""
+from __future__ import annotations
+
+import torch
+from torch.func import jacrev, vmap
+
+from .targets import TargetNet
+
+
+def quadratic_penalty(theta: torch.Tensor, importance: torch.Tensor, anchors: torch.Tensor,
+                      strength: float) -> torch.Tensor:
+    """``strength * sum_k sum_i importance[k, i] (theta_i - anchors[k, i])^2``.
+
+    theta ``(P,)``; importance, anchors ``(K, P)``. Returns a scalar.
+    """
+    return strength * (importance * (theta[None] - anchors) ** 2).sum()
+
+
+class MergedQuadratic:
+    """``sum_k sum_i F[k, i] (theta_i - A[k, i])^2`` rewritten exactly as one quadratic,
+    ``sum_i S_i (theta_i - m_i)^2 + c``, with ``S = sum_k F[k]`` ``(P,)``, the precision-
+    weighted centre ``m = sum_k F[k] A[k] / S`` ``(P,)`` (``A[-1]`` where ``S = 0``) and the
+    constant ``c = sum_k sum_i F[k, i] (A[k, i] - m_i)^2`` (the penalty's minimum).
+
+    Built in float64 from F, A ``(K, P)``; ``c`` is a sum of squares (no cancellation).
+    """
+
+    def __init__(self, importance: torch.Tensor, anchors: torch.Tensor):
+        if importance.shape != anchors.shape or importance.dim() != 2:
+            raise ValueError(f"importance {tuple(importance.shape)} and anchors "
+                             f"{tuple(anchors.shape)} must both be (K, P)")
+        f, a = importance.double(), anchors.double()
+        self.precision = f.sum(0)  # (P,)
+        if len(f) == 1:  # one anchor (online EWC, SI): already in this form
+            self.centre, self.constant = a[0], 0.0
+        else:
+            weighted = (f * a).sum(0) / self.precision
+            self.centre = torch.where(self.precision > 0, weighted, a[-1])  # (P,)
+            self.constant = float((f * (a - self.centre) ** 2).sum())
+        self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, theta: torch.Tensor, strength: float) -> torch.Tensor:
+        """``strength * (sum_i S_i (theta_i - m_i)^2 + c)``; theta ``(P,)``, a scalar."""
+        if theta.dtype not in self._cast:
+            self._cast[theta.dtype] = (self.precision.to(theta.dtype), self.centre.to(theta.dtype))
+        s, m = self._cast[theta.dtype]
+        return strength * ((s * (theta - m) ** 2).sum() + self.constant)
+
+
+def fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor, head: int = 0,
+                    kind: str = "classification", chunk: int = 64) -> torch.Tensor:
+    """Diagonal Fisher ``(P,)`` of the model's likelihood, averaged over inputs x ``(N, D)``.
+
+    Classification: the expected (true) Fisher ``mean_x sum_c p(c|x) (d log p(c|x)/d theta)^2``
+    under the model's own prediction. Regression: the Fisher of a unit-variance Gaussian
+    likelihood, ``mean_x sum_o (d f_o(x)/d theta)^2``. Per-sample gradients via vmap(jacrev).
+    """
+    theta = theta.detach()
+    idx = target.head_indices(head)  # the other heads' weights get zero Fisher: skip them
+
+    def outputs(w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:  # (P_h,), (D,) -> (C,)
+        out = target(xi[None], theta.index_put((idx,), w), head)[0]
+        return out if kind == "regression" else torch.log_softmax(out, -1)
+
+    per_sample = vmap(jacrev(outputs), in_dims=(None, 0))
+    total = torch.zeros(len(idx), dtype=theta.dtype)
+    for xb in x.split(chunk):
+        jac = per_sample(theta[idx], xb)  # (n, C, P_h)
+        if kind == "regression":
+            weight = torch.ones(jac.shape[:2])
+        else:
+            weight = torch.softmax(target(xb, theta, head), -1)  # (n, C)
+        total += torch.einsum("nc,ncp->p", weight, jac ** 2)
+    return torch.zeros_like(theta).index_put((idx,), total / len(x))
+
+
+class PathIntegral:
+    """SI's running importance of one task (Zenke et al. 2017).
+
+    ``update`` adds ``omega += -g * delta`` per step (g: task-loss gradient, delta: the step's
+    actual parameter change); ``importance`` is ``omega / ((theta_end - theta_start)^2 + xi)``.
+    """
+
+    def __init__(self, theta: torch.Tensor):
+        self.start = theta.detach().clone()  # (P,)
+        self.omega = torch.zeros_like(self.start)  # (P,)
+
+    def update(self, grad: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> None:
+        self.omega -= grad * (after - before)
+
+    def importance(self, theta_end: torch.Tensor, xi: float) -> torch.Tensor:
+        return self.omega / ((theta_end.detach() - self.start) ** 2 + xi)

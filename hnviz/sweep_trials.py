@@ -1,0 +1,76 @@
+"""One sweep trial: where its run directory is, training it there (a worker's job on
+Ray), and its row of figures read back from the run directory."""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .benchmarks import get_benchmark
+from .compare import run_one
+from .runs import load_run
+from .safeio import atomic_write
+from .scenarios import apply_scenario
+from .sweep_spec import Trial
+
+RUN_FILES = ("run.json", "metrics.json", "weights.safetensors", "history.safetensors",
+             "trial.json")  # trial.json is written last
+
+
+def trial_dir(out: str | Path, trial: Trial) -> Path:
+    return Path(out) / "trials" / trial.trial_id
+
+
+def finished(out: str | Path, trial: Trial) -> bool:
+    """The trial's run directory is complete."""
+    d = trial_dir(out, trial)
+    return all((d / f).is_file() for f in RUN_FILES)
+
+
+def trial_tasks(spec: dict[str, Any]) -> Any:
+    """The sweep's task sequence (the same for every trial; seeds vary the learner)."""
+    opts = dict(spec["benchmark_options"])
+    if spec["benchmark"] != "toy_regression":
+        opts.setdefault("seed", 0)  # the same tasks for every trial; seeds vary the learner
+    return apply_scenario(get_benchmark(spec["benchmark"], **opts), spec["scenario"])
+
+
+def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
+              threads: int = 1, ray_node: str | None = None) -> dict[str, Any]:
+    """Train one trial (``Trial.to_dict()``) into its run directory, continuing an HNET
+    trial's checkpoints, then write ``trial.json`` (with the host and ``ray_node``, the
+    Ray node id, that ran it); returns its row. Runs in a Ray worker."""
+    torch.set_num_threads(max(1, int(threads)))
+    t = Trial(**trial)
+    d = trial_dir(out, t)
+    run_one(t.method, trial_tasks(spec), spec["preset"], t.seed, d, progress=False,
+            checkpoints=True, **t.params)
+    atomic_write(d / "trial.json", json.dumps({**t.to_dict(), "id": t.trial_id,
+                                               "host": socket.gethostname(),
+                                               "ray_node": ray_node}, indent=1))
+    return read_row(out, t)
+
+
+def read_row(out: str | Path, trial: Trial) -> dict[str, Any]:
+    """A finished trial's row, read from its run directory (the source of truth)."""
+    d = trial_dir(out, trial)
+    run = load_run(d)
+    learner, m = run.learner, run.metrics
+    row = {"trial": trial.trial_id, "method": trial.method, "seed": trial.seed,
+           **{f"param.{k}": json.dumps(v) if isinstance(v, list) else v
+              for k, v in sorted(trial.params.items())},
+           "metric": m["metric"], "average_final": m["average_final"],
+           "during": float(np.mean(m["during"])), "bwt": m["bwt"],
+           "forgetting": m["forgetting"], "wall_seconds": m["wall_seconds"],
+           "trainable_params": learner.trainable_params_,
+           "target_params": learner.target_.num_params,
+           "run_dir": str(d)}
+    if "task_inference" in m:
+        row["task_inference"] = m["task_inference"]["average_final"]
+    if trial.method == "hnet":
+        row["compression_ratio"] = learner.hnet_.compression_ratio(learner.n_tasks_)
+    return row

@@ -1,0 +1,29 @@
+"""Interactive analysis widgets for Jupyter (ipywidgets + matplotlib).
+
+Each widget is a small ``state`` (a traitlets ``HasTraits``: set its traits from code or
+through the controls), pure compute from :mod:`hnviz.analysis`, and a view that creates
+its matplotlib artists once and updates their data. ``figure`` is the matplotlib figure;
+errors in callbacks (and runs that cannot be loaded) appear in ``output``, the widget's
+message area, and in ``errors``. A widget displays itself when it ends a cell.
+
+- :class:`EmbeddingExplorer` — landscape of the embedding plane and the net generated at
+  any point of it.
+- :class:`InterpolationExplorer` — walk from task a's embedding to task b's.
+- :class:`ForgettingDashboard` — matrix, forgetting curves and metrics of one or more runs.
+- :class:`LiveTraining` — a callback that plots loss and matrix while a learner trains.
+- :class:`ForgettingLab` — a classroom demo: pick beta, train, compare.
+
+Widgets take a trained learner, a :class:`hnviz.runs.Run` or a run directory. Under
+``%matplotlib widget`` (ipympl) figures are interactive canvases (click the embedding
+plane to pick a point); under any other backend they are PNG images redrawn on change.
+"""
+from .dashboard import DashboardState, ForgettingDashboard
+from .embedding import EmbeddingExplorer, EmbeddingState
+from .export import save_figures
+from .interpolation import InterpolationExplorer, InterpolationState
+from .lab import ForgettingLab, LabSession, LabState
+from .live import LiveState, LiveTraining
+
+__all__ = ["DashboardState", "EmbeddingExplorer", "EmbeddingState", "ForgettingDashboard",
+           "ForgettingLab", "InterpolationExplorer", "InterpolationState", "LabSession",
+           "LabState", "LiveState", "LiveTraining", "save_figures"]

@@ -1,0 +1,225 @@
+"""ForgettingDashboard: matrix, forgetting curves and metrics of one or more runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+from matplotlib.collections import LineCollection
+from matplotlib.ticker import MaxNLocator
+from traitlets import HasTraits, Int, TraitError, Tuple, Unicode, validate
+
+from .. import metrics
+from ..analysis import forgetting_curves
+from ..runs import Run
+from .view import (AnalysisWidget, check_task_trait, guarded, html_table, integer_ticks,
+                   learner_of, metric_label, metric_norm, save_figure)
+
+
+# ------------------------------------------------------------ ForgettingDashboard
+class DashboardState(HasTraits):
+    """``run``: whose matrix is shown; ``selected``: runs drawn in the curves; ``task``:
+    the highlighted task (-1: none)."""
+
+    run = Unicode("")
+    selected = Tuple()
+    task = Int(-1)
+    run_names = Tuple()
+    n_tasks = Int(0)
+
+    @validate("run")
+    def _valid_run(self, proposal: Any) -> str:
+        if proposal["value"] not in self.run_names:
+            raise TraitError(f"unknown run {proposal['value']!r}; the dashboard has "
+                             f"{', '.join(self.run_names)}")
+        return proposal["value"]
+
+    @validate("selected")
+    def _valid_selected(self, proposal: Any) -> tuple:
+        bad = [r for r in proposal["value"] if r not in self.run_names]
+        if bad:
+            raise TraitError(f"unknown run(s) {bad}; the dashboard has {', '.join(self.run_names)}")
+        return tuple(proposal["value"])
+
+    @validate("task")
+    def _valid_task(self, proposal: Any) -> int:
+        return check_task_trait(proposal["value"], self.n_tasks, "task", allow=-1)
+
+
+class ForgettingDashboard(AnalysisWidget):
+    """Compare runs: the metric matrix R of one run, forgetting curves (every task of one
+    run; mean and 10–90 % band of each selected run), a summary table, a task highlight,
+    and a button that saves the figure (PNG or SVG).
+
+    ``runs``: one run (learner, :class:`Run` or directory) or a mapping name -> run.
+    Runs that cannot be loaded are reported in ``output``; the others are shown.
+    """
+
+    def __init__(self, runs: Any, save_dir: str | Path = "."):
+        super().__init__()
+        self.state = DashboardState()
+        self.save_dir = Path(save_dir)
+        items = runs.items() if isinstance(runs, Mapping) else [(self._name(runs), runs)]
+        self.matrices: dict[str, np.ndarray] = {}
+        self.metric = ""
+        for name, source in items:
+            try:
+                learner, _ = learner_of(source)
+                if self.metric and learner.metric_ != self.metric:
+                    raise ValueError(f"its metric is {learner.metric_}, the other runs' is "
+                                     f"{self.metric}; compare runs of one kind")
+                self.metric = learner.metric_
+                self.matrices[str(name)] = np.asarray(learner.matrix_, dtype=float)
+            except Exception as e:  # noqa: BLE001
+                self.report(e, f"could not open run {name!r}: ")
+        if not self.matrices:
+            self.report("no run to show")
+            return
+        names = tuple(self.matrices)
+        self.state.run_names = names
+        self.state.n_tasks = max(len(R) for R in self.matrices.values())
+        self.state.run, self.state.selected = names[0], names
+        self._build()
+
+    @staticmethod
+    def _name(source: Any) -> str:
+        if isinstance(source, (str, Path)):
+            return Path(source).name
+        if isinstance(source, Run):
+            return source.path.name
+        return getattr(getattr(source, "config", None), "method", "hnet")
+
+    def _build(self) -> None:
+        fig = self.new_figure((12, 4.6))
+        self.ax_R, self.ax_curves = fig.subplots(1, 2, width_ratios=[1, 1.35])
+        cmap = "viridis" if self.metric == "accuracy" else "viridis_r"
+        self.image = self.ax_R.imshow(np.zeros((2, 2)), cmap=cmap, interpolation="nearest",
+                                      norm=metric_norm(self.metric, self._all_values()))
+        fig.colorbar(self.image, ax=self.ax_R, label=metric_label(self.metric))
+        self.ax_R.set(xlabel="evaluated task", ylabel="after training task")
+        self.R_mark = self.ax_R.axvline(0, color="r", lw=1.5, visible=False)
+        ax = self.ax_curves
+        self.artists: dict[str, dict[str, Any]] = {}
+        for i, (name, R) in enumerate(self.matrices.items()):
+            fc, T = forgetting_curves(R), len(R)
+            x = np.arange(1, T + 1)
+            color = f"C{i % 10}"
+            tasks = LineCollection([np.column_stack([x, c]) for c in fc["curves"]],
+                                   cmap="viridis", linewidths=0.8 if T > 10 else 1.5, alpha=0.55)
+            tasks.set_array(np.arange(1, T + 1))
+            self.artists[name] = {
+                "tasks": ax.add_collection(tasks),
+                "band": ax.fill_between(x, fc["lo"], fc["hi"], color=color, alpha=0.15),
+                "mean": ax.plot(x, fc["mean"], color=color, lw=2.5)[0],
+                "highlight": ax.plot([], [], color=color, lw=2, ls="--", marker="o", ms=3)[0],
+            }
+        ax.set(xlabel="tasks trained", ylabel=metric_label(self.metric),
+               xlim=(0.5, self.state.n_tasks + 0.5))
+        if self.metric == "accuracy":  # from 10 points below the lowest value, in tens
+            low = np.nanmin(self._all_values())
+            ax.set_ylim(max(0.0, 10 * np.floor(low / 10) - 10), 101)
+        else:
+            ax.set_yscale("log")
+            norm = metric_norm(self.metric, self._all_values())
+            ax.set_ylim(norm.vmin, norm.vmax)
+        integer_ticks(self.ax_R)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        names = list(self.matrices)
+        self.run_box = widgets.Dropdown(options=names, value=self.state.run, description="matrix of")
+        self.select = widgets.SelectMultiple(options=names, value=self.state.selected,
+                                             description="curves", rows=min(len(names), 4))
+        self.task_slider = widgets.IntSlider(0, min=0, max=self.state.n_tasks,
+                                             description="highlight task",
+                                             style={"description_width": "initial"})
+        for box, name in ((self.run_box, "run"), (self.select, "selected")):
+            widgets.link((box, "value"), (self.state, name))
+        # the slider counts tasks from 1 (0: none); the state is 0-based (-1: none)
+        traitlets.link((self.task_slider, "value"), (self.state, "task"),
+                       transform=(lambda v: v - 1, lambda t: t + 1))
+        self.table = widgets.HTML()
+        self.filename = widgets.Text("forgetting", description="file")
+        self.fmt = widgets.ToggleButtons(options=["png", "svg"], value="png")
+        self.fmt.style.button_width = "50px"
+        self.save_button = widgets.Button(description="save figure", icon="save")
+        self.save_button.on_click(self._on_save)
+        self.state.observe(self._on_change, ["run", "selected", "task"])
+        self.layout(widgets.HBox([self.run_box, self.select, self.task_slider]),
+                   below=[self.table, widgets.HBox([self.filename, self.fmt, self.save_button])])
+        self._update()
+        fig.tight_layout()
+        self.redraw()
+
+    def _all_values(self) -> np.ndarray:
+        return np.concatenate([R.ravel() for R in self.matrices.values()])
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per run: name, tasks, final average, forgetting, BWT (and the
+        highlighted task's final metric)."""
+        rows = []
+        for name, R in self.matrices.items():
+            s = metrics.summary(R, self.metric)
+            row = {"run": name, "tasks": len(R), "final average": s["average_final"],
+                   "forgetting": s["forgetting"], "BWT": s["bwt"]}
+            if self.state.task >= 0:
+                t = self.state.task
+                row[f"task {t + 1} final"] = float(R[-1, t]) if t < len(R) else None
+            rows.append(row)
+        return rows
+
+    def _update(self) -> None:
+        st = self.state
+        R = self.matrices[st.run]
+        T = len(R)
+        self.image.set_data(np.ma.masked_invalid(R))
+        self.image.set_extent((0.5, T + 0.5, T + 0.5, 0.5))
+        self.ax_R.set(xlim=(0.5, T + 0.5), ylim=(T + 0.5, 0.5), title=f"{self.metric} matrix R: {st.run}")
+        self.R_mark.set_visible(0 <= st.task < T)
+        self.R_mark.set_xdata([st.task + 1] * 2)
+        single = len(st.selected) == 1
+        handles = []
+        for name, art in self.artists.items():
+            shown = name in st.selected
+            art["tasks"].set_visible(shown and single)
+            art["band"].set_visible(shown)
+            art["mean"].set_visible(shown)
+            art["mean"].set_label(f"{name}: mean" if single else name)
+            art["band"].set_label(f"{name}: 10–90 %")
+            Rn = self.matrices[name]
+            has_task = 0 <= st.task < len(Rn)
+            art["highlight"].set_visible(shown and has_task)
+            if has_task:
+                x = np.arange(1, len(Rn) + 1)
+                art["highlight"].set_data(x, Rn[:, st.task])
+                art["highlight"].set_label(f"{name}: task {st.task + 1}")
+            if shown:
+                handles += [art["mean"]] + ([art["band"]] if single else []) \
+                    + ([art["highlight"]] if has_task else [])
+        self.ax_curves.legend(handles=handles, fontsize=7, loc="lower left", framealpha=0.8,
+                              ncol=1 if single or len(handles) <= 4 else 2)
+        what = ("every task (colour: task 1 dark … last yellow)" if single
+                else "mean over tasks seen, band 10–90 %")
+        self.ax_curves.set_title(f"forgetting curves: {what}", fontsize=10)
+        self.table.value = html_table(self.summary())
+
+    @guarded
+    def _on_change(self, _: Any) -> None:
+        self._update()
+        self.redraw()
+
+    def save(self, path: str | Path) -> Path:
+        """Save the current figure (format from the suffix: .png or .svg), atomically."""
+        path = Path(path)
+        if path.suffix.lower() not in (".png", ".svg"):
+            raise ValueError(f"cannot save {path.name!r}: use a .png or .svg file name")
+        save_figure(self.figure, path, dpi=150)
+        return path
+
+    @guarded
+    def _on_save(self, _: Any) -> None:
+        name = self.filename.value.strip() or "forgetting"
+        path = self.save(self.save_dir / f"{Path(name).stem}.{self.fmt.value}")
+        self.output.append_stdout(f"saved {path.resolve()}\n")
+
+

@@ -1,0 +1,109 @@
+"""LiveTraining: a callback widget that plots losses and the matrix R while training."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from traitlets import Float, HasTraits, Int
+
+from ..tasks import Task
+from ..train import Callback
+from .view import AnalysisWidget, guarded, integer_ticks, metric_label, metric_norm
+
+
+# ------------------------------------------------------------------ LiveTraining
+class LiveState(HasTraits):
+    """Where training is: ``task`` (0-based), ``step`` within it and the last losses."""
+
+    task = Int(-1)
+    step = Int(0)
+    task_loss = Float(float("nan"))
+    reg_loss = Float(0.0)
+
+
+class LiveTraining(AnalysisWidget, Callback):
+    """A callback widget: pass it to ``fit``/``partial_fit`` (``callbacks=[live]``) and
+    it plots the task and regularizer losses and the metric matrix while the model trains.
+
+    It redraws at most every ``min_interval`` seconds and at every task's end; its figure
+    is a PNG image, which updates even while the kernel is busy.
+    """
+
+    def __init__(self, min_interval: float = 0.5):
+        AnalysisWidget.__init__(self)
+        self.state = LiveState()
+        self.min_interval = min_interval
+        self.task_loss: list[float] = []
+        self.reg_loss: list[float] = []
+        self.boundaries: list[int] = []
+        self._last = 0.0
+        fig = self.new_figure((11, 3.8), live=True)
+        self.ax_loss, self.ax_R = fig.subplots(1, 2, width_ratios=[1.5, 1])
+        self.loss_line, = self.ax_loss.plot([], [], color="C0", lw=1, label="task loss")
+        self.reg_line, = self.ax_loss.plot([], [], color="C3", lw=1, label="regularizer")
+        self.ax_loss.set(xlabel="training step (all tasks)", ylabel="loss", yscale="log",
+                         title="losses")
+        self.ax_loss.legend(fontsize=8, loc="upper right")
+        self.image = self.ax_R.imshow(np.full((1, 1), np.nan), interpolation="nearest",
+                                      extent=(0.5, 1.5, 1.5, 0.5))
+        self.colorbar = fig.colorbar(self.image, ax=self.ax_R)
+        self.ax_R.set(xlabel="evaluated task", ylabel="after training task", title="matrix R")
+        integer_ticks(self.ax_R)
+        fig.tight_layout()
+        self.status = widgets.HTML("waiting for training to start")
+        self.view.children = [self.status, self.fig_view.widget, self.output]
+        self.redraw()
+
+    def on_task_start(self, learner: Any, task: Task) -> None:
+        self.boundaries.append(len(self.task_loss))
+        self.n_steps = learner.config.n_steps
+        self.n_tasks = task.n_tasks
+        self.state.task, self.state.step = task.task_id, 0
+        if len(self.boundaries) > 1:
+            self.ax_loss.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":")
+
+    def on_step(self, learner: Any, task_id: int, step: int, logs: dict[str, float]) -> None:
+        self.task_loss.append(logs["task_loss"])
+        self.reg_loss.append(logs.get("reg_loss", 0.0))
+        self.state.step, self.state.task_loss = step + 1, logs["task_loss"]
+        self.state.reg_loss = logs.get("reg_loss", 0.0)
+        if time.perf_counter() - self._last >= self.min_interval:
+            self._render()
+
+    def on_task_end(self, learner: Any, task_id: int, logs: dict[str, Any]) -> None:
+        R = learner.matrix_
+        T = len(R)
+        metric = learner.metric_
+        self.image.set_norm(metric_norm(metric, R))
+        if metric != "accuracy":
+            self.image.set_cmap("viridis_r")
+        self.image.set_data(np.ma.masked_invalid(R))
+        self.image.set_extent((0.5, T + 0.5, T + 0.5, 0.5))
+        self.ax_R.set(xlim=(0.5, T + 0.5), ylim=(T + 0.5, 0.5))
+        self.colorbar.update_normal(self.image)
+        self.colorbar.set_label(metric_label(metric))
+        avg = float(np.mean(R[-1]))
+        self.ax_R.set_title(f"matrix R (average now {avg:.3g})", fontsize=10)
+        if T == 1:  # the colour bar got its label: lay out once more
+            self.figure.tight_layout()
+        self._render()
+
+    @guarded
+    def _render(self) -> None:
+        x = np.arange(len(self.task_loss))
+        self.loss_line.set_data(x, self.task_loss)
+        reg = np.asarray(self.reg_loss, dtype=float)
+        self.reg_line.set_data(x, np.where(reg > 0, reg, np.nan))
+        self.ax_loss.relim()
+        self.ax_loss.autoscale_view()
+        st = self.state
+        self.status.value = (f"task {st.task + 1}/{getattr(self, 'n_tasks', '?')} · step "
+                             f"{st.step}/{getattr(self, 'n_steps', '?')} · task loss "
+                             f"{st.task_loss:.4g} · regularizer {st.reg_loss:.3g}")
+        self.redraw()
+        self._last = time.perf_counter()
+
+
+
