@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lab clean
+.PHONY: venv demo test check lab clean
 
 # (Re)create the virtual environment whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -18,9 +18,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hnviz demo --out runs/demo
 
-# Unit tests, the notebooks under nbval (short FAST runs) and in JupyterLab + Chromium.
+# Every test: unit tests, paper results, kills and resumes, sweeps, and each notebook run
+# once in JupyterLab + Chromium (short FAST runs) with its checked outputs compared.
+# Two workers on two cores (pytest-xdist, one file per worker at a time, one torch
+# thread each: tests/conftest.py).
 test: $(STAMP)
-	HNVIZ_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	HNVIZ_FAST=1 $(BIN)/python -m pytest tests -n auto --dist loadfile -p no:cacheprovider
+
+# The inner loop: the tests not marked slow (about a minute and a half).
+check: $(STAMP)
+	HNVIZ_FAST=1 $(BIN)/python -m pytest tests -m "not slow" -n auto --dist loadfile -q -p no:cacheprovider
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks

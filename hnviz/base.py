@@ -304,6 +304,12 @@ class ContinualLearner:
         return LearnerState(meta, weights, history, {"rng.gen": self.gen_.get_state()})
 
     @classmethod
+    def _check_kind(cls, state: LearnerState) -> None:
+        kind = state.meta.get("learner", cls.kind)
+        if kind != cls.kind:
+            raise StateError(f"describes a {kind!r} learner, not {cls.kind!r}", "meta")
+
+    @classmethod
     def config_of(cls, state: LearnerState) -> Any:
         """The config a state describes (a :class:`StateError` if it does not build)."""
         try:
@@ -317,8 +323,7 @@ class ContinualLearner:
         :class:`StateError` saying what does not fit. ``tasks``: the run's task sequence
         (its first tasks become ``tasks_``, the test data of the matrix)."""
         meta = state.meta
-        if meta.get("learner", self.kind) != self.kind:
-            raise StateError(f"describes a {meta['learner']!r} learner, not {self.kind!r}", "meta")
+        self._check_kind(state)
         self.config, self.random_state = self.config_of(state), meta["random_state"]
         self._reset()
         t, done = meta["target"], state.tasks_done
@@ -342,9 +347,11 @@ class ContinualLearner:
     def from_state_dict(cls, state: LearnerState, tasks: Sequence[Task] | None = None,
                         progress: bool = True, callbacks: Sequence[Any] = ()) -> "ContinualLearner":
         """A new learner in ``state`` (see :meth:`load_state_dict`)."""
+        cls._check_kind(state)
+        config = cls.config_of(state)
         try:
-            learner = cls(cls.config_of(state), state.meta.get("random_state"),
-                          progress=progress, callbacks=callbacks)
+            learner = cls(config, state.meta.get("random_state"), progress=progress,
+                          callbacks=callbacks)
         except (TypeError, ValueError) as e:
             raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
         learner.load_state_dict(state, tasks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import commands
 from .benchmarks import BENCHMARKS
@@ -18,7 +18,7 @@ COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo}
 
 
-def _train_parsers(sub: argparse._SubParsersAction) -> None:
+def _train_parsers(sub: Any) -> None:
     tr = sub.add_parser("train", help="train a benchmark's preset and write a run directory")
     tr.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
     tr.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted benchmarks)")
@@ -46,7 +46,7 @@ def _train_parsers(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--no-progress", action="store_true")
 
 
-def _analysis_parsers(sub: argparse._SubParsersAction) -> None:
+def _analysis_parsers(sub: Any) -> None:
     fg = sub.add_parser("figures", help="PNG of each analysis widget for run directories")
     fg.add_argument("runs", nargs="+", help="run directories (train/compare --out)")
     fg.add_argument("--out", required=True, help="directory for the PNG files")
@@ -56,7 +56,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction) -> None:
     fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based)")
 
 
-def _tool_parsers(sub: argparse._SubParsersAction) -> None:
+def _tool_parsers(sub: Any) -> None:
     bn = sub.add_parser("bench", help="time one training step at T earlier tasks, against "
                         "hypnettorch 0.0.4 (pip install -e '.[bench]')")
     bn.add_argument("--config", default="pmnist-small", help="pmnist-small or pmnist-100")

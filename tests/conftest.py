@@ -1,7 +1,44 @@
+import os
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 import hnviz
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers such as jupyterlab.py
+
+# Under pytest-xdist (make test runs two workers on the two cores) every worker, and what
+# it starts (CLI runs, notebook kernels, Ray trials), uses one torch thread: two busy
+# processes with two threads each would wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+# The longest files first, so that two workers end at about the same time.
+LONGEST_FIRST = ["test_notebooks.py", "test_paper_results.py", "test_resume.py",
+                 "test_sweeps.py", "test_bench.py", "test_widgets.py", "test_baselines.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    def weight(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=weight)  # stable: a file's tests keep their order
+
+
+@pytest.fixture
+def ray_exclusive():
+    """Held while a test runs Ray: `ray stop --force` in one test would end another
+    worker's Ray (tests/test_sweeps.py and notebook 06 use it)."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "hnviz-tests-ray.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+        fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)

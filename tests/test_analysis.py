@@ -68,45 +68,6 @@ def test_forgetting_curves():
     np.testing.assert_allclose(fc["mean"], [90, 87.5, 84])
 
 
-def test_static_plots_draw_the_data(digits):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from hnviz.plots import plot_forgetting_curves, plot_interpolation, plot_landscape
-
-    learner, tasks = digits
-    fig, axes = plt.subplots(1, 3)
-    fc = plot_forgetting_curves(learner.matrix_, ax=axes[0], highlight=1)
-    np.testing.assert_array_equal(fc["lines"][0].get_ydata(), learner.matrix_[:, 0])
-    np.testing.assert_allclose(fc["mean"].get_ydata(), np.nanmean(learner.matrix_, axis=1))
-    land = embedding_landscape(learner, tasks, "winner", resolution=4)
-    art = plot_landscape(land, ax=axes[1])
-    np.testing.assert_array_equal(art["image"].get_array(), land["winner"])
-    np.testing.assert_allclose(art["scatter"].get_offsets(), land["points"])
-    res = interpolate(learner, tasks, 0, 1, n_steps=5)
-    art = plot_interpolation(res, ax=axes[2], alpha=0.25)
-    np.testing.assert_array_equal(art["lines"][2].get_ydata(), res["metrics"][:, 2])
-    assert art["marker"].get_xdata()[0] == 0.25
-    plt.close(fig)
-
-
-def test_forgetting_plot_for_100_tasks():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from hnviz.plots import plot_forgetting_curves
-
-    R = np.tril(np.random.RandomState(0).uniform(80, 100, (100, 100)))
-    R[np.triu_indices(100, 1)] = np.nan
-    fig, ax = plt.subplots()
-    art = plot_forgetting_curves(R, ax=ax)
-    assert len(art["lines"]) == 100 and ax.get_legend() is not None
-    plt.close(fig)
-
-
-
 @pytest.mark.parametrize("which, n_samples", [("digits", None), ("digits", 40), ("toy", None)])
 def test_fused_evaluation_equals_the_per_task_loop(digits, tiny_toy_learner, toy, which,
                                                    n_samples):

@@ -39,6 +39,7 @@ def test_one_step_equals_hypnettorch(T, monkeypatch):
         torch.testing.assert_close(ga[name], gb[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.slow
 def test_bench_command_prints_table_and_rows(tmp_path):
     out = tmp_path / "rows.json"
     res = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--tasks", "0,3", "--steps",
@@ -56,6 +57,7 @@ def test_bench_command_prints_table_and_rows(tmp_path):
     assert bad.returncode == 2 and "unknown benchmark config 'nope'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_checkpoint_overhead_bench(tmp_path):
     """The overhead benchmark trains with and without checkpoints (identical results
     required) and prints the figures; tiny here, PermutedDigits-10 in the README."""

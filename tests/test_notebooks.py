@@ -1,16 +1,34 @@
-"""The notebooks' conventions (their cells run under nbval in ``make test``)."""
+"""The notebooks: their conventions, and each one executed once (HNVIZ_FAST=1) for two
+checks at the same time.
+
+- In JupyterLab + Chromium (``tests/jupyterlab.py``): Run > Run All Cells, the widgets
+  render (a slider and a figure, no widget errors), moving a slider changes the figure's
+  pixels; the page saves the notebook. Screenshots go to ``test-artifacts/browser/``.
+- The executed notebook's outputs (what nbval checked before): no cell raised, and every
+  ``# NBVAL_CHECK_OUTPUT`` cell printed exactly its committed text.
+
+Under CI=true a missing Chromium or Playwright fails; elsewhere the notebooks run with
+nbclient instead (the output checks only), saying what to install for the browser.
+"""
 import ast
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
+import jupyterlab as jl
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_embedding_space", "03_long_sequences", "04_class_incremental",
             "05_teaching_demo", "06_sweeps"]
+CHECK = "# NBVAL_CHECK_OUTPUT"
+ARTIFACTS = Path(os.environ.get("HNVIZ_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class")
 
 
 def test_the_walkthroughs_are_there():
@@ -31,7 +49,7 @@ def test_notebook_conventions(path):
         defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef,
                                                              ast.Lambda))]
         assert not defs, f"{path.name}: logic defined in a cell: {cell.source[:80]}"
-        if cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
+        if cell.source.startswith(CHECK):
             assert cell.outputs, f"{path.name}: a checked cell needs its expected output"
         else:
             assert not cell.outputs and cell.execution_count is None
@@ -41,3 +59,165 @@ def test_notebooks_are_committed_clean():
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "clean_notebooks.py"), "--check"],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+# ----------------------------------------------------------------- executed once
+def _stdout(cell) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def output_problems(committed, executed) -> list[str]:
+    """What the executed notebook got wrong: a cell that raised or did not run, a checked
+    cell whose printed text differs from the committed one."""
+    want = [c for c in committed.cells if c.cell_type == "code"]
+    got = [c for c in executed.cells if c.cell_type == "code"]
+    if len(want) != len(got):
+        return [f"{len(got)} code cells executed, {len(want)} committed"]
+    problems = []
+    for i, (w, g) in enumerate(zip(want, got)):
+        for o in g.outputs:
+            if o.output_type == "error":
+                problems.append(f"cell {i} raised {o.ename}: {o.evalue}")
+        if g.execution_count is None:
+            problems.append(f"cell {i} did not run")
+        if w.source.startswith(CHECK) and _stdout(g) != _stdout(w):
+            problems.append(f"cell {i} printed {_stdout(g)!r}, expected {_stdout(w)!r}")
+    return problems
+
+
+def execute_with_nbclient(path: Path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ["HNVIZ_FAST"] = "1"
+    NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    yield from jl.start_lab(tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    yield from jl.start_browser()
+
+
+def _browser_or_skip_reason() -> str | None:
+    missing = jl.requirements()
+    if missing and os.environ.get("CI") == "true":
+        pytest.fail(f"browser test cannot run under CI: {missing}")
+    return missing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_jupyterlab(request, path):
+    committed = nbformat.read(path, as_version=4)
+    if "sweeps" in path.stem:  # it starts a local Ray
+        request.getfixturevalue("ray_exclusive")
+    missing = _browser_or_skip_reason()
+    if missing:
+        print(f"no browser ({missing}): the notebook runs with nbclient, widgets unchecked")
+        executed = execute_with_nbclient(path)
+    else:
+        lab, browser = request.getfixturevalue("lab"), request.getfixturevalue("browser")
+        executed = run_in_browser(lab, browser, path.name, committed)
+    assert output_problems(committed, executed) == []
+
+
+def run_in_browser(lab, browser, name: str, committed):
+    """Run All in JupyterLab, check the widgets live, save; the executed notebook."""
+    url, token, log, work = lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stem = Path(name).stem
+    jl.start_kernel(url, token, name)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        # a workspace of its own, reset: JupyterLab would reopen the earlier notebooks
+        page.goto(f"{url}/lab/workspaces/{stem}/tree/{name}?reset&token={token}")
+        page.locator(".jp-NotebookPanel").first.wait_for(timeout=90_000)
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+            timeout=90_000)
+        jl.dismiss_popups(page)
+        jl.run_all(page)
+        jl.wait_done(page, timeout=300)
+        time.sleep(2)  # the last widget views attach
+        page.screenshot(path=str(ARTIFACTS / f"{stem}_page.png"), full_page=True)
+        check_widgets_live(page, name)
+        assert not errors, f"{name}: JavaScript errors {errors}"
+        n_code = sum(c.cell_type == "code" for c in committed.cells)
+        jl.save(page, work / name, n_code)
+        return nbformat.read(work / name, as_version=4)
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / f"{stem}_FAILED.png"), full_page=True)
+        print(f"the end of JupyterLab's log:\n{log.read_text()[-4000:]}")
+        raise
+    finally:
+        page.close()
+        jl.shutdown_kernels(url, token)
+
+
+def check_widgets_live(page, name: str) -> None:
+    """Widgets rendered without errors; the last slider of a figure widget, moved, changes
+    the figure's pixels."""
+    stem = Path(name).stem
+    text = page.locator(".jp-Notebook").inner_text()
+    for bad in WIDGET_ERRORS:
+        assert bad not in text, f"{name}: {bad!r} on the page"
+    assert "Traceback" not in text, f"{name}: a cell raised:\n{text[-3000:]}"
+    sliders = page.locator(".widget-slider")
+    figures = page.locator(".jupyter-matplotlib-figure, .widget-image")
+    assert sliders.count() >= 1 and figures.count() >= 1, \
+        f"{name}: {sliders.count()} sliders, {figures.count()} figures rendered"
+    slider = page.locator(".widget-vbox:has(.jupyter-matplotlib-figure, .widget-image) "
+                          ".widget-slider").last
+    box = slider.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')]"
+                         "[.//*[contains(@class, 'jupyter-matplotlib-figure') or "
+                         "contains(@class, 'widget-image')]][1]")
+    figure = box.locator(".jupyter-matplotlib-figure, .widget-image").first
+    figure.scroll_into_view_if_needed()
+    handle = slider.locator(".noUi-handle").first
+    if not jl.wait_rendered(figure, 30):  # a canvas shown while the kernel was busy may
+        print(f"{name}: the figure has no image after 30 s: nudging a redraw")
+        handle.focus()                    # still wait for its first image: nudge a redraw
+        handle.press("ArrowRight")
+        handle.press("ArrowLeft")
+        assert jl.wait_rendered(figure, 30), f"{name}: the figure never rendered"
+    time.sleep(1)
+    before = jl.pixels(figure)
+    (ARTIFACTS / f"{stem}_figure_before.png").write_bytes(figure.screenshot())
+    handle.focus()
+    for _ in range(12):
+        handle.press("ArrowRight")
+    deadline, changed = time.time() + 20, 0.0
+    while time.time() < deadline and changed < 0.001:
+        time.sleep(1)
+        after = jl.pixels(figure)
+        if after.shape == before.shape:
+            changed = float((abs(after - before).sum(-1) > 30).mean())
+    (ARTIFACTS / f"{stem}_figure_after.png").write_bytes(figure.screenshot())
+    assert changed >= 0.001, f"{name}: moving the slider changed {changed:.4%} of the pixels"
+
+
+def test_output_checks_catch_errors_wrong_text_and_unrun_cells():
+    v4 = nbformat.v4
+    committed = v4.new_notebook(cells=[
+        v4.new_code_cell("x = 1"),
+        v4.new_code_cell(f"{CHECK}\nprint(x)",
+                         outputs=[v4.new_output("stream", name="stdout", text="1\n")])])
+    good = nbformat.from_dict(committed)
+    good.cells[0].execution_count, good.cells[1].execution_count = 1, 2
+    assert output_problems(committed, good) == []
+    bad = nbformat.from_dict(good)
+    bad.cells[0].outputs = [v4.new_output("error", ename="ValueError", evalue="boom",
+                                          traceback=[])]
+    bad.cells[1].outputs = [v4.new_output("stream", name="stdout", text="2\n")]
+    assert output_problems(committed, bad) == [
+        "cell 0 raised ValueError: boom", "cell 1 printed '2\\n', expected '1\\n'"]
+    bad.cells[1].execution_count = None
+    assert "cell 1 did not run" in output_problems(committed, bad)

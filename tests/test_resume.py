@@ -16,6 +16,8 @@ from safetensors.torch import load_file
 
 from hnviz.checkpoint import list_checkpoints
 
+pytestmark = pytest.mark.slow  # minutes of training or subprocesses: not in make check
+
 CHILD = str(Path(__file__).with_name("kill_child.py"))
 RUNS = {  # small runs: 3 tasks each, a checkpoint every 7 / 9 steps besides after tasks
     "toy": ["--benchmark", "toy_regression", "--steps", "60", "--checkpoint-every", "7"],

@@ -186,7 +186,7 @@ def test_dashboard_refuses_mixed_metrics(digits, tiny_toy_learner):
 
 # -------------------------------------------------------------------- LiveTraining
 def test_live_training_follows_the_learner(toy):
-    live = LiveTraining(min_interval=0.0)
+    live = LiveTraining(min_interval=0.2)  # the lines get every step either way
     cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=40)
     learner = hnviz.HyperCL(cfg, random_state=2, progress=False)
     learner.fit(toy, callbacks=[live])
@@ -198,14 +198,14 @@ def test_live_training_follows_the_learner(toy):
     np.testing.assert_array_equal(live.image.get_array().filled(np.nan), learner.matrix_)
     assert live.state.task == 2 and live.state.step == 40
     assert live.fig_view.widget.value[:4] == b"\x89PNG" and "task 3/3" in live.status.value
-    live2, other = LiveTraining(min_interval=0.0), hnviz.HyperCL(cfg, progress=False)
+    live2, other = LiveTraining(min_interval=0.2), hnviz.HyperCL(cfg, progress=False)
     other.partial_fit(toy[0], callbacks=[live2])  # also task by task
     assert other.callbacks == [] and live2.image.get_array().shape == (1, 1)
     np.testing.assert_allclose(live2.loss_line.get_ydata(), other.history_[0]["task_loss"])
 
 
 def test_live_training_with_a_baseline(digits):
-    live = LiveTraining(min_interval=0.0)
+    live = LiveTraining(min_interval=0.2)
     cfg = hnviz.BaselineConfig.preset("permuted_digits", method="ewc", n_steps=20)
     b = hnviz.BaselineCL(cfg, progress=False, callbacks=[live]).fit(digits[1])
     np.testing.assert_array_equal(live.image.get_array().filled(np.nan), b.matrix_)
@@ -340,17 +340,3 @@ def test_transfer_init_embedding_and_toy_variant(toy):
         learner.partial_fit(toy_variant(toy, 1), init_embedding=torch.zeros(2, 2))
 
 
-def test_task_confusion(digits):
-    from hnviz.analysis import task_confusion
-    from hnviz.plots import plot_task_confusion
-
-    learner, tasks = digits
-    C = task_confusion(learner, tasks)
-    np.testing.assert_allclose(C.sum(1), 100)
-    for t in range(3):
-        assert C[t, t] == pytest.approx(learner.task_inference_accuracy(tasks[t]))
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots()
-    mesh = plot_task_confusion(C, ax)
-    np.testing.assert_allclose(mesh.get_array().reshape(3, 3), C)
-    plt.close(fig)

@@ -209,7 +209,8 @@ def ray_listeners():
             if c.status == psutil.CONN_LISTEN and c.pid in pids]
 
 
-def test_sweep_on_a_ray_cluster_through_address(tmp_path):
+@pytest.mark.slow
+def test_sweep_on_a_ray_cluster_through_address(tmp_path, ray_exclusive):
     """`ray start --head` on 127.0.0.1 plus a worker node (token authentication, every
     Ray server listening on 127.0.0.1 only), a 4-trial sweep through --address: all
     trials finish, the table is right."""
@@ -237,7 +238,8 @@ def test_sweep_on_a_ray_cluster_through_address(tmp_path):
         ray_cli("stop", "--force", env=env)
 
 
-def test_interrupted_sweep_runs_only_missing_trials(tmp_path):
+@pytest.mark.slow
+def test_interrupted_sweep_runs_only_missing_trials(tmp_path, ray_exclusive):
     """SIGKILL the sweep (driver and its local Ray) after its first finished trial; the
     rerun trains only the others and leaves the finished ones untouched."""
     spec = {**TOY, "space": {"beta": [0.001, 0.01, 0.05]}, "fixed": {"n_steps": 150}}
