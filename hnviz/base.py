@@ -138,17 +138,32 @@ class ContinualLearner:
 
     def _learn(self, task: Task) -> None:
         """``_partial_fit(task)``; if training diverges (:class:`NonFiniteLossError`) the
-        trained weights go back to what they were before the task, so earlier tasks are
-        not lost, and the error propagates."""
-        saved = self._weights() if self.target_ is not None else None
+        learner goes back to what it was before the task (weights and records), so
+        earlier tasks are not lost, and the error propagates."""
+        saved = self._rollback_point() if self.target_ is not None else None
         try:
             self._partial_fit(task)
         except NonFiniteLossError:
             if saved is None:
                 self._reset()
             else:
-                self._load_weights(saved)
+                self._roll_back(saved)
             raise
+
+    RECORDS = ("matrix_",)  # whole-array records replaced (never changed in place) per task
+
+    def _rollback_point(self) -> tuple[Any, ...]:
+        """What :meth:`_roll_back` needs: the weights (copies of what training changes in
+        place), the number of tasks and the record arrays."""
+        return (self._weights(clone=False), len(self.task_info_),
+                {name: getattr(self, name) for name in self.RECORDS})
+
+    def _roll_back(self, point: tuple[Any, ...]) -> None:
+        weights, n, records = point
+        del self.history_[n:], self.task_info_[n:], self.tasks_[n:]
+        for name, value in records.items():
+            setattr(self, name, value)
+        self._load_weights(weights, copy=False)
 
     def _partial_fit(self, task: Task) -> None:
         raise NotImplementedError
@@ -278,12 +293,14 @@ class ContinualLearner:
                         "in hnviz 0.2 (docs/changelog.md)")
 
     # -------------------------------------------------------------------- state
-    def _weights(self) -> dict[str, torch.Tensor]:
-        """Copies of the trained tensors (the ``weights`` of the state)."""
+    def _weights(self, clone: bool = True) -> dict[str, torch.Tensor]:
+        """The trained tensors (the ``weights`` of the state) as copies; with ``clone=False``
+        only those that training changes in place are copied."""
         raise NotImplementedError
 
-    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
-        """Put ``weights`` (checked against the built model) in place, or StateError."""
+    def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
+        """Put ``weights`` (checked against the built model) in place, or StateError;
+        ``copy=False`` takes the tensors themselves."""
         raise NotImplementedError
 
     def state_dict(self) -> LearnerState:
@@ -336,8 +353,12 @@ class ContinualLearner:
             raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
         self.task_info_ = list(meta["task_info"])
         self._load_weights(state.weights)
-        if "rng.gen" in state.training:
-            self.gen_.set_state(state.training["rng.gen"])
+        if "rng.gen" in state.training:  # checkpoints hold it; run files do not
+            try:
+                self.gen_.set_state(state.training["rng.gen"])
+            except (RuntimeError, TypeError, ValueError) as e:
+                raise StateError(f"holds a learner RNG state that does not load ({e})",
+                                 "training") from e
         self.history_ = [{k.split(".", 1)[1]: v.numpy() for k, v in state.history.items()
                           if k.startswith(f"task{i}.")} for i in range(done)]
         self.matrix_ = saved_matrix(meta["matrix"], done, "matrix")

@@ -213,10 +213,12 @@ class BaselineCL(ContinualLearner):
         self._consolidate(task, path)
         self._finish_task(task, history)
 
-    def _weights(self) -> dict[str, torch.Tensor]:
-        return {k: getattr(self, f"{k}_").detach().clone() for k in self.WEIGHTS}
+    def _weights(self, clone: bool = True) -> dict[str, torch.Tensor]:
+        # training changes theta_ in place; importance_/anchors_ are replaced after a task
+        return {k: getattr(self, f"{k}_").detach().clone() if clone or k == "theta"
+                else getattr(self, f"{k}_") for k in self.WEIGHTS}
 
-    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+    def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
         missing = [k for k in self.WEIGHTS if k not in weights]
         if missing:
             raise StateError(f"lacks tensor(s) {', '.join(missing)}")
@@ -227,8 +229,9 @@ class BaselineCL(ContinualLearner):
             raise StateError(f"holds baseline tensors of shapes {tuple(theta.shape)}, "
                              f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not "
                              f"fit its target net (P = {P}) and {T} tasks")
-        self.theta_ = torch.nn.Parameter(theta.clone())
-        self.importance_, self.anchors_ = importance.clone(), anchors.clone()
+        self.theta_ = torch.nn.Parameter(theta.clone() if copy else theta)
+        self.importance_, self.anchors_ = ((importance.clone(), anchors.clone()) if copy
+                                           else (importance, anchors))
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()

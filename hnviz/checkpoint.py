@@ -3,7 +3,7 @@
 A checkpoint lives in ``DIR/checkpoints/`` as a pair of files named after its position
 (tasks done, steps done in the current task)::
 
-    ckpt-00003-0000120.safetensors   tensors of the learner's state (hnviz.base.LearnerState):
+    ckpt-00003-0000120.safetensors   tensors of the learner's state (hnviz.state.LearnerState):
                                      hnet.<name> (theta), embeddings (T, E),
                                      history.task<t>.<key> of finished tasks, rng.gen (the
                                      learner's generator) and, in the middle of a task,
@@ -59,6 +59,11 @@ _LEARNER_META = ("config", "random_state", "target", "task_info", "matrix",
 
 class CheckpointError(DamagedFileError):
     """A checkpoint cannot be read or does not fit (names the file and the fix)."""
+
+
+def is_final(info: dict[str, Any]) -> bool:
+    """A checkpoint's JSON ``info`` is of a finished run (every task done, none in progress)."""
+    return (info.get("tasks_done"), info.get("step")) == (info.get("n_tasks"), 0)
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -141,6 +146,11 @@ class Checkpointer(Callback):
 
     def elapsed_seconds(self) -> float:
         return self.elapsed + time.perf_counter() - self._t0
+
+    def on_task_start(self, learner: Any, task: Task) -> None:
+        if not isinstance(learner, HyperCL):
+            raise TypeError(f"checkpoints are written for hnviz.HyperCL learners, got "
+                            f"{type(learner).__name__}")
 
     def on_step(self, learner: HyperCL, task_id: int, step: int, logs: dict[str, float]) -> None:
         done = learner.in_progress_.step
@@ -227,10 +237,6 @@ class Checkpoint:
     info: dict[str, Any]
     tensors: dict[str, torch.Tensor]
 
-    @property
-    def finished(self) -> bool:
-        return self.info["tasks_done"] == self.info["n_tasks"] and self.info["step"] == 0
-
     def state(self) -> LearnerState:
         """The learner's state this checkpoint holds."""
         weights, history, training = {}, {}, {}
@@ -310,11 +316,13 @@ def restore(ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
             len(state.meta["task_info"]) != info["tasks_done"]:
         raise CheckpointError(f"{path}: task_info does not list the {info['tasks_done']} tasks "
                               "done; the checkpoint is damaged")
+    if "rng.gen" not in state.training:
+        raise CheckpointError(f"{ck.where.tensors_path} lacks tensor 'rng.gen' (the learner's "
+                              "random generator); the checkpoint is damaged")
     try:
         learner = HyperCL.from_state_dict(state, tasks, progress, callbacks)
-    except StateError as e:
-        where = (f"{ck.where.tensors_path}" if e.part == "training" else
-                 f"{path} (with {ck.where.tensors_path.name})")
-        raise CheckpointError(f"{where}: {e}; the checkpoint is damaged") from e
+    except StateError as e:  # the two files describe the learner together: name both
+        raise CheckpointError(f"{path} and {ck.where.tensors_path.name}: {e}; the checkpoint "
+                              "is damaged") from e
     _restore_global_rng(ck)
     return learner

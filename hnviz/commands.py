@@ -57,7 +57,7 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
 
     learner = HyperCL(config, random_state=seed, progress=progress)
     done = train_into(learner, tasks, out, checkpoint_every=checkpoint_every, resume=resume,
-                      on_resume=check)
+                      reuse_complete=resume, on_resume=check)
     if done.how == "complete":
         _check_same_run(Path(out) / "run.json", done.learner.config.to_dict(), done.saved_spec,
                         done.learner.random_state, config, tasks.spec, seed)

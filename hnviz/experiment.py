@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .base import ContinualLearner, task_list
 from .benchmarks import BENCHMARKS, FAST_DATA, from_spec, get_benchmark
-from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_temporaries,
+from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_temporaries, is_final,
                          latest_checkpoint, list_checkpoints, remove_checkpoints, restore)
 from .config import PRESETS
 from .learner import HyperCL
@@ -42,7 +42,7 @@ def _refuse_unfinished(directory: str | Path) -> None:
     if not existing:
         return
     info = read_json(existing[-1].path, "checkpoint")
-    if (info.get("tasks_done"), info.get("step")) != (info.get("n_tasks"), 0):
+    if not is_final(info):
         raise ValueError(
             f"{directory} holds checkpoints of an unfinished run (newest: "
             f"{existing[-1].describe()} of {info.get('n_tasks')}); continue it with "
@@ -52,19 +52,21 @@ def _refuse_unfinished(directory: str | Path) -> None:
 
 
 def _fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
-                      every: int | None, keep: int) -> HyperCL:
+                      every: int | None, keep: int, callbacks: Sequence[Any] = ()) -> HyperCL:
     spec = getattr(tasks, "spec", None)
     tasks = task_list(tasks)
     checkpointer = Checkpointer(directory, tasks, every, keep, spec)
     _refuse_unfinished(directory)
-    learner.fit(tasks, callbacks=[checkpointer])
+    learner.fit(tasks, callbacks=[*callbacks, checkpointer])
     _record(learner, checkpointer)
     return learner
 
 
 def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
-                     every: int | None = None, keep: int = KEEP) -> HyperCL:
-    """Reset ``learner`` and learn ``tasks``, writing a checkpoint to
+                     every: int | None = None, keep: int = KEEP,
+                     callbacks: Sequence[Any] = ()) -> HyperCL:
+    """Reset ``learner`` and learn ``tasks`` (``callbacks``: as in ``fit``), writing a
+    checkpoint to
     ``directory/checkpoints/`` after every task and every ``every`` steps within a task,
     keeping the ``keep`` newest (:mod:`hnviz.checkpoint`); :func:`resume` continues from
     them after a crash. The directory is locked meanwhile; one with checkpoints of an
@@ -74,7 +76,7 @@ def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | P
         raise TypeError(f"checkpoints are written for hnviz.HyperCL learners, got "
                         f"{type(learner).__name__}")
     with run_lock(directory):
-        return _fit_checkpointed(learner, tasks, directory, every, keep)
+        return _fit_checkpointed(learner, tasks, directory, every, keep, callbacks)
 
 
 def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequence[Any],
@@ -131,7 +133,7 @@ class TrainedRun:
 
 def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
                checkpoints: bool = True, checkpoint_every: int | None = None,
-               resume: bool = False,
+               resume: bool = False, reuse_complete: bool = False,
                on_resume: Callable[[Checkpoint | None], None] | None = None,
                **extra: Any) -> TrainedRun:
     """Train ``learner`` on ``tasks`` (a TaskSequence: its spec is saved) and save the run
@@ -139,15 +141,16 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
 
     A hypernetwork writes checkpoints meanwhile (``checkpoints``; also every
     ``checkpoint_every`` steps), removed once the run is saved. ``resume``: continue
-    from the newest checkpoint in ``out``, or, with none, return the complete run saved
-    there unchanged; without either, train from the start. ``on_resume(checkpoint)`` is
+    from the newest checkpoint in ``out`` if there is one (``learner`` only gives the
+    progress setting then); ``reuse_complete``: if ``out`` holds a complete run and no
+    checkpoint, return it unchanged instead of training. ``on_resume(checkpoint)`` is
     called before continuing (it may raise to refuse), ``on_resume(None)`` before training
     from the start although ``resume`` was asked."""
     out = Path(out)
     checkpoints = checkpoints and isinstance(learner, HyperCL)
     with run_lock(out):
         ck = latest_checkpoint(out) if resume and checkpoints else None
-        if resume and ck is None and (out / "run.json").is_file():
+        if reuse_complete and ck is None and (out / "run.json").is_file():
             run = load_run(out)
             return TrainedRun(run.learner, run.metrics.get("wall_seconds", 0.0), "complete",
                               run.spec)

@@ -18,7 +18,7 @@ from .train import StepRule, StepState, fit_task, load_step_state, step_state_te
 from .validate import as_float_tensor
 
 _MOVED = ("HyperCL.fit(checkpoint_dir=...) moved to hnviz.fit_checkpointed(learner, tasks, "
-          "directory, every=N) in hnviz 0.2 (docs/changelog.md)")
+          "directory, every=N, keep=K, callbacks=...) in hnviz 0.2 (docs/changelog.md)")
 
 
 class HyperCL(ContinualLearner):
@@ -33,6 +33,7 @@ class HyperCL(ContinualLearner):
 
     kind = "hypercl"
     config_class = HyperCLConfig
+    RECORDS = ("matrix_", "inference_matrix_")
 
     def _reset(self) -> None:
         super()._reset()
@@ -66,10 +67,11 @@ class HyperCL(ContinualLearner):
 
     # ----------------------------------------------------------------- training
     def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = (),
-            checkpoint_dir: Any = None, checkpoint_every: Any = None) -> "HyperCL":
+            checkpoint_dir: Any = None, checkpoint_every: Any = None,
+            keep: Any = None) -> "HyperCL":
         """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
         :meth:`partial_fit`). Checkpoints: :func:`hnviz.fit_checkpointed`."""
-        if checkpoint_dir is not None or checkpoint_every is not None:
+        if (checkpoint_dir, checkpoint_every, keep) != (None, None, None):
             raise TypeError(_MOVED)
         return super().fit(tasks, callbacks)
 
@@ -144,6 +146,10 @@ class HyperCL(ContinualLearner):
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets)
+        return self._step_state(task, emb, reg)
+
+    def _step_state(self, task: Task, emb: torch.nn.Parameter, reg: RegTargets | None) -> StepState:
+        """A new task state: the embedding, its two optimizers, the regularizer's targets."""
         return StepState(task, emb, *self.optimizers(emb), reg, self.gen_,
                          self.head_of(task.task_id))
 
@@ -243,12 +249,12 @@ class HyperCL(ContinualLearner):
         return out
 
     # -------------------------------------------------------------------- state
-    def _weights(self) -> dict[str, torch.Tensor]:
+    def _weights(self, clone: bool = True) -> dict[str, torch.Tensor]:
         weights = {f"hnet.{n}": p.detach().clone() for n, p in self.hnet_.named_parameters()}
-        weights["embeddings"] = self.embeddings_.clone()
+        weights["embeddings"] = self.embeddings_.clone() if clone else self.embeddings_
         return weights
 
-    def _load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+    def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
         theta = {k[len("hnet."):]: v.clone() for k, v in weights.items() if k.startswith("hnet.")}
         try:
             self.hnet_.load_state_dict(theta, strict=True)
@@ -259,7 +265,7 @@ class HyperCL(ContinualLearner):
         if emb is None or emb.shape != want:
             got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
             raise StateError(f"holds {got}, expected {want} (its tasks and emb_dim)")
-        self.embeddings_ = emb.clone()
+        self.embeddings_ = emb.clone() if copy else emb
 
     def state_dict(self) -> LearnerState:
         """The learner (and the task in progress, during training) as a LearnerState."""
@@ -278,7 +284,7 @@ class HyperCL(ContinualLearner):
         done, meta = state.tasks_done, state.meta
         if meta.get("inference_matrix"):
             self.inference_matrix_ = saved_matrix(meta["inference_matrix"], done,
-                                                  "inference_matrix")
+                                                  "task-inference matrix")
         if meta.get("step", 0) > 0:
             if tasks is None or len(tasks) <= done:
                 raise StateError(f"holds task {done + 1} in progress; pass the run's tasks to "
@@ -305,7 +311,7 @@ class HyperCL(ContinualLearner):
                 raise StateError("holds a theta_star that does not fit the hypernetwork",
                                  "training")
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets, theta_star=star)
-        s = StepState(task, emb, *self.optimizers(emb), reg, self.gen_, self.head_of(task.task_id))
+        s = self._step_state(task, emb, reg)
         try:
             load_step_state(s, state.tensor, step, state.meta["sampler_pos"], cfg.batch_size)
         except StateError:

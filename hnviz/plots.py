@@ -31,19 +31,31 @@ def task_cmap(n: int) -> Any:
     return ListedColormap(task_colors(n))
 
 
-def plot_toy_fits(learner: HyperCL, tasks: Sequence[Task], ax: Axes | None = None,
-                  n_points: int = 200) -> list[Any]:
-    """Each 1-D regression task's data and the function its generated net computes."""
-    ax = _ax(ax)
-    colors = task_colors(len(tasks))
-    artists = []
-    for task, color in zip(tasks, colors):
+def toy_fit_curves(learner: HyperCL, tasks: Sequence[Task],
+                   n_points: int = 200) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each 1-D regression task, ``x`` ``(n_points,)`` over its input range and the
+    function its generated net computes there, ``y`` ``(n_points,)``."""
+    curves = []
+    for task in tasks:
         lo, hi = task.meta.get("x_range", (float(task.x_test.min()), float(task.x_test.max())))
         x = torch.linspace(lo, hi, n_points)[:, None]
-        y = learner.predict(x, task.task_id)
+        curves.append((x[:, 0].numpy(), learner.predict(x, task.task_id)[:, 0].numpy()))
+    return curves
+
+
+def plot_toy_fits(learner: HyperCL | None, tasks: Sequence[Task], ax: Axes | None = None,
+                  n_points: int = 200) -> list[Any]:
+    """Each 1-D regression task's data and the function its generated net computes
+    (``learner=None``: the data and empty lines, to be filled with :func:`toy_fit_curves`).
+    Returns the artists: per task its scatter, then its line."""
+    ax = _ax(ax)
+    curves = toy_fit_curves(learner, tasks, n_points) if learner is not None \
+        else [([], [])] * len(tasks)
+    artists = []
+    for task, color, (x, y) in zip(tasks, task_colors(len(tasks)), curves):
         artists.append(ax.scatter(task.x_train[:, 0], task.y_train[:, 0], s=8, alpha=0.4,
                                   color=color))
-        artists += ax.plot(x[:, 0], y[:, 0], color=color, lw=2, label=task.name)
+        artists += ax.plot(x, y, color=color, lw=2, label=task.name)
     ax.set(xlabel="x", ylabel="y", title="hypernetwork fits after the last task")
     ax.legend(fontsize=8)
     return artists

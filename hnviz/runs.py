@@ -158,7 +158,8 @@ def load_run(directory: str | Path) -> Run:
     metrics = read_json(metrics_path)
     _require(metrics, ("matrix", "metric"), metrics_path)
     inference = metrics.get("task_inference")  # HNET+ENT in cl2/cl3
-    if inference is not None and (not isinstance(inference, dict) or "matrix" not in inference):
+    if "task_inference" in metrics and (not isinstance(inference, dict) or
+                                        not inference.get("matrix")):
         raise _damaged(metrics_path, "has a 'task_inference' entry without a matrix")
     meta = {"learner": info["learner"], "config": info["config"],
             "random_state": info["random_state"], "target": info["target"],

@@ -245,7 +245,7 @@ def load_step_state(s: StepState, tensor: Callable[[str], torch.Tensor], step: i
         _load_optimizer(tensor, "opt.emb", s.emb_opt)
         s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen,
                                  perm=tensor("task.perm"), pos=sampler_pos)
-    except (TypeError, RuntimeError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"the task in progress does not load ({e})") from e
     s.step = step
     for key in ("task_loss", "reg_loss"):

@@ -1,6 +1,6 @@
 """Keep the notebooks committed clean: no outputs, execution counts or widget state,
 except the text output (and execution count) of cells marked ``# NBVAL_CHECK_OUTPUT``
-(deterministic lines that nbval compares on every ``make test``).
+(deterministic lines that ``make test`` compares on every run; the marker is nbval's).
 
 Usage: python scripts/clean_notebooks.py [--execute] [notebooks/*.ipynb]
 ``--execute`` first runs each notebook (with HNVIZ_FAST=1, as the tests do) to record the

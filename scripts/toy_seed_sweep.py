@@ -1,4 +1,4 @@
-"""Seed sweep of the toy regression with the paper's settings (README, "Measured results").
+"""Seed sweep of the toy regression with the paper's settings (docs/results.md, "Runs and presets").
 
 Usage: python scripts/toy_seed_sweep.py [N_SEEDS] [--hnet-init xavier|pytorch]
 Prints, per seed, the final and during test MSE of the three tasks, with beta = 0.005

@@ -60,7 +60,7 @@ def test_bench_command_prints_table_and_rows(tmp_path):
 @pytest.mark.slow
 def test_checkpoint_overhead_bench(tmp_path):
     """The overhead benchmark trains with and without checkpoints (identical results
-    required) and prints the figures; tiny here, PermutedDigits-10 in the README."""
+    required) and prints the figures; tiny here, PermutedDigits-10 in docs/robustness.md."""
     res = subprocess.run([sys.executable, "-m", "hnviz", "bench-checkpoints", "--tasks", "3",
                           "--steps", "30", "--every", "10", "--dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=300)

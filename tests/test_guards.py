@@ -47,6 +47,28 @@ def test_non_finite_loss_names_task_and_step_and_keeps_earlier_tasks(toy, index)
     assert learner.n_tasks_ == 3 and np.isfinite(learner.matrix_[-1]).all()
 
 
+class FailAtTaskEnd(Callback):
+    """A guard that finds the weights non-finite after the task was recorded (as the
+    checkpointer's check does at a task's end)."""
+
+    def on_task_end(self, learner, task_id, logs):
+        raise hnviz.NonFiniteLossError(f"task {task_id + 1}: weights non-finite")
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_divergence_found_at_a_tasks_end_rolls_back_its_records(toy, index):
+    learner = _learners()[index].fit(toy.tasks[:2])
+    before = {k: v.clone() for k, v in learner.state_dict().weights.items()}
+    matrix, info = learner.matrix_.copy(), list(learner.task_info_)
+    with pytest.raises(hnviz.NonFiniteLossError, match="task 3: weights non-finite"):
+        learner.partial_fit(toy[2], callbacks=[FailAtTaskEnd()])
+    assert learner.n_tasks_ == 2 and len(learner.history_) == len(learner.tasks_) == 2
+    assert learner.task_info_ == info
+    np.testing.assert_array_equal(learner.matrix_, matrix)
+    for k, v in learner.state_dict().weights.items():
+        assert torch.equal(v, before[k]), k
+
+
 def test_divergence_in_the_first_task_leaves_an_unfitted_learner(toy):
     learner = _learners()[0]
     with pytest.raises(hnviz.NonFiniteLossError, match="task 1"):

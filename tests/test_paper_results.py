@@ -9,7 +9,7 @@ import hnviz
 
 pytestmark = pytest.mark.slow  # minutes of training or subprocesses: not in make check
 
-# Seed of the hypernetwork init and batch order. Over seeds 0-9 (README, seed sweep;
+# Seed of the hypernetwork init and batch order. Over seeds 0-9 (docs/results.md, seed sweep;
 # scripts/toy_seed_sweep.py) 8/10 end with MSE <= 0.01 on all tasks, and fine-tuning ends
 # above 1 on task 1 in 5/10 (on task 2 in 10/10); seed 3 is one where both hold.
 TOY_SEED = 3

@@ -8,14 +8,13 @@ from typing import Any, Sequence
 
 import ipywidgets as widgets
 import numpy as np
-import torch
 from matplotlib.collections import PolyCollection
 from traitlets import Float, HasTraits, TraitError, validate
 
 from ..benchmarks import toy_regression
 from ..config import HyperCLConfig
 from ..learner import HyperCL
-from ..plots import task_colors
+from ..plots import plot_toy_fits, task_colors, toy_fit_curves
 from ..tasks import Task
 from .live import LiveTraining
 from .net_panel import bar_verts
@@ -114,24 +113,16 @@ class ForgettingLab(AnalysisWidget):
         self.redraw()
 
     def _make_fit_artists(self) -> None:
-        """The left panel's artists, hidden until a run exists: toy data and one line per
+        """The left panel's artists, filled once a run exists: toy data and one line per
         task's generated net (1-D regression), or one bar per task."""
         ax, T = self.ax_fit, len(self.tasks)
-        colors = task_colors(T)
         self.toy = self.tasks[0].kind == "regression" and self.tasks[0].in_features == 1
         if self.toy:
-            self.fit_x, self.fit_lines = [], []
-            for task, color in zip(self.tasks, colors):
-                lo, hi = task.meta.get("x_range", (float(task.x_test.min()),
-                                                   float(task.x_test.max())))
-                self.fit_x.append(torch.linspace(lo, hi, 200)[:, None])
-                ax.scatter(task.x_train[:, 0], task.y_train[:, 0], s=8, alpha=0.4, color=color)
-                self.fit_lines += ax.plot([], [], color=color, lw=2, label=task.name)
-            ax.set(xlabel="x", ylabel="y")
-            ax.legend(fontsize=8)
+            self.fit_lines = plot_toy_fits(None, self.tasks, ax)[1::2]  # scatter, line, ...
         else:
             self.bars = ax.add_collection(PolyCollection(bar_verts(np.zeros(T)),
-                                                         facecolors=colors, edgecolors="none"))
+                                                         facecolors=task_colors(T),
+                                                         edgecolors="none"))
             ax.set(xlabel="task", ylabel=metric_label(self.metric), xlim=(0.3, T + 0.7))
 
     def train(self) -> HyperCL:
@@ -154,8 +145,8 @@ class ForgettingLab(AnalysisWidget):
         ax = self.ax_fit
         ax.set_axis_on()
         if self.toy:
-            for task, x, line in zip(self.tasks, self.fit_x, self.fit_lines):
-                line.set_data(x[:, 0].numpy(), learner.predict(x, task.task_id)[:, 0].numpy())
+            for line, (x, y) in zip(self.fit_lines, toy_fit_curves(learner, self.tasks)):
+                line.set_data(x, y)
         else:
             self.bars.set_verts(bar_verts(learner.matrix_[-1]))
             if self.metric == "accuracy":
