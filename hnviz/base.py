@@ -9,7 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
-from .state import LearnerState, StateError, grown, saved_matrix
+from .state import Stateful, grown
 from .targets import TargetNet, build_target
 from .tasks import Task
 from .train import NonFiniteLossError
@@ -45,7 +45,7 @@ def task_list(tasks: Any) -> list[Task]:
     return tasks
 
 
-class ContinualLearner:
+class ContinualLearner(Stateful):
     """Base of :class:`hnviz.HyperCL` and the baselines.
 
     Subclasses set ``kind`` and ``config_class`` and implement ``_reset``, ``n_tasks_``,
@@ -107,10 +107,15 @@ class ContinualLearner:
         self.gen_ = torch.Generator()
         self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
 
-    def _build_for(self, task: Task, n_outputs: int) -> None:
+    def _outputs_for(self, task: Task) -> int:
+        """The size of one output head for ``task`` (all classes in cl3 for one shared
+        head: the baselines override)."""
+        return task.n_outputs
+
+    def _build_for(self, task: Task) -> None:
         """Build at the first task: one head per task if ``config.multi_head``."""
         if self.target_ is None:
-            self.build(task.in_features, n_outputs,
+            self.build(task.in_features, self._outputs_for(task),
                        task.n_tasks if self.config.multi_head else 1, task.in_shape)
 
     def _build_model(self) -> None:
@@ -192,6 +197,11 @@ class ContinualLearner:
                              f"task(s) and expects task {self.n_tasks_} next; pass tasks in order")
         if self.target_ is not None:
             self.check_x(task.x_train)
+            if self._outputs_for(task) != self.target_.out_features:
+                raise ValueError(f"task {task.task_id} ({task.name!r}) needs "
+                                 f"{self._outputs_for(task)} outputs, the learner's net has "
+                                 f"{self.target_.out_features} (from its first task); pass "
+                                 "tasks of one sequence")
             if self.target_.n_heads > 1 and task.task_id >= self.target_.n_heads:
                 raise ValueError(f"task id {task.task_id} has no output head: the target net has "
                                  f"{self.target_.n_heads} heads; build a longer sequence")
@@ -302,78 +312,3 @@ class ContinualLearner:
         """Put ``weights`` (checked against the built model) in place, or StateError;
         ``copy=False`` takes the tensors themselves."""
         raise NotImplementedError
-
-    def state_dict(self) -> LearnerState:
-        """The learner as a :class:`LearnerState` (copies; no data sets)."""
-        if self.target_ is None:
-            raise ValueError("this learner has no state yet; call partial_fit(task) or "
-                             "fit(tasks) first")
-        tgt = self.target_
-        meta = {"learner": self.kind, "config": self.config.to_dict(),
-                "random_state": self.random_state,
-                "target": {"in_features": tgt.in_features, "n_outputs": tgt.out_features,
-                           "n_heads": tgt.n_heads, "in_shape": list(self.in_shape_)},
-                "task_info": list(self.task_info_), "matrix": metrics.to_json(self.matrix_),
-                "step": 0, "sampler_pos": None}
-        history = {f"task{t}.{k}": torch.as_tensor(np.ascontiguousarray(v))
-                   for t, h in enumerate(self.history_) for k, v in h.items()}
-        weights = {k: v.contiguous() for k, v in self._weights().items()}
-        return LearnerState(meta, weights, history, {"rng.gen": self.gen_.get_state()})
-
-    @classmethod
-    def _check_kind(cls, state: LearnerState) -> None:
-        kind = state.meta.get("learner", cls.kind)
-        if kind != cls.kind:
-            raise StateError(f"describes a {kind!r} learner, not {cls.kind!r}", "meta")
-
-    @classmethod
-    def config_of(cls, state: LearnerState) -> Any:
-        """The config a state describes (a :class:`StateError` if it does not build)."""
-        try:
-            return cls.config_class.from_dict(state.meta["config"])
-        except (TypeError, ValueError) as e:
-            raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
-
-    def load_state_dict(self, state: LearnerState, tasks: Sequence[Task] | None = None) -> None:
-        """Become the learner ``state`` describes (its config and seed included); checks
-        every tensor against the model the config builds and raises a
-        :class:`StateError` saying what does not fit. ``tasks``: the run's task sequence
-        (its first tasks become ``tasks_``, the test data of the matrix)."""
-        meta = state.meta
-        self._check_kind(state)
-        self.config, self.random_state = self.config_of(state), meta["random_state"]
-        self._reset()
-        t, done = meta["target"], state.tasks_done
-        try:
-            if not all(isinstance(t[k], int) and not isinstance(t[k], bool) and t[k] >= 1
-                       for k in ("in_features", "n_outputs", "n_heads")):
-                raise ValueError(f"target layout {t} needs integers >= 1")
-            self.build(t["in_features"], t["n_outputs"], t["n_heads"], tuple(t["in_shape"]))
-        except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
-        self.task_info_ = list(meta["task_info"])
-        self._load_weights(state.weights)
-        if "rng.gen" in state.training:  # checkpoints hold it; run files do not
-            try:
-                self.gen_.set_state(state.training["rng.gen"])
-            except (RuntimeError, TypeError, ValueError) as e:
-                raise StateError(f"holds a learner RNG state that does not load ({e})",
-                                 "training") from e
-        self.history_ = [{k.split(".", 1)[1]: v.numpy() for k, v in state.history.items()
-                          if k.startswith(f"task{i}.")} for i in range(done)]
-        self.matrix_ = saved_matrix(meta["matrix"], done, "matrix")
-        self.tasks_ = list(tasks[:done]) if tasks is not None else []
-
-    @classmethod
-    def from_state_dict(cls, state: LearnerState, tasks: Sequence[Task] | None = None,
-                        progress: bool = True, callbacks: Sequence[Any] = ()) -> "ContinualLearner":
-        """A new learner in ``state`` (see :meth:`load_state_dict`)."""
-        cls._check_kind(state)
-        config = cls.config_of(state)
-        try:
-            learner = cls(config, state.meta.get("random_state"), progress=progress,
-                          callbacks=callbacks)
-        except (TypeError, ValueError) as e:
-            raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
-        learner.load_state_dict(state, tasks)
-        return learner

@@ -25,7 +25,7 @@ from .base import ContinualLearner
 from .state import StateError
 from .config import PRESETS, ConfigMixin
 from .penalties import MergedQuadratic, PathIntegral, fisher_diagonal
-from .targets import ACTIVATIONS, TARGETS
+from .targets import ACTIVATIONS, TARGETS, count_params as count_target_params
 from .tasks import Task
 from .train import BatchSampler, run_steps, task_loss
 from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
@@ -121,6 +121,18 @@ class BaselineCL(ContinualLearner):
         """The target net's weights (all of them trained directly)."""
         return self.target_.num_params
 
+    def _outputs_for(self, task: Task) -> int:
+        return task.head_size  # one shared head over all classes in cl3
+
+    @classmethod
+    def described_params(cls, config: BaselineConfig, layout: tuple[Any, ...],
+                         n_tasks: int) -> int:
+        """Target template + theta + at most one importance and anchor per task."""
+        in_features, n_outputs, n_heads, in_shape = layout
+        P = count_target_params(config.target, in_features, n_outputs, config.target_hidden,
+                                n_heads, in_shape)
+        return P * (2 + 2 * n_tasks)
+
     def _build_model(self) -> None:
         self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)
         self.importance_ = self.anchors_ = torch.zeros(0, self.target_.num_params)
@@ -194,7 +206,7 @@ class BaselineCL(ContinualLearner):
 
     def _partial_fit(self, task: Task) -> None:
         self._check_task(task)
-        self._build_for(task, task.head_size)
+        self._build_for(task)
         cfg = self.config
         data = self._train_data(task)
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -252,12 +253,56 @@ def get_benchmark(name: str, **kwargs: Any) -> TaskSequence:
     return BENCHMARKS[name](**kwargs)
 
 
-def from_spec(spec: dict[str, Any]) -> TaskSequence:
-    """Rebuild a sequence from its ``TaskSequence.spec`` (as saved in a run directory)."""
+UNTRUSTED_MAX_TASKS = 1000  # a spec read from someone's files builds at most this many
+MAX_DATA_ENV = "HNVIZ_MAX_DATA_GB"
+
+
+def data_bytes(name: str, spec: dict[str, Any]) -> int:
+    """About how many bytes benchmark ``name`` with options ``spec`` holds in memory (each
+    permuted task keeps its own copy of the data)."""
+    n_tasks = spec.get("n_tasks", 10) if name.startswith("permuted") else 1
+    if name in ("permuted_digits", "split_digits"):
+        return n_tasks * 1797 * 64 * 4
+    if name == "toy_regression":
+        return 3 * 8 * (spec.get("n_train", 100) + spec.get("n_test", 50))
+    side = 32 if spec.get("padding") else 28
+    n = (spec.get("n_train") or 60000) + (spec.get("n_test") or 10000)
+    return n_tasks * n * side * side * 4
+
+
+def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A saved spec made safe to build: no download, at most ``UNTRUSTED_MAX_TASKS`` tasks
+    and ``$HNVIZ_MAX_DATA_GB`` (default 8) GB of data."""
+    spec = {**spec, "download": False} if "download" in spec else spec
+    n_tasks = spec.get("n_tasks", 1)
+    if is_int(n_tasks) and n_tasks > UNTRUSTED_MAX_TASKS:
+        raise ValueError(f"the saved benchmark spec asks for {n_tasks} tasks; a spec read from "
+                         f"files builds at most {UNTRUSTED_MAX_TASKS}")
+    raw = os.environ.get(MAX_DATA_ENV, "8")
+    try:
+        limit = float(raw) * 2**30
+    except ValueError:
+        raise ValueError(f"{MAX_DATA_ENV}={raw!r} must be a number of gigabytes") from None
+    need = data_bytes(name, {k: v for k, v in spec.items() if is_int(v) or isinstance(v, bool)})
+    if need > limit:
+        raise ValueError(f"the saved benchmark spec ({name}, {n_tasks} tasks) would hold "
+                         f"{need / 2**30:.1f} GB of data, more than {raw} GB; set "
+                         f"{MAX_DATA_ENV} higher to build it")
+    return spec
+
+
+def from_spec(spec: dict[str, Any], trusted: bool = True) -> TaskSequence:
+    """Rebuild a sequence from its ``TaskSequence.spec`` (as saved in a run directory).
+    ``trusted=False`` (a spec from files, e.g. :meth:`hnviz.runs.Run.tasks`): never
+    downloads, and refuses more than ``UNTRUSTED_MAX_TASKS`` tasks or
+    ``$HNVIZ_MAX_DATA_GB`` of data."""
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ValueError(f"a benchmark spec must be a JSON object with a 'name' (one of "
                          f"{', '.join(BENCHMARKS)}), got {spec!r:.200}")
     spec = dict(spec)
     scenario = spec.pop("scenario", None)
-    tasks = get_benchmark(spec.pop("name"), **spec)
+    name = spec.pop("name")
+    if not trusted:
+        spec = _check_untrusted(name, spec)
+    tasks = get_benchmark(name, **spec)
     return tasks if scenario is None else apply_scenario(tasks, scenario)

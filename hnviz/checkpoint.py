@@ -29,8 +29,10 @@ the same. Nothing is ever unpickled.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +42,9 @@ import numpy as np
 import torch
 from safetensors.torch import save as st_save
 
-from .state import LearnerState, StateError
+from .state import LearnerState, StateError, max_params
 from .learner import HyperCL
-from .safeio import DamagedFileError, atomic_write, read_json, read_tensors, sha256
+from .safeio import DamagedFileError, SafeDir, read_json, read_tensors, sha256
 from .tasks import Task
 from .train import Callback, NonFiniteLossError
 
@@ -92,16 +94,25 @@ class CheckpointInfo:
         return f"task {self.tasks_done + 1}, step {self.step}"
 
 
+def _checkpoints(run_dir: str | Path, create: bool = False) -> SafeDir | None:
+    """``run_dir/checkpoints`` opened without following links (None if it is missing and
+    not ``create``); a link there is refused."""
+    run = Path(run_dir)
+    if not create and not os.path.lexists(run / SUBDIR):
+        return None
+    with SafeDir(run, create=create, follow=not create) as d:
+        return d.subdir(SUBDIR, create=create)
+
+
 def list_checkpoints(run_dir: str | Path) -> list[CheckpointInfo]:
     """Complete checkpoints of ``run_dir`` (those with a JSON file), oldest first."""
-    ck = checkpoint_dir(run_dir)
-    if not ck.is_dir():
+    ck = _checkpoints(run_dir)
+    if ck is None:
         return []
-    found = []
-    for p in ck.iterdir():
-        m = _NAME.match(p.name)
-        if m:
-            found.append(CheckpointInfo(int(m.group(1)), int(m.group(2)), p))
+    with ck:
+        found = [CheckpointInfo(int(m.group(1)), int(m.group(2)), ck.path / name)
+                 for name, st in ck.entries("ckpt-")
+                 if stat.S_ISREG(st.st_mode) and (m := _NAME.match(name))]
     return sorted(found, key=lambda c: (c.tasks_done, c.step))
 
 
@@ -174,7 +185,6 @@ class Checkpointer(Callback):
                 f"({', '.join(bad[:3])}); no checkpoint is written and the last good one "
                 f"stays. Lower config.lr or beta, or check the task's data for NaN/inf")
         stem = _stem(tasks_done, step)
-        self.dir.mkdir(parents=True, exist_ok=True)
         rng_tensors, py_rng, np_rng = _rng_state()
         data = st_save({**tensors, **rng_tensors})
         meta = state.meta
@@ -187,45 +197,55 @@ class Checkpointer(Callback):
             "elapsed_seconds": self.elapsed_seconds(), "checkpoint_every": self.every,
             "keep": self.keep, "tensors": f"{stem}.safetensors", "sha256": sha256(data),
         }
-        atomic_write(self.dir / f"{stem}.safetensors", data)
-        atomic_write(self.dir / f"{stem}.json", json.dumps(info, indent=1, allow_nan=False))
-        self._prune()
+        with _checkpoints(self.dir.parent, create=True) as ck:
+            ck.write(f"{stem}.safetensors", data)
+            ck.write(f"{stem}.json", json.dumps(info, indent=1, allow_nan=False))
+            self._prune(ck)
         self.written += 1
         self.write_seconds += time.perf_counter() - start
         return CheckpointInfo(tasks_done, step, self.dir / f"{stem}.json")
 
-    def _prune(self) -> None:
+    def _prune(self, ck: SafeDir) -> None:
         """Remove all but the ``keep`` newest complete checkpoints, and tensor files older
         than the newest that have no JSON (left by a kill between the two writes)."""
         done = list_checkpoints(self.dir.parent)
         for old in done[:-self.keep]:
-            old.path.unlink(missing_ok=True)  # JSON first: never a JSON without tensors
-            old.tensors_path.unlink(missing_ok=True)
+            ck.unlink(old.path.name)  # JSON first: never a JSON without tensors
+            ck.unlink(old.tensors_path.name)
         complete = {c.tensors_path.name for c in done}
-        for p in self.dir.glob("ckpt-*.safetensors"):
-            if p.name not in complete and p.name < done[-1].tensors_path.name:
-                p.unlink(missing_ok=True)
+        for name, _ in ck.entries("ckpt-"):
+            if name.endswith(".safetensors") and name not in complete \
+                    and name < done[-1].tensors_path.name:
+                ck.unlink(name)
 
 
 def remove_checkpoints(run_dir: str | Path) -> None:
-    """Delete ``run_dir/checkpoints`` (checkpoint files only; nothing else there)."""
-    ck = checkpoint_dir(run_dir)
-    if not ck.is_dir():
+    """Delete ``run_dir/checkpoints`` (checkpoint files only; nothing else there; a link
+    there is refused, never followed)."""
+    ck = _checkpoints(run_dir)
+    if ck is None:
         return
-    for p in ck.iterdir():
-        if p.name.startswith(("ckpt-", ".ckpt-")):
-            p.unlink(missing_ok=True)
-    if not any(ck.iterdir()):
-        ck.rmdir()
+    with ck:
+        for name, st in ck.entries():
+            if name.startswith(("ckpt-", ".ckpt-")) and not stat.S_ISDIR(st.st_mode):
+                ck.unlink(name)
+        empty = not ck.names()
+    if empty:
+        with SafeDir(run_dir) as d:
+            os.rmdir(SUBDIR, dir_fd=d.fd)
 
 
 def clean_temporaries(run_dir: str | Path) -> list[Path]:
     """Remove temporary files of checkpoint writes that were killed; returns them."""
-    ck = checkpoint_dir(run_dir)
-    stale = list(ck.glob(".ckpt-*.tmp")) if ck.is_dir() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
+    ck = _checkpoints(run_dir)
+    if ck is None:
+        return []
+    with ck:
+        stale = [name for name, st in ck.entries(".ckpt-")
+                 if name.endswith(".tmp") and stat.S_ISREG(st.st_mode)]
+        for name in stale:
+            ck.unlink(name)
+    return [ck.path / name for name in stale]
 
 
 # ---------------------------------------------------------------------------- reading
@@ -272,8 +292,14 @@ def read_checkpoint(where: CheckpointInfo) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; the checkpoint is incomplete; delete "
                               f"{where.path.name} to resume from the one before")
+    meta = {"learner": HyperCL.kind, **{k: info[k] for k in ("config", "target", "task_info")}}
     try:
-        tensors = read_tensors(path, info["sha256"], "checkpoint", where.path.name)
+        n_params = HyperCL.check_described(meta)
+    except StateError as e:
+        raise CheckpointError(f"{where.path}: {e}; the checkpoint is damaged") from e
+    budget = min(8 * max_params(), 24 * n_params + 2**26)  # theta, theta*, Adam; logs
+    try:
+        tensors = read_tensors(path, info["sha256"], "checkpoint", where.path.name, budget)
     except DamagedFileError as e:
         raise CheckpointError(f"{e}; delete {path.name} and {where.path.name} to resume from "
                               "the checkpoint before") from e

@@ -5,13 +5,17 @@ This module parses the arguments; :mod:`hnviz.commands` does the work.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Any, Sequence
+
+from traitlets import TraitError
 
 from . import commands
 from .benchmarks import BENCHMARKS
 from .compare import METHODS
 from .lock import RunLockedError
+from .train import NonFiniteLossError
 
 COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
@@ -32,6 +36,8 @@ def _train_parsers(sub: Any) -> None:
                     help="continue from the newest checkpoint in --out (same arguments)")
     tr.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                     help="also checkpoint every N steps within a task (default: after tasks)")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace a finished run (or an unfinished one's checkpoints) in --out")
     tr.add_argument("--no-progress", action="store_true")
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
     cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
@@ -43,6 +49,7 @@ def _train_parsers(sub: Any) -> None:
     cp.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
     cp.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     cp.add_argument("--out", required=True, help="directory for runs and summary")
+    cp.add_argument("--overwrite", action="store_true", help="replace finished runs in --out")
     cp.add_argument("--no-progress", action="store_true")
 
 
@@ -98,11 +105,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# what a person can get wrong: one line naming it, exit code 2 (Ctrl-C: 130)
+USER_ERRORS = (ValueError, RunLockedError, OSError, NonFiniteLossError, TraitError, ImportError)
+_OS_HINTS = {errno.ENOSPC: "the disk is full: free space or choose another --out",
+             errno.EACCES: "no permission: choose a directory you can write",
+             errno.EPERM: "not permitted: choose a directory you can write",
+             errno.EROFS: "a read-only file system: choose another --out",
+             errno.ENOTDIR: "a part of the path is a file, not a directory",
+             errno.EEXIST: "it exists and is not a directory: choose another --out",
+             errno.EISDIR: "it is a directory, not a file"}
+
+
+def describe_error(e: BaseException) -> str:
+    """At most three lines naming what went wrong and how to fix it."""
+    if isinstance(e, OSError) and not isinstance(e, FileNotFoundError) and e.strerror:
+        where = f" {e.filename}" if e.filename else ""
+        hint = _OS_HINTS.get(e.errno, "check the path and try again")
+        text = f"cannot use{where}: {e.strerror}; {hint}"
+    else:
+        text = str(e) or type(e).__name__
+    if isinstance(e, NonFiniteLossError):
+        text += ". To start over with other settings add --overwrite"
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[:2] + (["; ".join(lines[2:])] if len(lines) > 2 else []))
+
+
+def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    if args.command == "train":
+        again = [a for a in argv if a not in ("--resume", "--overwrite")]
+        return ("interrupted; the checkpoints in --out keep the work done: continue with "
+                f"python -m hnviz {' '.join(again)} --resume")
+    if args.command == "sweep":
+        return "interrupted; run the same command again: finished trials are kept"
+    return "interrupted"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (ValueError, RunLockedError) as e:
-        print(f"hnviz: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        print(f"hnviz: error: {describe_error(e)}", file=sys.stderr)
         return 2
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,29 @@ def _check_same_run(path: Path, saved: dict, saved_spec: dict | None, saved_seed
                          f"{'; '.join(diff)}; pass the run's own arguments")
 
 
+def check_out(out: Any, name: str = "--out") -> Path:
+    """An output directory path: not empty, not an existing file."""
+    if not isinstance(out, (str, Path)) or not str(out).strip():
+        raise ValueError(f"{name} is empty; name the directory to write, e.g. {name} runs/x")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {out} is a file, not a directory; choose another path")
+    return path
+
+
 def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
               progress: bool = True, fast: bool = False, preset: str | None = None,
               resume: bool = False, checkpoint_every: int | None = None,
-              **changes: Any) -> tuple[HyperCL, dict]:
+              overwrite: bool = False, **changes: Any) -> tuple[HyperCL, dict]:
     """Train ``preset`` (default: the benchmark's; with config ``changes``) and save the
     run to ``out``. While it trains, ``out/checkpoints/`` holds a checkpoint after every
     task (and every ``checkpoint_every`` steps); they are removed once the run is saved.
     ``resume``: continue from the newest checkpoint in ``out`` (the arguments must be the
-    run's own; the run's checkpoint interval is kept)."""
+    run's own; the run's checkpoint interval is kept). A finished run in ``out`` is
+    refused unless ``overwrite``."""
+    out = check_out(out)
+    if resume and not out.is_dir():
+        raise ValueError(f"--resume: {out} does not exist; drop --resume to start a new run")
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
     config = HyperCLConfig.preset(preset or preset_for(benchmark, fast),
                                   **{k: v for k, v in changes.items() if v is not None})
@@ -57,7 +72,7 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
 
     learner = HyperCL(config, random_state=seed, progress=progress)
     done = train_into(learner, tasks, out, checkpoint_every=checkpoint_every, resume=resume,
-                      reuse_complete=resume, on_resume=check)
+                      reuse_complete=resume, overwrite=overwrite, on_resume=check)
     if done.how == "complete":
         _check_same_run(Path(out) / "run.json", done.learner.config.to_dict(), done.saved_spec,
                         done.learner.random_state, config, tasks.spec, seed)
@@ -73,7 +88,7 @@ def train(args: argparse.Namespace) -> None:
 
     _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed, not args.no_progress,
                            args.fast, args.preset, args.resume, args.checkpoint_every,
-                           beta=args.beta, n_steps=args.steps)
+                           args.overwrite, beta=args.beta, n_steps=args.steps)
     print(f"{args.benchmark:<22} " + summary_line(summary))
     print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")
     print(f"run written to {args.out}/ (metrics.json)")
@@ -105,7 +120,7 @@ def demo(args: argparse.Namespace) -> None:
     rows = []
     for name, kw in (("toy_regression", {}), ("permuted_digits", {"n_tasks": 10})):
         run_dir = out / name
-        learner, summary = train_run(name, run_dir, progress=progress, **kw)
+        learner, summary = train_run(name, run_dir, progress=progress, overwrite=True, **kw)
         _save_png(lambda ax: plot_metric_matrix(learner.matrix_, summary["metric"], ax),
                   run_dir / "metric_matrix.png")
         _save_png(lambda ax: plot_embeddings(learner, ax), run_dir / "embeddings.png")
@@ -121,6 +136,9 @@ def demo(args: argparse.Namespace) -> None:
 def compare_command(args: argparse.Namespace) -> None:
     """``python -m hnviz compare``: train, then print the Markdown table."""
     methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
+    check_out(args.out)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds {args.seeds}: compare at least one seed (--seeds 1 or more)")
     tasks = build_benchmark(args.benchmark, args.tasks, fast=args.fast)
 
     def report(method: str, seed: int, row: dict) -> None:
@@ -129,7 +147,8 @@ def compare_command(args: argparse.Namespace) -> None:
 
     preset = args.preset or preset_for(args.benchmark, args.fast)
     summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
-                      not args.no_progress, on_run=report, n_steps=args.steps)
+                      not args.no_progress, on_run=report, overwrite=args.overwrite,
+                      n_steps=args.steps)
     print(markdown_table(summary))
     print(f"runs, summary.json and table.md written to {args.out}/")
 
@@ -141,6 +160,9 @@ def figures(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     from .widgets import save_figures
 
+    check_out(args.out)
+    if not math.isfinite(args.alpha):
+        raise ValueError(f"--alpha {args.alpha} must be a finite number, e.g. --alpha 0.5")
     for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):
         print(path)
 
@@ -172,6 +194,7 @@ def sweep(args: argparse.Namespace) -> None:
     from .sweep_spec import load_spec
     from .sweeps import sweep as run_sweep
 
+    check_out(args.out)
     result = run_sweep(out=args.out, address=args.address, max_concurrent=args.max_concurrent,
                        num_cpus=args.num_cpus, progress=not args.no_progress,
                        **load_spec(args.config))

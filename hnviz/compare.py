@@ -17,10 +17,12 @@ from .baselines import BaselineCL, BaselineConfig
 from .config import HyperCLConfig
 from .experiment import train_into
 from .learner import HyperCL
+from .runs import refuse_finished
 from .safeio import atomic_write
 from .scenarios import apply_scenario, check_scenario
 from .tables import format_stat, markdown_table as table, stats
 from .tasks import TaskSequence
+from .validate import check_int
 
 METHODS = ("hnet", "finetune", "ewc", "online_ewc", "si", "joint")
 COLUMNS = {  # summary key -> table header
@@ -68,16 +70,20 @@ def make_learner(method: str, preset: str, scenario: str, seed: int, progress: b
 
 
 def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
-            progress: bool = True, checkpoints: bool = False, **changes: Any) -> dict[str, Any]:
+            progress: bool = True, checkpoints: bool = False, overwrite: bool = False,
+            **changes: Any) -> dict[str, Any]:
     """Train one method with one seed, save its run, return its row of figures.
 
-    ``checkpoints``: an HNET writes checkpoints into ``out`` while it trains and, where
-    ``out`` holds those of an unfinished run, continues from them (a baseline starts over).
+    ``checkpoints`` (sweep trials): an HNET writes checkpoints into ``out`` while it
+    trains and, where ``out`` holds those of an unfinished run, continues from them; a
+    finished run there (its trial id names its settings) is read back, not trained
+    again. Otherwise a finished run in ``out`` is refused unless ``overwrite``.
     """
     scenario = tasks.tasks[0].scenario
     learner = make_learner(method, preset, scenario, seed, progress, **changes)
     done = train_into(learner, tasks, out, checkpoints=checkpoints, resume=checkpoints,
-                      method=method, seed=seed)
+                      reuse_complete=checkpoints, overwrite=overwrite, method=method,
+                      seed=seed)
     return row_of(done.learner, done.wall_seconds)
 
 
@@ -94,17 +100,24 @@ def row_of(learner: ContinualLearner, wall_seconds: float) -> dict[str, Any]:
 
 def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[str],
             seeds: Sequence[int], out: str | Path, progress: bool = True,
-            on_run: Callable[[str, int, dict], None] | None = None,
+            on_run: Callable[[str, int, dict], None] | None = None, overwrite: bool = False,
             **changes: Any) -> dict[str, Any]:
-    """Run every method x seed on ``tasks`` under ``scenario``; write the summary files."""
+    """Run every method x seed on ``tasks`` under ``scenario``; write the summary files.
+    Finished runs in ``out`` are refused unless ``overwrite``."""
     methods, scenario = check_methods(methods), check_scenario(scenario)
+    seeds = [check_int("seed", seed, 0) for seed in seeds]
+    if not seeds:
+        raise ValueError("no seeds given; pass at least one seed (--seeds 1 or more)")
     tasks, out = apply_scenario(tasks, scenario), Path(out)
+    for method in methods:  # refuse before anything trains
+        for seed in seeds:
+            refuse_finished(out / method / f"seed{seed}", overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {m: [] for m in methods}
     for method in methods:
         for seed in seeds:
             row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}", progress,
-                          **changes)
+                          overwrite=overwrite, **changes)
             rows[method].append(row)
             if on_run is not None:
                 on_run(method, seed, row)

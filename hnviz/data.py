@@ -196,7 +196,7 @@ def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
             state = "lacks " + ", ".join(b for b in BASENAMES if _find(d, b) is None)
         else:
             state = "does not exist"
-        lines.append(f"  {d}  ({state})")
+        lines.append(f"{d} ({state})")
     fixes = [(f"hnviz.data.load_dataset({name!r}, download=True) downloads it into "
               f"{cache_dir(name)}")]
     if spec["debian_package"]:
@@ -204,7 +204,7 @@ def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
     fixes.append(f"put the four files in a directory and set {ENV_VAR}=<dir> (or pass data_dir)")
     return FileNotFoundError(
         f"{spec['title']} not found: no directory holds all of {', '.join(BASENAMES)} (.gz or "
-        f"raw). Looked in:\n" + "\n".join(lines) + "\nTo get it: " + "; or ".join(fixes))
+        f"raw).\nLooked in: " + "; ".join(lines) + "\nTo get it: " + "; or ".join(fixes))
 
 
 # ----------------------------------------------------------------------------- download

@@ -22,7 +22,7 @@ from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_tempora
 from .config import PRESETS
 from .learner import HyperCL
 from .lock import run_lock
-from .runs import load_run, write_run
+from .runs import finished_run, load_run, refuse_finished, write_run
 from .safeio import read_json
 from .tasks import Task, TaskSequence
 
@@ -35,28 +35,29 @@ def _record(learner: HyperCL, checkpointer: Checkpointer) -> None:
                                  "write_seconds": checkpointer.write_seconds}
 
 
-def _refuse_unfinished(directory: str | Path) -> None:
-    """Raise if ``directory`` holds checkpoints of an unfinished run; remove a finished
-    run's (the new run replaces them)."""
+def _refuse_unfinished(directory: str | Path, overwrite: bool = False) -> None:
+    """Raise if ``directory`` holds checkpoints of an unfinished run (unless
+    ``overwrite``: then they go); remove a finished run's (the new run replaces them)."""
     existing = list_checkpoints(directory)
     if not existing:
         return
     info = read_json(existing[-1].path, "checkpoint")
-    if not is_final(info):
+    if not is_final(info) and not overwrite:
         raise ValueError(
             f"{directory} holds checkpoints of an unfinished run (newest: "
             f"{existing[-1].describe()} of {info.get('n_tasks')}); continue it with "
             f"hnviz.resume({str(directory)!r}) or `python -m hnviz train --out {directory} "
-            "--resume`, or delete its checkpoints/ folder to start over")
+            "--resume`, or start over with overwrite=True (--overwrite)")
     remove_checkpoints(directory)
 
 
 def _fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
-                      every: int | None, keep: int, callbacks: Sequence[Any] = ()) -> HyperCL:
+                      every: int | None, keep: int, callbacks: Sequence[Any] = (),
+                      overwrite: bool = False) -> HyperCL:
     spec = getattr(tasks, "spec", None)
     tasks = task_list(tasks)
     checkpointer = Checkpointer(directory, tasks, every, keep, spec)
-    _refuse_unfinished(directory)
+    _refuse_unfinished(directory, overwrite)
     learner.fit(tasks, callbacks=[*callbacks, checkpointer])
     _record(learner, checkpointer)
     return learner
@@ -64,19 +65,19 @@ def _fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | 
 
 def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
                      every: int | None = None, keep: int = KEEP,
-                     callbacks: Sequence[Any] = ()) -> HyperCL:
+                     callbacks: Sequence[Any] = (), overwrite: bool = False) -> HyperCL:
     """Reset ``learner`` and learn ``tasks`` (``callbacks``: as in ``fit``), writing a
     checkpoint to
     ``directory/checkpoints/`` after every task and every ``every`` steps within a task,
     keeping the ``keep`` newest (:mod:`hnviz.checkpoint`); :func:`resume` continues from
     them after a crash. The directory is locked meanwhile; one with checkpoints of an
-    unfinished run is refused (resume it, or delete its ``checkpoints/``). Sets
-    ``fit_seconds_`` and ``checkpoint_stats_``."""
+    unfinished run is refused (resume it, or pass ``overwrite=True`` to discard them).
+    Sets ``fit_seconds_`` and ``checkpoint_stats_``."""
     if not isinstance(learner, HyperCL):
         raise TypeError(f"checkpoints are written for hnviz.HyperCL learners, got "
                         f"{type(learner).__name__}")
     with run_lock(directory):
-        return _fit_checkpointed(learner, tasks, directory, every, keep, callbacks)
+        return _fit_checkpointed(learner, tasks, directory, every, keep, callbacks, overwrite)
 
 
 def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequence[Any],
@@ -92,7 +93,7 @@ def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequ
         if spec is None:
             raise ValueError(f"{ck.where.path} has no benchmark spec (the run was "
                              "trained on custom tasks); pass tasks=... to resume it")
-        tasks = from_spec(spec)
+        tasks = from_spec(spec, trusted=False)  # a spec from files: no download, bounded
     spec = getattr(tasks, "spec", spec)
     tasks = task_list(tasks)
     learner = restore(ck, tasks, progress, callbacks)
@@ -133,11 +134,13 @@ class TrainedRun:
 
 def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
                checkpoints: bool = True, checkpoint_every: int | None = None,
-               resume: bool = False, reuse_complete: bool = False,
+               resume: bool = False, reuse_complete: bool = False, overwrite: bool = False,
                on_resume: Callable[[Checkpoint | None], None] | None = None,
                **extra: Any) -> TrainedRun:
     """Train ``learner`` on ``tasks`` (a TaskSequence: its spec is saved) and save the run
-    to ``out`` (``extra`` goes into metrics.json), all under the directory's lock.
+    to ``out`` (``extra`` goes into its metrics), all under the directory's lock. A
+    finished run in ``out`` is refused before any training unless ``overwrite`` (then
+    it stays loadable until the new one is saved; unfinished checkpoints are discarded).
 
     A hypernetwork writes checkpoints meanwhile (``checkpoints``; also every
     ``checkpoint_every`` steps), removed once the run is saved. ``resume``: continue
@@ -150,21 +153,25 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
     checkpoints = checkpoints and isinstance(learner, HyperCL)
     with run_lock(out):
         ck = latest_checkpoint(out) if resume and checkpoints else None
-        if reuse_complete and ck is None and (out / "run.json").is_file():
+        if reuse_complete and ck is None and finished_run(out):
             run = load_run(out)
             return TrainedRun(run.learner, run.metrics.get("wall_seconds", 0.0), "complete",
                               run.spec)
+        if ck is None:
+            refuse_finished(out, overwrite)  # before any training
         if resume and on_resume is not None:
             on_resume(ck)
         start = time.perf_counter()
         if ck is not None:
             learner = _resume(out, tasks, (), learner.progress, ck)
         elif checkpoints:
-            _fit_checkpointed(learner, tasks, out, checkpoint_every, KEEP)
+            _fit_checkpointed(learner, tasks, out, checkpoint_every, KEEP, (), overwrite)
         else:
             learner.fit(tasks)
         wall = learner.fit_seconds_ if checkpoints else time.perf_counter() - start
-        write_run(learner, out, tasks.spec, wall_seconds=wall, **extra)
+        # resuming finishes the run its checkpoints were started for, replacing an old one
+        write_run(learner, out, tasks.spec, overwrite or ck is not None, wall_seconds=wall,
+                  **extra)
         if checkpoints:
             remove_checkpoints(out)  # the run files now hold the result
     return TrainedRun(learner, wall, "resumed" if ck is not None else "trained")

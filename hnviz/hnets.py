@@ -114,3 +114,15 @@ def build_hnet(kind: str, emb_dim: int, num_outputs: int, hidden: tuple[int, ...
         return ChunkedHyperNet(emb_dim, num_outputs, chunk_size, chunk_emb_dim, hidden,
                                activation, init)
     raise ValueError(f"unknown hnet kind {kind!r}; choose 'full' or 'chunked'")
+
+
+def count_params(kind: str, emb_dim: int, num_outputs: int, hidden: tuple[int, ...],
+                 chunk_size: int = 1000, chunk_emb_dim: int = 8) -> int:
+    """The number of weights (theta) :func:`build_hnet` would make, by arithmetic alone."""
+    def mlp(sizes: list[int]) -> int:
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+    if kind == "full":
+        return mlp([emb_dim, *hidden, num_outputs])
+    n_chunks = math.ceil(num_outputs / chunk_size)
+    return n_chunks * chunk_emb_dim + mlp([emb_dim + chunk_emb_dim, *hidden, chunk_size])

@@ -11,8 +11,9 @@ from . import metrics
 from .base import ContinualLearner, task_list
 from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
-from .hnets import HyperNet, build_hnet
+from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
 from .regularizer import RegTargets
+from .targets import count_params as count_target_params
 from .tasks import Task
 from .train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
 from .validate import as_float_tensor
@@ -51,6 +52,17 @@ class HyperCL(ContinualLearner):
     def trainable_params_(self) -> int:
         """Hypernetwork weights (theta, chunk embeddings included) plus task embeddings."""
         return self.hnet_.num_params + self.embeddings_.numel()
+
+    @classmethod
+    def described_params(cls, config: HyperCLConfig, layout: tuple[Any, ...],
+                         n_tasks: int) -> int:
+        """Target template + hypernetwork + embeddings, by arithmetic alone."""
+        in_features, n_outputs, n_heads, in_shape = layout
+        P = count_target_params(config.target, in_features, n_outputs, config.target_hidden,
+                                n_heads, in_shape)
+        return P + count_hnet_params(config.hnet, config.emb_dim, P, config.hnet_hidden,
+                                     config.chunk_size, config.chunk_emb_dim) \
+            + n_tasks * config.emb_dim
 
     def _build_model(self) -> None:
         cfg = self.config
@@ -134,7 +146,7 @@ class HyperCL(ContinualLearner):
     def _start_task(self, task: Task) -> StepState:
         """Build the model at the first task; draw the task's embedding; make the
         optimizers and the regularizer's targets (theta* = the hnet now)."""
-        self._build_for(task, task.n_outputs)
+        self._build_for(task)
         cfg = self.config
         if self._init_embedding is not None:
             init = self._init_embedding.clone()

@@ -10,14 +10,18 @@ Re-entrant within one process. POSIX only (``fcntl``); elsewhere it does nothing
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
+import stat
 import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from .safeio import SafeDir, UnsafePathError
 
 try:
     import fcntl
@@ -25,7 +29,7 @@ except ImportError:  # Windows: no advisory locks here
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = ".lock"
-_held: dict[Path, int] = {}  # resolved directory -> nesting depth in this process
+_held: dict[tuple[int, int], int] = {}  # (device, inode) of a directory -> nesting depth
 
 
 class RunLockedError(RuntimeError):
@@ -42,29 +46,29 @@ def _holder(fd: int) -> dict[str, Any]:
         return {}
 
 
-@contextmanager
-def run_lock(directory: str | Path) -> Iterator[dict[str, Any] | None]:
-    """Hold ``directory``'s lock for the ``with`` block (creating the directory).
+def _open_lock(d: SafeDir) -> int:
+    """``DIR/.lock`` opened (made if missing) without following a link; a lock file that
+    is not a plain file of its own (a link, a hard link, a device) is refused."""
+    try:
+        fd = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644,
+                     dir_fd=d.fd)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafePathError(f"{d.path / LOCK_NAME} is a symbolic link; hnviz does not "
+                                  "follow links in run directories: remove it") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        raise UnsafePathError(f"{d.path / LOCK_NAME} is not a lock file hnviz made (a "
+                              f"{'hard link' if st.st_nlink > 1 else 'special file'}): remove it")
+    return fd
 
-    Yields the stale holder's info (``pid``, ``host``, ``started``) when a lock left by
-    a dead process was taken over, else None. Raises :class:`RunLockedError` naming the
-    holder when a live process has it.
-    """
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    key = d.resolve()
-    if fcntl is None or key in _held:
-        _held[key] = _held.get(key, 0) + 1
-        try:
-            yield None
-        finally:
-            _held[key] -= 1
-            if not _held[key]:
-                del _held[key]
-        return
-    path = d / LOCK_NAME
+
+def _acquire(d: SafeDir) -> int:
+    """The locked descriptor of ``DIR/.lock``, or :class:`RunLockedError` naming the holder."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(d)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -72,32 +76,54 @@ def run_lock(directory: str | Path) -> Iterator[dict[str, Any] | None]:
             os.close(fd)
             who = (f"process {info.get('pid', '?')} on {info.get('host', '?')} since "
                    f"{info.get('started', '?')}") if info else "another process"
-            raise RunLockedError(f"run directory {str(d)!r} is in use by {who}; wait for it "
-                                 f"to finish or choose another output directory") from None
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
+            raise RunLockedError(f"run directory {str(d.path)!r} is in use by {who}; wait for "
+                                 "it to finish or choose another output directory") from None
+        now = d.lstat(LOCK_NAME)
+        if now is not None and os.path.samestat(os.fstat(fd), now):
+            return fd
         os.close(fd)  # the holder we waited for unlinked it: lock the new file instead
-    stale = _holder(fd) or None
-    if stale:
-        warnings.warn(f"took over the lock of {str(d)!r} left by process {stale.get('pid', '?')}"
-                      f" on {stale.get('host', '?')}, which is no longer running", stacklevel=3)
-    mine = {"pid": os.getpid(), "host": socket.gethostname(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, json.dumps(mine).encode())
-    os.fsync(fd)
-    _held[key] = 1
-    try:
-        yield stale
-    finally:
-        del _held[key]
+
+
+@contextmanager
+def run_lock(directory: str | Path) -> Iterator[dict[str, Any] | None]:
+    """Hold ``directory``'s lock for the ``with`` block (creating the directory, which
+    must not be a symbolic link).
+
+    Yields the stale holder's info (``pid``, ``host``, ``started``) when a lock left by
+    a dead process was taken over, else None. Raises :class:`RunLockedError` naming the
+    holder when a live process has it.
+    """
+    with SafeDir(directory, create=True) as d:
+        st = os.fstat(d.fd)
+        key = (st.st_dev, st.st_ino)
+        if fcntl is None or key in _held:
+            _held[key] = _held.get(key, 0) + 1
+            try:
+                yield None
+            finally:
+                _held[key] -= 1
+                if not _held[key]:
+                    del _held[key]
+            return
+        fd = _acquire(d)
+        stale = _holder(fd) or None
+        if stale:
+            warnings.warn(f"took over the lock of {str(d.path)!r} left by process "
+                          f"{stale.get('pid', '?')} on {stale.get('host', '?')}, which is no "
+                          "longer running", stacklevel=3)
+        mine = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(mine).encode())
+        os.fsync(fd)
+        _held[key] = 1
         try:
-            path.unlink()  # still ours: nobody else can lock it while we hold it
+            yield stale
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            del _held[key]
+            try:
+                d.unlink(LOCK_NAME)  # still ours: nobody else can lock it while we hold it
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)

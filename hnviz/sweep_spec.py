@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,23 +71,46 @@ class Trial:
                 "context": self.context}
 
 
+MAX_SPEC_BYTES = 2**20
+MAX_SEEDS = 1000
+MAX_TRIALS = 10_000
+
+
+def _no_aliases(text: str, path: Path) -> None:
+    """Refuse YAML anchors and aliases (a few bytes of them can expand to gigabytes)."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ValueError(f"{path} uses a YAML alias (*{event.anchor}); sweep files take "
+                             "plain values only: write the values out")
+
+
 def load_spec(path: str | Path) -> dict[str, Any]:
-    """A sweep spec from a ``.yaml``/``.yml`` or ``.json`` file (data only: ``yaml.safe_load``)."""
+    """A sweep spec from a ``.yaml``/``.yml`` or ``.json`` file (any case): data only
+    (``yaml.safe_load`` without aliases), at most 1 MiB."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise ValueError(f"{path} is {path.stat().st_size:,} bytes; a sweep file is at most "
+                             f"{MAX_SPEC_BYTES:,}")
         text = path.read_text()
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read sweep file {path}: {e}") from e
-    if path.suffix in (".yaml", ".yml"):
+    if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         parse, errors = yaml.safe_load, (yaml.YAMLError,)
+    elif path.suffix.lower() == ".json":
+        parse, errors = json.loads, (ValueError, RecursionError)
     else:
-        parse, errors = json.loads, (ValueError,)
+        raise ValueError(f"{path}: a sweep file ends in .yaml, .yml or .json")
     try:
+        if parse is not json.loads:
+            _no_aliases(text, path)
         spec = parse(text)
     except errors as e:
-        raise ValueError(f"{path} does not parse: {e}") from e
+        raise ValueError(f"{path} does not parse: {str(e)[:300]}") from None
     if not isinstance(spec, dict):
         raise ValueError(f"{path} must hold a mapping of sweep settings ({', '.join(SPEC_KEYS)})")
     return spec
@@ -115,12 +139,13 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     out["methods"] = check_methods([methods] if isinstance(methods, str) else methods)
     seeds = out.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = list(range(check_int("seeds", seeds)))
-    if not isinstance(seeds, list) or not seeds:
-        raise ValueError(f"seeds must be a number n (seeds 0..n-1) or a list, got {seeds!r}")
+        seeds = list(range(check_int("seeds", seeds, 1, MAX_SEEDS)))
+    if not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_SEEDS:
+        raise ValueError(f"seeds must be a number n (seeds 0..n-1) or a list of 1 to "
+                         f"{MAX_SEEDS} seeds, got {str(seeds)[:100]}")
     out["seeds"] = [check_int("seed", s, 0) for s in seeds]
     out["search"] = check_choice("search", out.get("search", "grid"), SEARCHES)
-    out["num_samples"] = check_int("num_samples", out.get("num_samples", 1))
+    out["num_samples"] = check_int("num_samples", out.get("num_samples", 1), 1, MAX_TRIALS)
     out["sample_seed"] = check_int("sample_seed", out.get("sample_seed", 0), 0)
     for key in ("space", "fixed"):
         out.setdefault(key, {})
@@ -175,8 +200,16 @@ def _sample(name: str, dist: Any, rng: np.random.RandomState) -> Any:
 
 def points(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The checked spec's points in the space: grid, the product of the value lists;
-    random, ``num_samples`` draws with ``sample_seed`` (the same points on every call)."""
+    random, ``num_samples`` draws with ``sample_seed`` (the same points on every call).
+    A sweep of more than ``MAX_TRIALS`` trials is refused before anything is expanded."""
     space = {k: _values(k, v, spec["search"]) for k, v in spec["space"].items()}
+    n = spec["num_samples"] if spec["search"] == "random" else \
+        math.prod(len(v) for v in space.values())
+    total = n * len(spec["seeds"]) * len(spec["methods"])
+    if total > MAX_TRIALS:
+        raise ValueError(f"the sweep would have {total:,} trials ({n:,} points x "
+                         f"{len(spec['seeds'])} seeds x {len(spec['methods'])} methods); at most "
+                         f"{MAX_TRIALS:,}: narrow the space or the seeds")
     if spec["search"] == "grid":
         return [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
     rng = np.random.RandomState(spec["sample_seed"])

@@ -17,8 +17,7 @@ from .safeio import atomic_write
 from .scenarios import apply_scenario
 from .sweep_spec import Trial
 
-RUN_FILES = ("run.json", "metrics.json", "weights.safetensors", "history.safetensors",
-             "trial.json")  # trial.json is written last
+RUN_FILES = ("run.json", "trial.json")  # trial.json is written last
 
 
 def trial_dir(out: str | Path, trial: Trial) -> Path:
@@ -26,7 +25,7 @@ def trial_dir(out: str | Path, trial: Trial) -> Path:
 
 
 def finished(out: str | Path, trial: Trial) -> bool:
-    """The trial's run directory is complete."""
+    """The trial's run directory is complete (load_run checks the rest when it is read)."""
     d = trial_dir(out, trial)
     return all((d / f).is_file() for f in RUN_FILES)
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
 from tqdm.auto import tqdm
 
 from .safeio import atomic_write, read_json
@@ -149,6 +151,17 @@ def load_sweep(out: str | Path) -> SweepResult:
     return _collect(out, trials, check_spec(spec), write=False)
 
 
+def _check_local_resources(res: dict[str, float], num_cpus: int | None) -> None:
+    """A trial must fit the local Ray, else Ray would wait for resources forever."""
+    cpus = num_cpus or os.cpu_count() or 1
+    if res["cpu"] > cpus:
+        raise ValueError(f"resources.cpu = {res['cpu']:g} per trial, but the local Ray has "
+                         f"{cpus} CPUs; ask for at most {cpus} (or join a cluster with --address)")
+    if res["gpu"] > 0 and not torch.cuda.is_available():
+        raise ValueError(f"resources.gpu = {res['gpu']:g}, but this machine has no GPU torch "
+                         "can use; set gpu: 0")
+
+
 def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits",
           methods: Sequence[str] | str = ("hnet",), seeds: Sequence[int] | int = (0,),
           out: str | Path = "runs/sweep", address: str | None = None,
@@ -172,6 +185,8 @@ def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits
     start = time.perf_counter()
     if missing:
         trial_tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
+        if address is None:
+            _check_local_resources(spec["resources"], num_cpus)
         bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
                    unit="trial", disable=not progress)
         try:

@@ -88,7 +88,7 @@ class TargetNet:
         one head). The last two parameters are the output layer's weight and bias."""
         if self.n_heads == 1:
             return torch.arange(self.num_params)
-        o, (rows, cols) = self.out_features, self.shapes[-2]
+        o, (_, cols) = self.out_features, self.shapes[-2]
         start_w = self.num_params - self.sizes[-1] - self.sizes[-2]
         body = torch.arange(start_w)
         weight = start_w + torch.arange(head * o * cols, (head + 1) * o * cols)
@@ -139,7 +139,30 @@ def build_target(kind: str, in_features: int, out_features: int, hidden: tuple[i
                 raise ValueError(f"lenet needs square images, got {in_features} input features;"
                                  " use target='mlp' or give in_shape=(C, H, W)")
             in_shape = (1, side, side)
+        if min(in_shape[1:]) < 16:
+            raise ValueError(f"lenet needs images of at least 16x16, got {tuple(in_shape)}; "
+                             "use target='mlp'")
         module = LeNet(tuple(in_shape), total_out, hidden, activation)
     else:
         raise ValueError(f"unknown target network {kind!r}; choose 'mlp' or 'lenet'")
     return TargetNet(module, in_features, out_features, n_heads)
+
+
+def _mlp_params(sizes: list[int]) -> int:
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def count_params(kind: str, in_features: int, out_features: int, hidden: tuple[int, ...],
+                 n_heads: int = 1, in_shape: tuple[int, ...] | None = None) -> int:
+    """The number of weights :func:`build_target` would make, by arithmetic alone (for
+    checking a description before anything is allocated)."""
+    total_out = out_features * n_heads
+    if kind == "mlp":
+        return _mlp_params([in_features, *hidden, total_out])
+    if in_shape is None or len(in_shape) != 3:
+        side = math.isqrt(in_features)
+        in_shape = (1, side, side)
+    c, h, w = in_shape
+    h, w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2  # two 5x5 convs, two 2x2 pools
+    convs = (c * 10 * 25 + 10) + (10 * 20 * 25 + 20)
+    return convs + _mlp_params([20 * max(h, 0) * max(w, 0), *hidden, total_out])

@@ -35,6 +35,37 @@ class Task:
     class_offset: int = 0  # first class of this task among all classes of the sequence
     n_classes_total: int | None = None  # classes of the whole sequence (cl3)
 
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise ValueError(f"task {self.task_id} ({self.name!r}): {problem}")
+
+    def _problem(self) -> str | None:
+        """What is wrong with the task's data (shapes, dtypes, labels), or None."""
+        if self.kind not in KINDS:
+            return f"kind {self.kind!r} is not one of {', '.join(KINDS)}"
+        D = int(np.prod(self.in_shape))
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if not (torch.is_tensor(x) and torch.is_tensor(y)):
+                return f"x_{split} and y_{split} must be torch tensors"
+            if x.dim() != 2 or x.shape[1] != D or len(x) == 0:
+                return (f"x_{split} has shape {tuple(x.shape)}; expected (N, {D}) with N >= 1 "
+                        f"for in_shape {tuple(self.in_shape)}")
+            if len(y) != len(x):
+                return f"y_{split} has {len(y)} rows for {len(x)} inputs"
+            if self.kind == "regression" and tuple(y.shape[1:]) != (self.n_outputs,):
+                return (f"y_{split} has shape {tuple(y.shape)} but the task has n_outputs = "
+                        f"{self.n_outputs}; expected ({len(x)}, {self.n_outputs})")
+            if self.kind == "classification":
+                if y.dim() != 1 or y.is_floating_point():
+                    return (f"y_{split} must hold class indices of shape ({len(x)},) as "
+                            f"integers, got {tuple(y.shape)} {y.dtype}")
+                if int(y.min()) < 0 or int(y.max()) >= self.n_outputs:
+                    return (f"y_{split} has labels {int(y.min())}..{int(y.max())}; with "
+                            f"n_outputs = {self.n_outputs} they must be 0..{self.n_outputs - 1}")
+        return None
+
     @property
     def head_size(self) -> int:
         """Output size a single shared head needs: all classes of the sequence in cl3."""

@@ -13,6 +13,7 @@ import signal
 import sys
 
 import hnviz.checkpoint
+import hnviz.safeio
 from hnviz.cli import main
 
 
@@ -34,26 +35,26 @@ def install(mode: str) -> None:
         hnviz.checkpoint.Checkpointer.on_step = on_step
     elif kind == "write":
         target, phase = int(args[0]), args[1]
-        original_write = hnviz.checkpoint.atomic_write
+        original_write = hnviz.safeio.SafeDir.write
         calls = {"n": 0}
 
-        def atomic_write(path, data):
-            if "checkpoints" in str(path):
+        def write(self, name, data):
+            if self.path.name == "checkpoints":
                 calls["n"] += 1
                 if calls["n"] == target:
                     raw = data.encode() if isinstance(data, str) else data
                     if phase == "tmp":  # a half-written temporary file, as a kill leaves it
-                        with open(path.parent / f".{path.name}.killed.tmp", "wb") as f:
+                        with open(self.path / f".{name}.killed.tmp", "wb") as f:
                             f.write(raw[:len(raw) // 2])
                             f.flush()
                             os.fsync(f.fileno())
                         die()
-                    original_write(path, data)
+                    original_write(self, name, data)
                     if phase == "between":
                         die()
                     return
-            original_write(path, data)
-        hnviz.checkpoint.atomic_write = atomic_write
+            original_write(self, name, data)
+        hnviz.safeio.SafeDir.write = write
     elif kind != "none":
         raise SystemExit(f"unknown mode {mode!r}")
 

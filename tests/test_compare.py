@@ -43,7 +43,7 @@ def test_mean_and_std_over_seeds(small_compare):
     assert summary["methods"]["hnet"]["task_inference"]["mean"] is not None
     assert summary["methods"]["si"]["task_inference"]["mean"] is None
     hn = hnviz.load_run(out / "hnet" / "seed0").learner
-    assert hn.inference_matrix_.shape == (5, 5)  # restored from metrics.json
+    assert hn.inference_matrix_.shape == (5, 5)  # restored from run.json's metrics
     si = hnviz.load_run(out / "si" / "seed0").learner
     assert len(hn.history_[0]["task_loss"]) == len(si.history_[0]["task_loss"]) == 15
     assert si.target_.out_features == 10 and si.target_.n_heads == 1  # cl3: one 10-way head

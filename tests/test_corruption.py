@@ -3,6 +3,7 @@ with flipped bytes or with edited JSON/tensors, gives a clear error naming the f
 load changes no file (not even the damaged one); widgets show the message."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -72,19 +73,19 @@ def edit_json(change):
 
 
 def edit_tensors(change, vouch="run.json"):
-    """Change the tensors and update the checksum that vouches for them, so that the
-    content checks (shapes, NaN) are what must catch it."""
+    """Change the tensors and update the size and checksum that vouch for them, so that
+    the content checks (shapes, NaN) are what must catch it."""
     def damage(p):
         tensors = load_file(p)
         change(tensors)
         raw = save(tensors)
         p.write_bytes(raw)
-        j = p.with_suffix(".json") if vouch == "checkpoint" else p.parent / vouch
+        j = p.with_suffix(".json") if vouch == "checkpoint" else p.parent.parent / vouch
         info = json.loads(j.read_text())
         if vouch == "checkpoint":
             info["sha256"] = sha256(raw)
         else:
-            info["sha256"][p.name] = sha256(raw)
+            info["files"][p.name] = {"bytes": len(raw), "sha256": sha256(raw)}
         j.write_text(json.dumps(info))
     return damage
 
@@ -112,6 +113,7 @@ def put(value, *keys):
     return change
 
 
+W, H = "gen-000001/weights.safetensors", "gen-000001/history.safetensors"
 RUN_DAMAGE = {  # file -> {damage name: (damage, expected words besides the file name)}
     "run.json": {
         "truncated": (truncate, "cannot read"), "empty": (empty, "cannot read"),
@@ -124,28 +126,33 @@ RUN_DAMAGE = {  # file -> {damage name: (damage, expected words besides the file
         "fewer tasks": (edit_json(lambda d: d["tasks"].pop()), "expected (2, 2)"),
         "NaN in JSON": (lambda p: p.write_text(p.read_text().replace('"beta": 0.005',
                                                                     '"beta": NaN')), "NaN"),
+        "inf in JSON": (lambda p: p.write_text(p.read_text().replace('"beta": 0.005',
+                                                                    '"beta": 1e999')), "too large"),
+        "nested JSON": (lambda p: p.write_text('{"a": ' * 100_000 + "1" + "}" * 100_000),
+                        "nested too deeply"),
         "not an object": (lambda p: p.write_text("[1, 2]"), "not an object"),
-        "checksum": (edit_json(put("0" * 64, "sha256", "weights.safetensors")),
-                     "weights.safetensors does not match its checksum in run.json"),
+        "checksum": (edit_json(put("0" * 64, "files", "weights.safetensors", "sha256")),
+                     "weights.safetensors does not match its checksum in"),
+        "missing metrics key": (edit_json(pop("metrics", "matrix")), "lacks 'matrix'"),
+        "wrong matrix shape": (edit_json(lambda d: d["metrics"]["matrix"].pop()),
+                               "expected (3, 3)"),
+        "text in matrix": (edit_json(put([["a", None, None]] * 3, "metrics", "matrix")),
+                           "not a matrix of numbers"),
+        "huge size claimed": (edit_json(put(2**40, "files", "weights.safetensors", "bytes")),
+                              "more than its learner's"),
+        "bad generation": (edit_json(put("../elsewhere", "generation")), "wrong form"),
     },
-    "weights.safetensors": {
-        "truncated": (truncate, "checksum"), "empty": (empty, "checksum"),
+    W: {
+        "truncated": (truncate, "run.json says"), "empty": (empty, "run.json says"),
         "flipped header": (flip(0.01), "checksum"), "flipped data": (flip(0.6), "checksum"),
         "NaN weights": (edit_tensors(nan_in("embeddings")), "non-finite"),
         "wrong shapes": (edit_tensors(lambda t: t.update(embeddings=t["embeddings"][:2])),
                          "expected (3, 2)"),
         "missing key": (edit_tensors(lambda t: t.pop("hnet.mlp.0.weight")), "does not fit"),
     },
-    "history.safetensors": {
-        "truncated": (truncate, "checksum"), "flipped data": (flip(0.6), "checksum"),
+    H: {
+        "truncated": (truncate, "run.json says"), "flipped data": (flip(0.6), "checksum"),
         "NaN values": (edit_tensors(nan_in("task0.task_loss")), "non-finite"),
-    },
-    "metrics.json": {
-        "truncated": (truncate, "cannot read"), "flipped bytes": (flip(0.3), "cannot read"),
-        "missing key": (edit_json(pop("matrix")), "lacks 'matrix'"),
-        "wrong matrix shape": (edit_json(lambda d: d["matrix"].pop()), "expected (3, 3)"),
-        "text in matrix": (edit_json(put([["a", None, None]] * 3, "matrix")),
-                           "not a matrix of numbers"),
     },
 }
 CASES = [(f, name, *spec) for f, damages in RUN_DAMAGE.items() for name, spec in damages.items()]
@@ -161,23 +168,23 @@ def test_damaged_run_file(runs, tmp_path, filename, name, damage, words):
     with pytest.raises(ValueError) as err:
         hnviz.load_run(run)
     message = str(err.value)
-    assert filename in message and words in message, message
+    assert str(run / filename) in message and words in message, message
     assert "Traceback" not in message
     assert snapshot(run) == before  # nothing written, not even to the damaged file
     dash = ForgettingDashboard(run)
-    assert dash.figure is None and filename in "".join(dash.errors)
+    assert dash.figure is None and Path(filename).name in "".join(dash.errors)
     assert snapshot(run) == before
 
 
 @pytest.mark.parametrize("damage,words", [
-    (truncate, "checksum"), (flip(0.7), "checksum"),
+    (truncate, "run.json says"), (flip(0.7), "checksum"),
     (edit_tensors(nan_in("anchors")), "non-finite"),
     (edit_tensors(lambda t: t.update(theta=t["theta"][:-1])), "do not fit"),
 ])
 def test_damaged_baseline_weights(runs, tmp_path, damage, words):
     run = tmp_path / "run"
     shutil.copytree(runs / "ewc", run)
-    damage(run / "weights.safetensors")
+    damage(run / W)
     before = snapshot(run)
     with pytest.raises(ValueError, match=words) as err:
         hnviz.load_run(run)
@@ -244,3 +251,27 @@ def test_deleting_a_damaged_checkpoint_resumes_from_the_one_before(runs, tmp_pat
     cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
     plain = hnviz.HyperCL(cfg, progress=False).fit(hnviz.toy_regression())
     assert torch.equal(learner.embeddings_, plain.embeddings_)
+
+
+V1_RUN = Path(__file__).parent / "data" / "runs_v0.1" / "toy_hnet"
+V1_DAMAGE = {  # schema-1 runs (hnviz 0.1-0.2) are checked as before
+    "metrics.json": [(truncate, "cannot read"), (edit_json(pop("matrix")), "lacks 'matrix'"),
+                     (lambda p: p.write_text('{"m": ' * 100_000 + "1" + "}" * 100_000),
+                      "nested too deeply")],
+    "weights.safetensors": [(flip(0.6), "checksum"), (truncate, "checksum")],
+    "run.json": [(edit_json(put(10**6, "target", "in_features")), "more than the")],
+}
+V1_CASES = [(f, *spec) for f, specs in V1_DAMAGE.items() for spec in specs]
+
+
+@pytest.mark.parametrize("filename,damage,words", V1_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(V1_CASES)])
+def test_damaged_schema_1_run(tmp_path, filename, damage, words):
+    run = tmp_path / "run"
+    shutil.copytree(V1_RUN, run)
+    damage(run / filename)
+    before = snapshot(run)
+    with pytest.raises(ValueError) as err:
+        hnviz.load_run(run)
+    assert str(run / filename) in str(err.value) and words in str(err.value), str(err.value)
+    assert snapshot(run) == before

@@ -11,8 +11,9 @@ from hnviz.safeio import atomic_write
 
 def test_save_load_identical_predictions(tiny_toy_learner, toy, tmp_path):
     hnviz.save_run(tiny_toy_learner, tmp_path / "run", benchmark=toy.spec)
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "history.safetensors", "metrics.json", "run.json", "weights.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["gen-000001", "run.json"]
+    assert sorted(p.name for p in (tmp_path / "run" / "gen-000001").iterdir()) == [
+        "history.safetensors", "weights.safetensors"]
     run = hnviz.load_run(tmp_path / "run")
     for t in range(3):
         x = toy[t].x_test
@@ -26,8 +27,8 @@ def test_save_load_identical_predictions(tiny_toy_learner, toy, tmp_path):
 
 def test_no_pickle_anywhere(tiny_toy_learner, tmp_path):
     hnviz.save_run(tiny_toy_learner, tmp_path)
-    for f in tmp_path.iterdir():
-        assert not f.read_bytes().startswith(b"\x80"), f"{f} looks like a pickle"
+    for f in tmp_path.rglob("*"):
+        assert f.is_dir() or not f.read_bytes().startswith(b"\x80"), f"{f} looks like a pickle"
 
 
 def test_missing_directory(tmp_path):
@@ -48,7 +49,7 @@ def test_unknown_schema_version(tiny_toy_learner, tmp_path):
 
 def test_corrupt_weights_named(tiny_toy_learner, tmp_path):
     hnviz.save_run(tiny_toy_learner, tmp_path)
-    (tmp_path / "weights.safetensors").write_bytes(b"garbage")
+    (tmp_path / "gen-000001" / "weights.safetensors").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="weights.safetensors"):
         hnviz.load_run(tmp_path)
 

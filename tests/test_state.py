@@ -79,7 +79,9 @@ def test_states_that_do_not_fit_say_what(tiny_toy_learner):
 
 
 @pytest.mark.parametrize("old", OLD_RUNS, ids=lambda p: p.name)
-def test_runs_written_by_hnviz_0_1_load_and_save_to_the_same_bytes(old, tmp_path):
+def test_runs_written_by_hnviz_0_1_load_and_save_again(old, tmp_path):
+    """Schema-1 runs (tensor files and metrics.json beside run.json) load; saved again
+    (schema 2) they hold the same tensor bytes, metrics and description."""
     run = hnviz.load_run(old)
     metrics = json.loads((old / "metrics.json").read_text())
     extra = {k: v for k, v in metrics.items() if k not in run.learner.summary()}
@@ -87,5 +89,9 @@ def test_runs_written_by_hnviz_0_1_load_and_save_to_the_same_bytes(old, tmp_path
     learner = type(run.learner).from_state_dict(run.learner.state_dict(), tasks)
     assert [learner.score(t) for t in tasks] == pytest.approx(list(learner.matrix_[-1]))
     hnviz.save_run(run.learner, tmp_path, benchmark=run.spec, **extra)
-    for name in ("run.json", "weights.safetensors", "history.safetensors", "metrics.json"):
-        assert (tmp_path / name).read_bytes() == (old / name).read_bytes(), name
+    for name in ("weights.safetensors", "history.safetensors"):
+        assert (tmp_path / "gen-000001" / name).read_bytes() == (old / name).read_bytes(), name
+    new, before = (json.loads((d / "run.json").read_text()) for d in (tmp_path, old))
+    assert new["metrics"] == metrics and new["schema_version"] == 2
+    assert {k: new[k] for k in before if k != "sha256" and k != "schema_version"} == \
+        {k: v for k, v in before.items() if k not in ("sha256", "schema_version")}

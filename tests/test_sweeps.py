@@ -166,11 +166,11 @@ def run_sweep(spec, out, *extra, wait=True, env=None):
 
 
 def check_table(out, n_trials):
-    """results.json agrees with every trial's own metrics.json; groups are right."""
+    """results.json agrees with every trial's own metrics (run.json); groups are right."""
     res = json.loads((Path(out) / "results.json").read_text())
     assert len(res["trials"]) == n_trials
     for row in res["trials"]:
-        metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        metrics = json.loads((Path(row["run_dir"]) / "run.json").read_text())["metrics"]
         assert row["average_final"] == metrics["average_final"]
         assert row["seed"] == json.loads((Path(row["run_dir"]) / "trial.json").read_text())["seed"]
     for g in res["groups"]:

@@ -238,15 +238,16 @@ def test_damaged_runs_give_a_message_in_each_widget(saved, tmp_path, damage):
     run = tmp_path / "run"
     shutil.copytree(saved["hnet"], run)
     expect = {"missing": "does not exist", "weights": "weights.safetensors",
-              "json": "run.json", "metrics": "metrics.json"}[damage]
+              "json": "run.json", "metrics": "run.json"}[damage]
     if damage == "missing":
         shutil.rmtree(run)
     elif damage == "weights":
-        (run / "weights.safetensors").write_bytes(b"\x00garbage")
+        (run / "gen-000001" / "weights.safetensors").write_bytes(b"\x00garbage")
     elif damage == "json":
         (run / "run.json").write_text('{"schema_version": 1, "config": ')
-    else:
-        (run / "metrics.json").write_text("[1, 2")
+    else:  # the metrics inside run.json
+        text = (run / "run.json").read_text()
+        (run / "run.json").write_text(text.replace('"metric": "accuracy"', '"metric": [1, 2'))
     for make in (lambda: EmbeddingExplorer(run), lambda: InterpolationExplorer(run),
                  lambda: ForgettingDashboard(run), lambda: ForgettingDashboard({"r": run})):
         w = make()

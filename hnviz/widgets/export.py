@@ -17,7 +17,8 @@ def save_figures(runs: Sequence[str | Path], out: str | Path, a: int = 0, b: int
     """Write each widget's figure as PNG for run directories (``python -m hnviz figures``):
     ``forgetting.png`` (the dashboard over all runs) and, per hypernetwork run,
     ``<run>_embedding.png`` and ``<run>_interpolation.png`` (tasks ``a`` -> ``b`` at
-    ``alpha``). Raises ``ValueError`` with the widgets' messages if a run cannot be shown."""
+    ``alpha``; runs of the same name are told apart by their paths, ``A_run_...``). Raises
+    ``ValueError`` with the widgets' messages if a run cannot be shown."""
     out = Path(out)
     paths = [Path(r) for r in runs]
     if not paths:
@@ -45,7 +46,7 @@ def save_figures(runs: Sequence[str | Path], out: str | Path, a: int = 0, b: int
     for name, run in loaded.items():
         if not isinstance(run.learner, HyperCL):
             continue
-        stem = Path(name).name
+        stem = "_".join(part for part in Path(name).parts if part not in ("/", "..", "."))
         tasks = run.tasks()  # rebuilt once for both explorers
         explorer = check(EmbeddingExplorer(run, tasks, color_by=task if task >= 0 else None))
         interp = check(InterpolationExplorer(run, a=a, b=b, tasks=tasks))
