@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .state import Stateful, grown
-from .targets import TargetNet, build_target
+from .targets import TargetNet, build_target, count_params as count_target_params
 from .tasks import Task
 from .train import NonFiniteLossError
 from .validate import as_float_tensor, check_bool, check_int
@@ -87,6 +87,14 @@ class ContinualLearner(Stateful):
     @property
     def n_tasks_(self) -> int:
         raise NotImplementedError
+
+    @staticmethod
+    def target_params(config: Any, layout: tuple[Any, ...]) -> int:
+        """Weights of the target net ``config`` builds for target ``layout`` (in_features,
+        n_outputs, n_heads, in_shape), by arithmetic alone."""
+        in_features, n_outputs, n_heads, in_shape = layout
+        return count_target_params(config.target, in_features, n_outputs,
+                                   config.target_hidden, n_heads, in_shape)
 
     # ----------------------------------------------------------------- building
     def build(self, in_features: int, n_outputs: int, n_heads: int = 1,

@@ -25,7 +25,7 @@ from .base import ContinualLearner
 from .state import StateError
 from .config import PRESETS, ConfigMixin
 from .penalties import MergedQuadratic, PathIntegral, fisher_diagonal
-from .targets import ACTIVATIONS, TARGETS, count_params as count_target_params
+from .targets import ACTIVATIONS, TARGETS
 from .tasks import Task
 from .train import BatchSampler, run_steps, task_loss
 from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
@@ -128,10 +128,7 @@ class BaselineCL(ContinualLearner):
     def described_params(cls, config: BaselineConfig, layout: tuple[Any, ...],
                          n_tasks: int) -> int:
         """Target template + theta + at most one importance and anchor per task."""
-        in_features, n_outputs, n_heads, in_shape = layout
-        P = count_target_params(config.target, in_features, n_outputs, config.target_hidden,
-                                n_heads, in_shape)
-        return P * (2 + 2 * n_tasks)
+        return cls.target_params(config, layout) * (2 + 2 * n_tasks)
 
     def _build_model(self) -> None:
         self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)

@@ -114,7 +114,7 @@ def demo(args: argparse.Namespace) -> None:
     from .plots import plot_embeddings, plot_metric_matrix, plot_toy_fits
     from .widgets import save_figures
 
-    out, progress = Path(args.out), not args.no_progress
+    out, progress = check_out(args.out), not args.no_progress
     header = (f"{'run':<22} {'metric':>8} {'during':>9} {'final':>9} {'BWT':>10} "
               f"{'forgetting':>10}    time")
     rows = []

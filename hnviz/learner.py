@@ -13,7 +13,6 @@ from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
 from .regularizer import RegTargets
-from .targets import count_params as count_target_params
 from .tasks import Task
 from .train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
 from .validate import as_float_tensor
@@ -57,9 +56,7 @@ class HyperCL(ContinualLearner):
     def described_params(cls, config: HyperCLConfig, layout: tuple[Any, ...],
                          n_tasks: int) -> int:
         """Target template + hypernetwork + embeddings, by arithmetic alone."""
-        in_features, n_outputs, n_heads, in_shape = layout
-        P = count_target_params(config.target, in_features, n_outputs, config.target_hidden,
-                                n_heads, in_shape)
+        P = cls.target_params(config, layout)
         return P + count_hnet_params(config.hnet, config.emb_dim, P, config.hnet_hidden,
                                      config.chunk_size, config.chunk_emb_dim) \
             + n_tasks * config.emb_dim

@@ -232,11 +232,11 @@ def _metrics_file(info: dict[str, Any]) -> str:
 def _read_info(info: dict[str, Any], run_json: Path) -> dict[str, Any]:
     """run.json, checked for its version, learner kind and keys."""
     version = info.get("schema_version")
-    if version not in (1, SCHEMA_VERSION):
+    if isinstance(version, bool) or version not in (1, SCHEMA_VERSION):
         raise ValueError(f"{run_json} has schema version {version!r}, this hnviz reads "
                          f"versions 1 and {SCHEMA_VERSION}; upgrade hnviz or re-save the run")
     kind = info.setdefault("learner", "hypercl")  # runs saved before baselines existed
-    if kind not in LEARNERS:
+    if not isinstance(kind, str) or kind not in LEARNERS:
         raise ValueError(f"{run_json} names learner {kind!r}; this hnviz reads "
                          f"{', '.join(LEARNERS)}; upgrade hnviz or re-save the run")
     _require(info, ("config", "random_state", "target", "tasks"), run_json)

@@ -318,3 +318,106 @@ def test_fit_takes_task_sequences(toy, tasks):
     out = bad_or_ok(hnviz.HyperCL(cfg, progress=False).fit, tasks)
     if isinstance(out, hnviz.HyperCL):
         assert out.n_tasks_ == len(tasks)
+
+
+# ------------------------------------------------------------------ run directories
+RUN_FUZZ = r"""
+import json, os, resource, shutil, sys, time
+from hypothesis import HealthCheck, given, settings, strategies as st
+import hnviz
+
+src, work, files = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+    | st.integers(0, 2**62) | st.text(max_size=12),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+    max_leaves=12)
+stats = {"examples": 0, "loaded": 0, "refused": 0, "worst_seconds": 0.0}
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def key_paths(obj, prefix=()):
+    out = [prefix] if prefix else []
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else []
+    for k, v in items:
+        out += key_paths(v, prefix + (k,))
+    return out
+
+
+def damage(data, raw, is_json):
+    kind = data.draw(st.sampled_from(["flip", "truncate", "append"] + ["value"] * 3 * is_json))
+    if kind == "flip":
+        out = bytearray(raw)
+        for i in data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=8)):
+            out[i] ^= data.draw(st.integers(1, 255))
+        return bytes(out)
+    if kind == "truncate":
+        return raw[:data.draw(st.integers(0, len(raw) - 1))]
+    if kind == "append":
+        return raw + data.draw(st.binary(min_size=1, max_size=64))
+    info = json.loads(raw)
+    path = data.draw(st.sampled_from(key_paths(info)))
+    node = info
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = data.draw(values)
+    return json.dumps(info).encode()
+
+
+@settings(max_examples=int(sys.argv[4]), deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def fuzz(data):
+    run = os.path.join(work, "run")
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(src, run)
+    name = data.draw(st.sampled_from(files))
+    path = os.path.join(run, name)
+    with open(path, "rb") as f:
+        raw = f.read()
+    with open(path, "wb") as f:
+        f.write(damage(data, raw, name.endswith(".json")))
+    start = time.perf_counter()
+    try:
+        hnviz.load_run(run)
+        stats["loaded"] += 1
+    except ValueError:  # DamagedFileError, UnsafePathError, ValueError: each names the file
+        stats["refused"] += 1
+    stats["examples"] += 1
+    stats["worst_seconds"] = max(stats["worst_seconds"], time.perf_counter() - start)
+
+
+fuzz()
+stats["rss_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+print(json.dumps(stats))
+"""
+
+
+@pytest.mark.parametrize("layout", ["schema 2", "schema 1"])
+def test_damaged_run_directories_are_refused_quickly_in_bounded_memory(layout, tmp_path):
+    """Random damage to each file of a run (flipped bytes, truncation, appended bytes,
+    any JSON value replaced — sizes and shapes too): loading succeeds or raises a
+    ValueError (DamagedFileError, UnsafePathError), never anything else, each load within
+    2 s and the whole fuzz within 150 MiB more peak memory than at its start."""
+    import json
+    import subprocess
+    import sys
+
+    if layout == "schema 2":
+        cfg = HyperCLConfig.preset("toy_regression", n_steps=20)
+        toy = hnviz.toy_regression()
+        hnviz.save_run(hnviz.HyperCL(cfg, progress=False).fit(toy), tmp_path / "src",
+                       benchmark=toy.spec)
+        files = "run.json,gen-000001/weights.safetensors,gen-000001/history.safetensors"
+    else:
+        import shutil
+
+        shutil.copytree(Path(__file__).parent / "data" / "runs_v0.1" / "toy_hnet", tmp_path / "src")
+        files = "run.json,metrics.json,weights.safetensors,history.safetensors"
+    res = subprocess.run([sys.executable, "-c", RUN_FUZZ, str(tmp_path / "src"), str(tmp_path),
+                          files, "200"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    stats = json.loads(res.stdout.strip().splitlines()[-1])
+    print(layout, stats)
+    assert stats["examples"] == 200 and stats["refused"] >= 150
+    assert stats["worst_seconds"] < 2 and stats["rss_mib"] < 150

@@ -60,10 +60,49 @@ def test_grid_and_random_expansion():
     ({"resources": {"tpu": 1}}, "resources takes cpu and gpu"),
     ({"colour": 1}, "unknown sweep setting"),
     ({"benchmark_options": {"n_tasks": 5}}, "unknown benchmark_options \\['n_tasks'\\] for toy"),
+    ({"seeds": 100_000_000}, "seeds must be an integer >= 1 and <= 1000"),
+    ({"seeds": list(range(2000))}, "a list of 1 to 1000 seeds"),
+    ({"space": {"beta": [0.1] * 200, "lr": [0.01] * 200}}, "would have 80,000 trials"),
+    ({"search": "random", "num_samples": 10**9}, "num_samples must be an integer"),
 ])
 def test_bad_specs_fail_before_anything_runs(change, match):
     with pytest.raises(ValueError, match=match):
         expand({**TOY, **change})
+
+
+def test_sweep_files_take_plain_values_only(tmp_path):
+    """A YAML alias bomb (a few hundred bytes that expand to gigabytes) is refused from
+    its events, before anything expands; file names match in any case; size bounded."""
+    import resource
+    import time
+
+    from hnviz.sweep_spec import load_spec
+
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi")) + "space: {beta: *i}\n"
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"uses a YAML alias \(\*a\)"):
+        load_spec(tmp_path / "bomb.yaml")
+    assert time.perf_counter() - start < 1 and len(bomb) < 600
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024
+    (tmp_path / "spec.YAML").write_text("benchmark: toy_regression\nseeds: 2\n")
+    assert load_spec(tmp_path / "spec.YAML") == {"benchmark": "toy_regression", "seeds": 2}
+    (tmp_path / "spec.txt").write_text("{}")
+    with pytest.raises(ValueError, match="ends in .yaml, .yml or .json"):
+        load_spec(tmp_path / "spec.txt")
+    (tmp_path / "big.json").write_text("[" + "0," * 2**20 + "0]")
+    with pytest.raises(ValueError, match="a sweep file is at most"):
+        load_spec(tmp_path / "big.json")
+
+
+def test_trials_that_cannot_fit_the_local_ray_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="resources.cpu = 1000 per trial, but the local Ray"):
+        hnviz.sweep(out=tmp_path, progress=False, **{**TOY, "resources": {"cpu": 1000}})
+    with pytest.raises(ValueError, match="resources.gpu = 1, but this machine has no GPU"):
+        hnviz.sweep(out=tmp_path, progress=False, **{**TOY, "resources": {"gpu": 1}})
 
 
 def test_summary_groups_and_best():

@@ -66,3 +66,28 @@ def test_unknown_names(bad):
 def test_lenet_needs_square_images():
     with pytest.raises(ValueError, match="square"):
         build_target("lenet", 50, 10, (20,), "relu")
+
+
+def test_parameter_counts_by_arithmetic_equal_the_built_nets():
+    """The counts a run's description is checked with (before anything is allocated)
+    equal the networks' real sizes."""
+    import random
+
+    from hnviz.hnets import build_hnet, count_params as count_hnet
+    from hnviz.targets import count_params
+
+    rng = random.Random(0)
+    for _ in range(30):
+        kind = rng.choice(["mlp", "lenet"])
+        hidden = tuple(rng.randint(1, 30) for _ in range(rng.randint(0, 3)))
+        shape = (rng.randint(1, 3), rng.randint(16, 40), rng.randint(16, 40)) \
+            if kind == "lenet" else None
+        d = shape[0] * shape[1] * shape[2] if shape else rng.randint(1, 100)
+        out, heads = rng.randint(1, 12), rng.randint(1, 4)
+        t = build_target(kind, d, out, hidden, "relu", heads, shape)
+        assert t.num_params == count_params(kind, d, out, hidden, heads, shape)
+        hk, E, C, Ce = rng.choice(["full", "chunked"]), rng.randint(1, 8), rng.randint(1, 200), \
+            rng.randint(1, 8)
+        hh = tuple(rng.randint(1, 20) for _ in range(rng.randint(0, 2)))
+        h = build_hnet(hk, E, t.num_params, hh, "relu", C, Ce)
+        assert h.num_params == count_hnet(hk, E, t.num_params, hh, C, Ce)
