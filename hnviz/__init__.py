@@ -23,7 +23,7 @@ from .targets import TargetNet, build_target
 from .tasks import Task, TaskSequence
 from .train import Callback, NonFiniteLossError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = [
     "BaselineCL", "BaselineConfig", "Callback", "ChunkedHyperNet", "FullHyperNet", "HyperCL",
     "HyperCLConfig", "LearnerState", "NonFiniteLossError", "PRESETS", "TargetNet", "Task",
