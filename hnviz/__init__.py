@@ -22,6 +22,7 @@ from .sweeps import load_sweep, sweep
 from .targets import TargetNet, build_target
 from .tasks import Task, TaskSequence
 from .train import Callback, NonFiniteLossError
+from .transfer import scratch_scores
 
 __version__ = "0.3.0"
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "TaskSequence", "apply_scenario", "build_target", "compare", "fit_checkpointed",
     "get_benchmark", "load_dataset", "load_run", "load_sweep", "permuted_digits",
     "permuted_fashion_mnist", "permuted_mnist", "resume", "save_run", "split_digits",
-    "split_fashion_mnist", "split_mnist", "sweep", "toy_regression", "train_into",
+    "scratch_scores", "split_fashion_mnist", "split_mnist", "sweep", "toy_regression",
+    "train_into",
 ]

@@ -75,9 +75,7 @@ def _task_metric(learner: HyperCL, task: Task, weights: torch.Tensor,
                  n_samples: int | None) -> torch.Tensor:
     """Metric of ``task`` for B weight sets ``(B, P)`` -> ``(B,)`` (one vmapped pass; the
     task's own head, labels in the scenario's label space)."""
-    x, y = task.x_test, task.y_test
-    if n_samples is not None and n_samples < len(x):
-        x, y = x[:n_samples], y[:n_samples]
+    x, y = task.x_test[:n_samples], task.y_test[:n_samples]  # n_samples None: all
     out = learner.target_(x, weights, learner.head_of(task.task_id))  # (B, N, out)
     if task.kind == "regression":
         return ((out - y[None]) ** 2).mean(dim=(1, 2))

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from . import metrics
 from .state import Stateful, grown
 from .targets import TargetNet, build_target, count_params as count_target_params
-from .tasks import Task
+from .tasks import Task, dense
 from .train import NonFiniteLossError
 from .validate import as_float_tensor, check_bool, check_int
 
@@ -83,6 +83,9 @@ class ContinualLearner(Stateful):
         self.matrix_ = np.zeros((0, 0))
         self.task_info_: list[dict[str, Any]] = []
         self.tasks_: list[Task] = []  # test data for the matrix (never trained on)
+        self.before_ = np.zeros(0)  # (T,) each task's metric before it was trained
+        self.fresh_ = np.zeros(0)  # (T,) an untrained net's metric on each task
+        self._fresh: ContinualLearner | None = None  # the untrained net, built on demand
 
     @property
     def n_tasks_(self) -> int:
@@ -163,7 +166,8 @@ class ContinualLearner(Stateful):
                 self._roll_back(saved)
             raise
 
-    RECORDS = ("matrix_",)  # whole-array records replaced (never changed in place) per task
+    # whole-array records replaced (never changed in place) per task
+    RECORDS = ("matrix_", "before_", "fresh_")
 
     def _rollback_point(self) -> tuple[Any, ...]:
         """What :meth:`_roll_back` needs: the weights (copies of what training changes in
@@ -204,7 +208,7 @@ class ContinualLearner(Stateful):
             raise ValueError(f"task id {task.task_id} given, but the learner has {self.n_tasks_} "
                              f"task(s) and expects task {self.n_tasks_} next; pass tasks in order")
         if self.target_ is not None:
-            self.check_x(task.x_train)
+            self.check_x(task.x_train[:1])
             if self._outputs_for(task) != self.target_.out_features:
                 raise ValueError(f"task {task.task_id} ({task.name!r}) needs "
                                  f"{self._outputs_for(task)} outputs, the learner's net has "
@@ -213,6 +217,21 @@ class ContinualLearner(Stateful):
             if self.target_.n_heads > 1 and task.task_id >= self.target_.n_heads:
                 raise ValueError(f"task id {task.task_id} has no output head: the target net has "
                                  f"{self.target_.n_heads} heads; build a longer sequence")
+
+    def fresh_model(self) -> "ContinualLearner":
+        """This learner as it was before any training: same config, seed and layout,
+        rebuilt (and kept) on first use; the reference of forward transfer."""
+        if self._fresh is None:
+            t = self.target_
+            self._fresh = type(self)(self.config, self.random_state, progress=False)
+            self._fresh.build(t.in_features, t.out_features, t.n_heads, self.in_shape_)
+        return self._fresh
+
+    def _record_transfer(self, task: Task, now: torch.Tensor, fresh: torch.Tensor) -> None:
+        """Append task ``task``'s metric before training it: ``now`` and ``fresh`` are the
+        outputs ``(N_test, width)`` of the net it would use now and of the untrained net."""
+        self.before_ = np.append(self.before_, task.test_metric(now))
+        self.fresh_ = np.append(self.fresh_, task.test_metric(fresh))
 
     def _finish_task(self, task: Task, history: dict[str, np.ndarray]) -> None:
         """Record a learned task: history, task info, a new row of ``matrix_``, callbacks."""
@@ -244,8 +263,10 @@ class ContinualLearner(Stateful):
         return int(task_id)
 
     def check_x(self, x: Any) -> torch.Tensor:
-        """Inputs as a float tensor ``(N, D)`` of the target net's input size."""
+        """Inputs as a float tensor ``(N, D)`` of the target net's input size (a task's
+        :class:`~hnviz.tasks.PermutedRows` materialised)."""
         want = self.target_.in_features
+        x = dense(x)
         x = as_float_tensor(x, "x", f"(N, {want})")
         if x.dim() < 2 or int(np.prod(x.shape[1:])) != want:
             raise ValueError(f"input of shape {tuple(x.shape)} has the wrong feature size: the "
@@ -296,9 +317,14 @@ class ContinualLearner(Stateful):
         self.check_fitted()
         return self.task_info_[0]["metric"]
 
-    def summary(self) -> dict[str, Any]:
-        """:func:`hnviz.metrics.summary` of ``matrix_``."""
-        return metrics.summary(self.matrix_, self.metric_)
+    def summary(self, scratch: Any = None) -> dict[str, Any]:
+        """:func:`hnviz.metrics.summary` of ``matrix_`` with forward transfer (``before_``,
+        ``fresh_``; left out for runs saved without them) and, given ``scratch`` ``(T,)``
+        (:func:`hnviz.transfer.scratch_scores`), transfer vs training from scratch."""
+        T = self.n_tasks_
+        known = np.isfinite(self.before_[:T]).any()  # runs saved before hnviz 0.4: unknown
+        return metrics.summary(self.matrix_, self.metric_, *(
+            (self.before_[:T], self.fresh_[:T]) if known else (None, None)), scratch=scratch)
 
     @property
     def trainable_params_(self) -> int:

@@ -26,7 +26,7 @@ from .state import StateError
 from .config import PRESETS, ConfigMixin
 from .penalties import MergedQuadratic, PathIntegral, fisher_diagonal
 from .targets import ACTIVATIONS, TARGETS
-from .tasks import Task
+from .tasks import Task, dense
 from .train import BatchSampler, run_steps, task_loss
 from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
 
@@ -152,7 +152,7 @@ class BaselineCL(ContinualLearner):
         """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint."""
         tasks = [*self.tasks_, task] if self.config.method == "joint" else [task]
         heads = [torch.full((len(t.x_train),), self.head_of(t.task_id)) for t in tasks]
-        return (torch.cat([t.x_train for t in tasks]),
+        return (torch.cat([dense(t.x_train) for t in tasks]),
                 torch.cat([t.scenario_labels(t.y_train) for t in tasks]),
                 torch.cat(heads))
 
@@ -204,6 +204,10 @@ class BaselineCL(ContinualLearner):
     def _partial_fit(self, task: Task) -> None:
         self._check_task(task)
         self._build_for(task)
+        with torch.no_grad():
+            x, head = dense(task.x_test), self.head_of(task.task_id)
+            self._record_transfer(task, *(self.target_(x, theta.detach(), head) for theta in
+                                          (self.theta_, self.fresh_model().theta_)))
         cfg = self.config
         data = self._train_data(task)
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)

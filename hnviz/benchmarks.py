@@ -12,7 +12,7 @@ import torch
 
 from .data import DATASETS, load_dataset
 from .scenarios import apply_scenario
-from .tasks import Task, TaskSequence
+from .tasks import PermutedRows, Task, TaskSequence
 from .validate import check_bool, check_choice, check_int, check_real, is_int
 
 TOY_FUNCTIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], tuple[float, float]]] = [
@@ -89,16 +89,18 @@ def _digits_split(seed: int) -> tuple[np.ndarray, ...]:
 def _permuted(data: tuple[np.ndarray, ...], n_tasks: int, seed: int,
               in_shape: tuple[int, ...]) -> list[Task]:
     """Task t applies fixed pixel permutation t (t = 0: identity, then drawn with
-    ``seed + 1``) to every image of ``data`` (x_train, y_train, x_test, y_test)."""
-    x_tr, y_tr, x_te, y_te = data
+    ``seed + 1``) to every image of ``data`` (x_train, y_train, x_test, y_test). The
+    images are held once; each task reads them through its permutation
+    (:class:`~hnviz.tasks.PermutedRows`)."""
+    x_tr, y_tr, x_te, y_te = (torch.from_numpy(a) for a in data)
     D = x_tr.shape[1]
     rng = np.random.RandomState(seed + 1)
     tasks = []
     for t in range(n_tasks):
         perm = np.arange(D) if t == 0 else rng.permutation(D)
-        tasks.append(Task(t, f"permutation {t}", "classification", torch.from_numpy(x_tr[:, perm]),
-                          torch.from_numpy(y_tr), torch.from_numpy(x_te[:, perm]),
-                          torch.from_numpy(y_te), n_outputs=10, n_tasks=n_tasks,
+        p = torch.from_numpy(perm)
+        tasks.append(Task(t, f"permutation {t}", "classification", PermutedRows(x_tr, p), y_tr,
+                          PermutedRows(x_te, p), y_te, n_outputs=10, n_tasks=n_tasks,
                           in_shape=in_shape, meta={"permutation": perm.tolist()},
                           class_offset=10 * t, n_classes_total=10 * n_tasks))
     return tasks
@@ -160,7 +162,9 @@ def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
             x, y = x[idx], y[idx]
         if padding:
             x = np.pad(x, ((0, 0), (2, 2), (2, 2)))
-        out += [x.reshape(len(x), -1).astype(np.float32) / 255.0, y.astype(np.int64)]
+        x = x.reshape(len(x), -1).astype(np.float32)
+        x /= 255.0  # in place: one float copy of the images at a time
+        out += [x, y.astype(np.int64)]
     return tuple(out)
 
 
@@ -170,8 +174,8 @@ def permuted_mnist(n_tasks: int = 10, seed: int = 0, dataset: str = "mnist",
     """PermutedMNIST (or ``dataset="fashion_mnist"``): task t applies fixed pixel
     permutation t (t = 0: identity) to every image; 10 classes per task.
 
-    Memory: each task holds its permuted copy (``n_train * 784 * 4`` bytes); use
-    ``n_train`` for long sequences on a laptop.
+    Memory: the images are held once (``(n_train + n_test) * 784 * 4`` bytes, 220 MB for
+    all of MNIST) whatever the number of tasks; each task permutes the rows it reads.
     """
     _check_n_tasks(n_tasks)
     data = _images(dataset, seed, n_train, n_test, padding, data_dir, download)
@@ -205,7 +209,7 @@ def split_fashion_mnist(**kwargs: Any) -> TaskSequence:
     return split_mnist(dataset="fashion_mnist", **kwargs)
 
 
-MAX_TASKS = 10_000  # each permuted task holds its own copy of the data
+MAX_TASKS = 10_000
 
 
 def _check_n_tasks(n_tasks: Any) -> None:
@@ -258,16 +262,16 @@ MAX_DATA_ENV = "HNVIZ_MAX_DATA_GB"
 
 
 def data_bytes(name: str, spec: dict[str, Any]) -> int:
-    """About how many bytes benchmark ``name`` with options ``spec`` holds in memory (each
-    permuted task keeps its own copy of the data)."""
+    """About how many bytes benchmark ``name`` with options ``spec`` holds in memory (the
+    images once, plus one permutation per permuted task)."""
     n_tasks = spec.get("n_tasks", 10) if name.startswith("permuted") else 1
     if name in ("permuted_digits", "split_digits"):
-        return n_tasks * 1797 * 64 * 4
+        return 1797 * 64 * 4 + n_tasks * 64 * 8
     if name == "toy_regression":
         return 3 * 8 * (spec.get("n_train", 100) + spec.get("n_test", 50))
     side = 32 if spec.get("padding") else 28
     n = (spec.get("n_train") or 60000) + (spec.get("n_test") or 10000)
-    return n_tasks * n * side * side * 4
+    return n * side * side * 4 + n_tasks * side * side * 8
 
 
 def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,7 @@ _REQUIRED = ("schema_version", "tasks_done", "step", "n_tasks", "task_names", "c
              "python_rng", "numpy_rng", "tensors", "sha256", "elapsed_seconds",
              "checkpoint_every", "keep")
 _LEARNER_META = ("config", "random_state", "target", "task_info", "matrix",
-                 "inference_matrix", "step", "sampler_pos")
+                 "inference_matrix", "before", "fresh", "step", "sampler_pos")
 
 
 class CheckpointError(DamagedFileError):
@@ -192,7 +192,8 @@ class Checkpointer(Callback):
             "schema_version": CHECKPOINT_SCHEMA, "tasks_done": tasks_done, "step": step,
             "n_tasks": self.n_tasks, "task_names": self.names,
             **{k: meta[k] for k in ("config", "random_state", "target", "task_info",
-                                    "matrix", "inference_matrix", "sampler_pos")},
+                                    "matrix", "inference_matrix", "before", "fresh",
+                                    "sampler_pos")},
             "python_rng": py_rng, "numpy_rng": np_rng, "benchmark": self.spec,
             "elapsed_seconds": self.elapsed_seconds(), "checkpoint_every": self.every,
             "keep": self.keep, "tensors": f"{stem}.safetensors", "sha256": sha256(data),

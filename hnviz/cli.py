@@ -50,6 +50,8 @@ def _train_parsers(sub: Any) -> None:
     cp.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     cp.add_argument("--out", required=True, help="directory for runs and summary")
     cp.add_argument("--overwrite", action="store_true", help="replace finished runs in --out")
+    cp.add_argument("--scratch", action="store_true",
+                    help="also train each task alone from scratch (transfer vs scratch)")
     cp.add_argument("--no-progress", action="store_true")
 
 

@@ -91,7 +91,7 @@ def train(args: argparse.Namespace) -> None:
                            args.overwrite, beta=args.beta, n_steps=args.steps)
     print(f"{args.benchmark:<22} " + summary_line(summary))
     print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")
-    print(f"run written to {args.out}/ (metrics.json)")
+    print(f"run written to {args.out}/ (metrics in run.json)")
 
 
 def _save_png(draw: Any, path: Path, figsize: tuple[float, float] = (6, 4.5)) -> None:
@@ -148,7 +148,7 @@ def compare_command(args: argparse.Namespace) -> None:
     preset = args.preset or preset_for(args.benchmark, args.fast)
     summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,
-                      n_steps=args.steps)
+                      scratch=args.scratch, n_steps=args.steps)
     print(markdown_table(summary))
     print(f"runs, summary.json and table.md written to {args.out}/")
 

@@ -22,12 +22,14 @@ from .safeio import atomic_write
 from .scenarios import apply_scenario, check_scenario
 from .tables import format_stat, markdown_table as table, stats
 from .tasks import TaskSequence
+from .transfer import scratch_scores
 from .validate import check_int
 
 METHODS = ("hnet", "finetune", "ewc", "online_ewc", "si", "joint")
 COLUMNS = {  # summary key -> table header
     "average_final": "final avg acc (%)", "during": "during acc (%)", "bwt": "BWT",
-    "forgetting": "forgetting", "task_inference": "task inference (%)",
+    "forgetting": "forgetting", "fwt": "FWT", "transfer_mean": "vs scratch",
+    "task_inference": "task inference (%)",
     "trainable_params": "trainable params", "wall_seconds": "wall time (s)",
 }
 
@@ -71,27 +73,35 @@ def make_learner(method: str, preset: str, scenario: str, seed: int, progress: b
 
 def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
             progress: bool = True, checkpoints: bool = False, overwrite: bool = False,
-            **changes: Any) -> dict[str, Any]:
+            scratch: bool = False, **changes: Any) -> dict[str, Any]:
     """Train one method with one seed, save its run, return its row of figures.
 
     ``checkpoints`` (sweep trials): an HNET writes checkpoints into ``out`` while it
     trains and, where ``out`` holds those of an unfinished run, continues from them; a
     finished run there (its trial id names its settings) is read back, not trained
     again. Otherwise a finished run in ``out`` is refused unless ``overwrite``.
+    ``scratch``: also train the same learner on each task alone
+    (:func:`hnviz.transfer.scratch_scores`) for the transfer-vs-scratch column.
     """
     scenario = tasks.tasks[0].scenario
     learner = make_learner(method, preset, scenario, seed, progress, **changes)
+    alone = None
+    if scratch:
+        alone = scratch_scores(lambda: make_learner(method, preset, scenario, seed, False,
+                                                    **changes), tasks, progress).tolist()
     done = train_into(learner, tasks, out, checkpoints=checkpoints, resume=checkpoints,
                       reuse_complete=checkpoints, overwrite=overwrite, method=method,
-                      seed=seed)
-    return row_of(done.learner, done.wall_seconds)
+                      seed=seed, scratch=alone)
+    return row_of(done.learner, done.wall_seconds, alone)
 
 
-def row_of(learner: ContinualLearner, wall_seconds: float) -> dict[str, Any]:
+def row_of(learner: ContinualLearner, wall_seconds: float,
+           scratch: Any = None) -> dict[str, Any]:
     """A run's figures for a comparison table (the keys of ``COLUMNS``)."""
-    s = learner.summary()
+    s = learner.summary(scratch)
     row = {"average_final": s["average_final"], "during": float(np.mean(s["during"])),
-           "bwt": s["bwt"], "forgetting": s["forgetting"],
+           "bwt": s["bwt"], "forgetting": s["forgetting"], "fwt": s.get("fwt"),
+           "transfer_mean": s.get("transfer_mean"),
            "trainable_params": learner.trainable_params_, "wall_seconds": wall_seconds}
     if "task_inference" in s:
         row["task_inference"] = s["task_inference"]["average_final"]
@@ -101,9 +111,10 @@ def row_of(learner: ContinualLearner, wall_seconds: float) -> dict[str, Any]:
 def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[str],
             seeds: Sequence[int], out: str | Path, progress: bool = True,
             on_run: Callable[[str, int, dict], None] | None = None, overwrite: bool = False,
-            **changes: Any) -> dict[str, Any]:
+            scratch: bool = False, **changes: Any) -> dict[str, Any]:
     """Run every method x seed on ``tasks`` under ``scenario``; write the summary files.
-    Finished runs in ``out`` are refused unless ``overwrite``."""
+    Finished runs in ``out`` are refused unless ``overwrite``. ``scratch``: measure
+    transfer vs training each task alone (one more training per task)."""
     methods, scenario = check_methods(methods), check_scenario(scenario)
     seeds = [check_int("seed", seed, 0) for seed in seeds]
     if not seeds:
@@ -117,7 +128,7 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
     for method in methods:
         for seed in seeds:
             row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}", progress,
-                          overwrite=overwrite, **changes)
+                          overwrite=overwrite, scratch=scratch, **changes)
             rows[method].append(row)
             if on_run is not None:
                 on_run(method, seed, row)

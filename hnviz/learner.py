@@ -13,7 +13,7 @@ from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
 from .regularizer import RegTargets
-from .tasks import Task
+from .tasks import Task, dense
 from .train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
 from .validate import as_float_tensor
 
@@ -33,7 +33,7 @@ class HyperCL(ContinualLearner):
 
     kind = "hypercl"
     config_class = HyperCLConfig
-    RECORDS = ("matrix_", "inference_matrix_")
+    RECORDS = ContinualLearner.RECORDS + ("inference_matrix_",)
 
     def _reset(self) -> None:
         super()._reset()
@@ -151,11 +151,20 @@ class HyperCL(ContinualLearner):
             init = self.embeddings_[-1].clone()
         else:
             init = torch.randn(cfg.emb_dim, generator=self.gen_)
+        self._record_transfer(task, *self._outputs_before(task, init))
         emb = torch.nn.Parameter(init)
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets)
         return self._step_state(task, emb, reg)
+
+    @torch.no_grad()
+    def _outputs_before(self, task: Task, emb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Test outputs for a task not trained yet, from its starting embedding ``emb``
+        ``(E,)``: through the hypernetwork now and through the untrained one."""
+        x, head = dense(task.x_test), self.head_of(task.task_id)
+        return tuple(self.target_(x, hnet(emb[None])[0], head)
+                     for hnet in (self.hnet_, self.fresh_model().hnet_))
 
     def _step_state(self, task: Task, emb: torch.nn.Parameter, reg: RegTargets | None) -> StepState:
         """A new task state: the embedding, its two optimizers, the regularizer's targets."""
@@ -250,9 +259,10 @@ class HyperCL(ContinualLearner):
             self.inference_matrix_ = grown(
                 self.inference_matrix_, [self.task_inference_accuracy(t) for t in self.tasks_])
 
-    def summary(self) -> dict[str, Any]:
-        """Metrics of ``matrix_`` (and of ``inference_matrix_`` in cl2/cl3)."""
-        out = super().summary()
+    def summary(self, scratch: Any = None) -> dict[str, Any]:
+        """Metrics of ``matrix_`` (and of ``inference_matrix_`` in cl2/cl3; ``scratch``:
+        see :meth:`ContinualLearner.summary`)."""
+        out = super().summary(scratch)
         if self.inference_matrix_.size:
             out["task_inference"] = metrics.summary(self.inference_matrix_, "accuracy")
         return out

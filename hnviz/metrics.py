@@ -78,6 +78,38 @@ def forgetting(R: np.ndarray, higher_is_better: bool = True) -> float:
     return float(np.mean(R[-1, :-1] - np.nanmin(earlier, axis=0)))
 
 
+def fwt(before: Any, fresh: Any, higher_is_better: bool = True) -> float:
+    """Forward transfer (Lopez-Paz & Ranzato, GEM): mean_{i>0} (before[i] - fresh[i]),
+    where ``before[i]`` is task i's metric after tasks < i were learned and before task i
+    was, and ``fresh[i]`` an untrained network's. Positive: earlier tasks helped (the sign
+    is flipped for MSE). Tasks with NaN in either are left out; NaN if none is left."""
+    b, f = _vector(before), _vector(fresh)
+    if b.shape != f.shape:
+        raise ValueError(f"before and fresh must have the same length, got {len(b)} and {len(f)}")
+    diff = (b - f)[1:] if higher_is_better else (f - b)[1:]
+    diff = diff[np.isfinite(diff)]
+    return float(diff.mean()) if len(diff) else float("nan")
+
+
+def transfer(during_values: Any, scratch: Any, higher_is_better: bool = True) -> np.ndarray:
+    """Transfer vs training from scratch, per task ``(T,)``: ``during[i] - scratch[i]``
+    (each task's metric right after it was learned in the sequence minus the same net's
+    trained on task i alone with the same steps); positive: the sequence helped (the sign
+    is flipped for MSE)."""
+    d, s = _vector(during_values), _vector(scratch)
+    if d.shape != s.shape:
+        raise ValueError(f"during and scratch must have the same length, got {len(d)} and "
+                         f"{len(s)}")
+    return d - s if higher_is_better else s - d
+
+
+def _vector(values: Any) -> np.ndarray:
+    v = np.asarray([np.nan if x is None else x for x in np.ravel(values)], dtype=float)
+    if np.isinf(v).any():
+        raise ValueError("a metric vector contains inf; use finite metrics (NaN: unknown)")
+    return v
+
+
 METRICS = ("accuracy", "mse")
 
 
@@ -120,11 +152,27 @@ def from_json(rows: Any) -> np.ndarray:
         raise ValueError("rows of different lengths") from None
 
 
-def summary(R: np.ndarray, metric: str = "accuracy") -> dict[str, object]:
-    """All metrics as JSON-ready values (``matrix`` with None for unseen entries)."""
+def summary(R: np.ndarray, metric: str = "accuracy", before: Any = None, fresh: Any = None,
+            scratch: Any = None) -> dict[str, object]:
+    """All metrics as JSON-ready values (``matrix`` with None for unseen entries).
+
+    With ``before`` and ``fresh`` ``(T,)`` (see :func:`fwt`): those and ``fwt``; with
+    ``scratch`` ``(T,)`` (see :func:`transfer`): it, ``transfer`` per task and
+    ``transfer_mean``.
+    """
     if not isinstance(metric, str) or metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose 'accuracy' or 'mse'")
     R = _matrix(R)
+    higher = metric == "accuracy"
+    out: dict[str, object] = {}
+    if before is not None and fresh is not None:
+        out.update(before=to_json(_vector(before)), fresh=to_json(_vector(fresh)),
+                   fwt=json_number(fwt(before, fresh, higher)))
+    if scratch is not None:
+        gain = transfer(during(R), scratch, higher)
+        out.update(scratch=to_json(_vector(scratch)), transfer=to_json(gain),
+                   transfer_mean=json_number(float(np.nanmean(gain)))
+                   if np.isfinite(gain).any() else None)
     return {
         "metric": metric,
         "matrix": to_json(R),
@@ -132,5 +180,6 @@ def summary(R: np.ndarray, metric: str = "accuracy") -> dict[str, object]:
         "final": to_json(final(R)),
         "average_final": json_number(average_final(R)),
         "bwt": json_number(bwt(R)),
-        "forgetting": json_number(forgetting(R, higher_is_better=metric == "accuracy")),
+        "forgetting": json_number(forgetting(R, higher_is_better=higher)),
+        **out,
     }

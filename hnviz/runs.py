@@ -95,8 +95,10 @@ def write_run(learner: ContinualLearner, out: Path, benchmark: dict | None = Non
               overwrite: bool = False, **extra: Any) -> Path:
     """Write the run files of ``learner`` into ``out`` (the caller holds its lock): a new
     generation of tensor files, then run.json (metrics: the learner's summary plus
-    ``extra``), then the old generation goes."""
+    ``extra``; ``scratch=`` (T,) adds transfer vs from scratch), then the old generation
+    goes."""
     refuse_finished(out, overwrite)
+    scratch = extra.pop("scratch", None)
     state = learner.state_dict()
     files = {"weights.safetensors": st_save(state.weights),
              "history.safetensors": st_save(state.history)}
@@ -109,7 +111,7 @@ def write_run(learner: ContinualLearner, out: Path, benchmark: dict | None = Non
         info = {"schema_version": SCHEMA_VERSION, "learner": meta["learner"],
                 "config": meta["config"], "random_state": meta["random_state"],
                 "target": meta["target"], "tasks": meta["task_info"], "benchmark": benchmark,
-                "metrics": {**learner.summary(), **extra}, "generation": gen,
+                "metrics": {**learner.summary(scratch), **extra}, "generation": gen,
                 "files": {name: {"bytes": len(data), "sha256": sha256(data)}
                           for name, data in files.items()}}
         d.write("run.json", _json(info))  # the commit: from here on the new run is read
@@ -213,7 +215,7 @@ def _load(d: SafeDir) -> Run:
         raise _damaged(d.path / _metrics_file(info), "has a 'task_inference' entry without a "
                        "matrix")
     meta.update(matrix=metrics["matrix"], inference_matrix=inference["matrix"] if inference
-                else None)
+                else None, before=metrics.get("before"), fresh=metrics.get("fresh"))
     try:
         learner = cls.from_state_dict(LearnerState(meta, *tensors), progress=False)
     except StateError as e:

@@ -75,6 +75,19 @@ def saved_matrix(rows: Any, done: int, key: str) -> np.ndarray:
     return m.reshape(done, done)
 
 
+def saved_vector(values: Any, n: int, key: str) -> np.ndarray:
+    """A saved per-task vector of ``n`` numbers (None for unknown) as floats with NaN;
+    absent (runs saved before it existed): ``n`` NaN."""
+    if values is None:
+        return np.full(n, np.nan)
+    if not isinstance(values, list) or len(values) != n or not all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                          and np.isfinite(v)) for v in values):
+        raise StateError(f"has a {key!r} that is not a list of {n} numbers (null for unknown)",
+                         "matrix")
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
 # ------------------------------------------------------------- untrusted descriptions
 MAX_PARAMS_ENV = "HNVIZ_MAX_PARAMS"
 DEFAULT_MAX_PARAMS = 100_000_000  # numbers (400 MB as float32) a described learner may hold
@@ -137,6 +150,7 @@ class Stateful:
                 "target": {"in_features": tgt.in_features, "n_outputs": tgt.out_features,
                            "n_heads": tgt.n_heads, "in_shape": list(self.in_shape_)},
                 "task_info": list(self.task_info_), "matrix": metrics.to_json(self.matrix_),
+                "before": metrics.to_json(self.before_), "fresh": metrics.to_json(self.fresh_),
                 "step": 0, "sampler_pos": None}
         history = {f"task{t}.{k}": torch.as_tensor(np.ascontiguousarray(v))
                    for t, h in enumerate(self.history_) for k, v in h.items()}
@@ -211,6 +225,9 @@ class Stateful:
         self.history_ = [{k.split(".", 1)[1]: v.numpy() for k, v in state.history.items()
                           if k.startswith(f"task{i}.")} for i in range(done)]
         self.matrix_ = saved_matrix(meta["matrix"], done, "matrix")
+        started = done + (1 if meta.get("step", 0) > 0 else 0)  # a task in progress has its own
+        self.before_, self.fresh_ = (saved_vector(meta.get(k), started, k)
+                                     for k in ("before", "fresh"))
         self.tasks_ = list(tasks[:done]) if tasks is not None else []
 
     @classmethod

@@ -11,11 +11,67 @@ import torch
 KINDS = ("regression", "classification")
 
 
+class PermutedRows:
+    """A permuted image set without its copy: the rows of one shared ``base`` ``(N, D)``
+    with the fixed pixel permutation ``perm`` ``(D,)`` applied when rows are read.
+
+    ``rows[idx]`` (an index tensor, a slice, an int array) returns a new tensor equal to
+    ``base[:, perm][idx]``, so a training batch or an evaluation chunk costs only its own
+    rows; ``rows[:]`` materialises the whole permuted set. Every permuted task of a
+    sequence shares ``base``: memory does not grow with the number of tasks.
+    """
+
+    def __init__(self, base: torch.Tensor, perm: torch.Tensor):
+        if base.dim() != 2 or perm.shape != (base.shape[1],):
+            raise ValueError(f"base {tuple(base.shape)} and permutation {tuple(perm.shape)} "
+                             "do not fit: expected (N, D) and (D,)")
+        self.base, self.perm = base, perm
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.base.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.dtype
+
+    def dim(self) -> int:
+        return 2
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, idx: Any) -> torch.Tensor:
+        if isinstance(idx, tuple):  # rows, then columns of the permuted set
+            return self[idx[0]][(slice(None),) + idx[1:]]
+        rows = self.base[idx]
+        return rows[..., self.perm]
+
+    def min(self) -> torch.Tensor:
+        return self.base.min()  # a permutation moves values, it does not change them
+
+    def max(self) -> torch.Tensor:
+        return self.base.max()
+
+    def numpy(self) -> np.ndarray:
+        """The whole permuted set as an array ``(N, D)`` (a copy)."""
+        return self[:].numpy()
+
+    def __repr__(self) -> str:
+        return f"PermutedRows({len(self)} x {self.shape[1]}, shared base)"
+
+
+def dense(x: torch.Tensor | PermutedRows) -> torch.Tensor:
+    """``x`` as a tensor: a :class:`PermutedRows` materialised, a tensor as it is."""
+    return x[:] if isinstance(x, PermutedRows) else x
+
+
 @dataclass(frozen=True, repr=False)
 class Task:
     """One task of a sequence.
 
-    x_train ``(N, D)`` float32, y_train ``(N, 1)`` float32 (regression) or ``(N,)`` int64
+    x_train ``(N, D)`` float32 (a tensor, or a :class:`PermutedRows` view that yields
+    tensors when indexed), y_train ``(N, 1)`` float32 (regression) or ``(N,)`` int64
     class indices (classification); the same for the test split. ``n_outputs`` is the
     output size of one head; ``n_tasks`` the length of the sequence the task belongs to.
     """
@@ -23,9 +79,9 @@ class Task:
     task_id: int
     name: str
     kind: str
-    x_train: torch.Tensor
+    x_train: torch.Tensor | PermutedRows
     y_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | PermutedRows
     y_test: torch.Tensor
     n_outputs: int
     n_tasks: int
@@ -47,7 +103,7 @@ class Task:
         D = int(np.prod(self.in_shape))
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
-            if not (torch.is_tensor(x) and torch.is_tensor(y)):
+            if not ((torch.is_tensor(x) or isinstance(x, PermutedRows)) and torch.is_tensor(y)):
                 return f"x_{split} and y_{split} must be torch tensors"
             if x.dim() != 2 or x.shape[1] != D or len(x) == 0:
                 return (f"x_{split} has shape {tuple(x.shape)}; expected (N, {D}) with N >= 1 "
@@ -76,6 +132,16 @@ class Task:
     def scenario_labels(self, y: torch.Tensor) -> torch.Tensor:
         """Labels in the scenario's label space: global classes in cl3, local otherwise."""
         return y + self.class_offset if self.scenario == "cl3" else y
+
+    def test_metric(self, out: torch.Tensor) -> float:
+        """The task's test metric of raw outputs ``out`` ``(N_test, width)`` of a net: MSE
+        for regression; accuracy in percent otherwise, against the local labels when
+        ``width`` is the task's ``n_outputs`` and the scenario's labels when it is a
+        shared head over all classes (cl3)."""
+        if self.kind == "regression":
+            return float(torch.mean((out - self.y_test) ** 2))
+        y = self.y_test if out.shape[-1] == self.n_outputs else self.scenario_labels(self.y_test)
+        return float((out.argmax(-1) == y).float().mean() * 100)
 
     @property
     def in_features(self) -> int:

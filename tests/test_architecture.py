@@ -15,7 +15,7 @@ PACKAGE = ROOT / "hnviz"
 LAYERS = {
     "core": ["validate", "metrics", "tasks", "targets", "hnets", "regularizer", "penalties",
              "train"],
-    "learners": ["config", "state", "base", "learner", "baselines"],
+    "learners": ["config", "state", "base", "learner", "baselines", "transfer"],
     "io": ["safeio", "lock"],
     "data": ["data", "scenarios", "benchmarks"],
     "run files": ["checkpoint", "runs"],

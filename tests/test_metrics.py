@@ -42,3 +42,32 @@ def test_single_task_and_bad_shape():
     assert np.isnan(metrics.bwt(np.array([[50.0]])))
     with pytest.raises(ValueError, match="square"):
         metrics.bwt(np.zeros((2, 3)))
+
+
+def test_forward_transfer_lopez_paz():
+    before, fresh = [10.0, 50.0, 60.0, 40.0], [10.0, 20.0, 30.0, 40.0]
+    # tasks 1..3: (50 - 20) + (60 - 30) + (40 - 40), over 3; task 0 is left out
+    assert metrics.fwt(before, fresh) == pytest.approx(20.0)
+    # MSE: lower is better, so a lower error before training is positive transfer
+    assert metrics.fwt([1.0, 0.5, 2.0], [1.0, 1.5, 1.0], higher_is_better=False) == \
+        pytest.approx((1.0 - 1.0) / 2)
+    assert metrics.fwt([1.0, 0.5], [1.0, 1.5], higher_is_better=False) == pytest.approx(1.0)
+    # unknown entries are left out; none known, or one task only: NaN
+    assert metrics.fwt([10.0, None, 60.0], [10.0, 20.0, 30.0]) == pytest.approx(30.0)
+    assert np.isnan(metrics.fwt([10.0], [10.0]))
+    with pytest.raises(ValueError, match="same length"):
+        metrics.fwt([1.0, 2.0], [1.0])
+
+
+def test_transfer_vs_scratch_and_summary():
+    # during = diag(R) = 90, 95, 85; alone from scratch 88, 90, 87
+    np.testing.assert_allclose(metrics.transfer(metrics.during(R), [88.0, 90.0, 87.0]),
+                               [2.0, 5.0, -2.0])
+    s = metrics.summary(R, before=[9.0, 40.0, 30.0], fresh=[9.0, 10.0, 20.0],
+                        scratch=[88.0, 90.0, 87.0])
+    assert s["fwt"] == pytest.approx(20.0) and s["before"] == [9.0, 40.0, 30.0]
+    assert s["transfer"] == [2.0, 5.0, -2.0] and s["transfer_mean"] == pytest.approx(5 / 3)
+    assert "fwt" not in metrics.summary(R)  # only with what it needs
+    M = np.array([[0.1, NAN], [0.4, 0.2]])  # MSE: scratch 0.3 - during 0.2 = +0.1 is a gain
+    assert metrics.summary(M, "mse", scratch=[0.1, 0.3])["transfer"] == \
+        pytest.approx([0.0, 0.1])

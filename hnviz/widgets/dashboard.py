@@ -18,6 +18,9 @@ from .view import (AnalysisWidget, check_task_trait, guarded, html_table, intege
                    learner_of, metric_label, metric_norm, save_figure)
 
 
+TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> column
+
+
 # ------------------------------------------------------------ ForgettingDashboard
 class DashboardState(HasTraits):
     """``run``: whose matrix is shown; ``selected``: runs drawn in the curves; ``task``:
@@ -63,15 +66,18 @@ class ForgettingDashboard(AnalysisWidget):
         self.save_dir = Path(save_dir)
         items = runs.items() if isinstance(runs, Mapping) else [(self._name(runs), runs)]
         self.matrices: dict[str, np.ndarray] = {}
+        self.transfer: dict[str, dict[str, float | None]] = {}  # FWT and vs scratch per run
         self.metric = ""
         for name, source in items:
             try:
-                learner, _ = learner_of(source)
+                learner, run = learner_of(source)
                 if self.metric and learner.metric_ != self.metric:
                     raise ValueError(f"its metric is {learner.metric_}, the other runs' is "
                                      f"{self.metric}; compare runs of one kind")
                 self.metric = learner.metric_
                 self.matrices[str(name)] = np.asarray(learner.matrix_, dtype=float)
+                figures = run.metrics if run is not None else learner.summary()
+                self.transfer[str(name)] = {k: figures.get(k) for k in TRANSFER}
             except Exception as e:  # noqa: BLE001
                 self.report(e, f"could not open run {name!r}: ")
         if not self.matrices:
@@ -155,13 +161,16 @@ class ForgettingDashboard(AnalysisWidget):
         return np.concatenate([R.ravel() for R in self.matrices.values()])
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per run: name, tasks, final average, forgetting, BWT (and the
-        highlighted task's final metric)."""
+        """One row per run: name, tasks, final average, forgetting, BWT, forward transfer
+        (FWT) and transfer vs from scratch where a run has them (and the highlighted
+        task's final metric)."""
         rows = []
+        shown = [k for k in TRANSFER if any(t[k] is not None for t in self.transfer.values())]
         for name, R in self.matrices.items():
             s = metrics.summary(R, self.metric)
             row = {"run": name, "tasks": len(R), "final average": s["average_final"],
-                   "forgetting": s["forgetting"], "BWT": s["bwt"]}
+                   "forgetting": s["forgetting"], "BWT": s["bwt"],
+                   **{TRANSFER[k]: self.transfer[name][k] for k in shown}}
             if self.state.task >= 0:
                 t = self.state.task
                 row[f"task {t + 1} final"] = float(R[-1, t]) if t < len(R) else None

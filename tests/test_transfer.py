@@ -1,0 +1,113 @@
+"""Transfer between tasks: forward transfer recorded while training (checked against the
+metric computed by hand from the networks), transfer vs from scratch, and both in run
+files, compare's table and the dashboard."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hnviz
+from hnviz.compare import compare
+from hnviz.widgets import ForgettingDashboard
+
+
+def accuracy(out, task):
+    return float((out.argmax(-1) == task.y_test).float().mean() * 100)
+
+
+@pytest.fixture(scope="module")
+def seq():
+    return hnviz.permuted_digits(3)
+
+
+def test_hnet_records_metric_before_each_task_and_untrained(seq):
+    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=40)
+    learner = hnviz.HyperCL(cfg, random_state=5, progress=False).partial_fit(seq[0])
+    # by hand: task 1's embedding is the next draw of the learner's generator
+    gen = torch.Generator()
+    gen.set_state(learner.gen_.get_state())
+    emb = torch.randn(cfg.emb_dim, generator=gen)
+    x = seq[1].x_test[:]
+    with torch.no_grad():
+        now = accuracy(learner.target_(x, learner.hnet_(emb[None])[0], 0), seq[1])
+        untrained = hnviz.HyperCL(cfg, random_state=5, progress=False)
+        untrained.build(64, 10, 1, (1, 8, 8))
+        fresh = accuracy(learner.target_(x, untrained.hnet_(emb[None])[0], 0), seq[1])
+    learner.partial_fit(seq[1]).partial_fit(seq[2])
+    assert learner.before_[1] == pytest.approx(now) and learner.fresh_[1] == pytest.approx(fresh)
+    assert learner.before_[0] == learner.fresh_[0]  # nothing learned before task 1
+    s = learner.summary()
+    want = np.mean(learner.before_[1:] - learner.fresh_[1:])
+    assert s["fwt"] == pytest.approx(want) and len(s["before"]) == 3
+
+
+def test_baseline_records_before_with_its_current_weights(seq):
+    cfg = hnviz.BaselineConfig.preset("permuted_digits", method="finetune", n_steps=40)
+    learner = hnviz.BaselineCL(cfg, random_state=2, progress=False).partial_fit(seq[0])
+    theta = learner.theta_.detach().clone()
+    init = hnviz.BaselineCL(cfg, random_state=2, progress=False)
+    init.build(64, 10, 1, (1, 8, 8))
+    with torch.no_grad():
+        now = accuracy(learner.target_(seq[1].x_test[:], theta, 0), seq[1])
+        fresh = accuracy(learner.target_(seq[1].x_test[:], init.theta_, 0), seq[1])
+    learner.partial_fit(seq[1])
+    np.testing.assert_allclose(learner.before_, [learner.fresh_[0], now])
+    np.testing.assert_allclose(learner.fresh_[1], fresh)
+    # one shared head learned task 0's permutation: it helps on task 1 only by chance
+    assert learner.summary()["fwt"] == pytest.approx(now - fresh)
+
+
+def test_scratch_scores_train_each_task_alone(seq):
+    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=30)
+    scores = hnviz.scratch_scores(lambda: hnviz.HyperCL(cfg, 1, progress=False), seq[:2],
+                                  progress=False)
+    alone = hnviz.HyperCL(cfg, 1, progress=False).partial_fit(
+        dataclasses.replace(seq[1], task_id=0))
+    assert scores.shape == (2,) and scores[1] == alone.matrix_[0, 0]
+    first = hnviz.HyperCL(cfg, 1, progress=False).partial_fit(seq[0])
+    assert scores[0] == first.matrix_[0, 0]  # task 0 alone is the sequence's first task
+    with pytest.raises(TypeError, match="hnviz learner"):
+        hnviz.scratch_scores(lambda: object(), seq[:1], progress=False)
+
+
+def test_transfer_in_run_files_compare_and_dashboard(tmp_path, seq):
+    summary = compare(seq, "permuted_digits", "cl1", ["hnet", "finetune"], [0], tmp_path,
+                      progress=False, scratch=True, n_steps=20)
+    for method in ("hnet", "finetune"):
+        run = hnviz.load_run(tmp_path / method / "seed0")
+        m = run.metrics
+        gain = np.diag(run.learner.matrix_) - np.array(m["scratch"])
+        np.testing.assert_allclose(m["transfer"], gain)
+        assert m["transfer_mean"] == pytest.approx(gain.mean())
+        assert m["fwt"] == pytest.approx(np.mean(np.subtract(m["before"], m["fresh"])[1:]))
+        assert run.learner.summary()["fwt"] == m["fwt"]  # before_/fresh_ load with the run
+        st = summary["methods"][method]
+        assert st["fwt"]["mean"] == pytest.approx(m["fwt"])
+        assert st["transfer_mean"]["mean"] == pytest.approx(m["transfer_mean"])
+    table = (tmp_path / "table.md").read_text()
+    assert "| FWT | vs scratch |" in table
+    d = ForgettingDashboard({"hnet": tmp_path / "hnet" / "seed0",
+                             "finetune": tmp_path / "finetune" / "seed0"})
+    rows = {r["run"]: r for r in d.summary()}
+    assert rows["hnet"]["FWT"] == pytest.approx(json.loads(
+        (tmp_path / "hnet" / "seed0" / "run.json").read_text())["metrics"]["fwt"])
+    assert rows["finetune"]["vs scratch"] is not None and "vs scratch" in d.table.value
+
+
+def test_runs_without_transfer_records_load_and_show_none(tmp_path, seq):
+    """A run saved before forward transfer existed (no before/fresh) loads; FWT unknown."""
+    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=10)
+    learner = hnviz.HyperCL(cfg, progress=False).fit(seq[:2])
+    hnviz.save_run(learner, tmp_path / "r")
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    for k in ("before", "fresh", "fwt"):
+        del info["metrics"][k]
+    (tmp_path / "r" / "run.json").write_text(json.dumps(info))
+    run = hnviz.load_run(tmp_path / "r")
+    assert np.isnan(run.learner.before_).all() and "fwt" not in run.learner.summary()
+    info["metrics"]["before"] = [1.0]  # the wrong length is damage
+    (tmp_path / "r" / "run.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="'before' that is not a list of 2 numbers"):
+        hnviz.load_run(tmp_path / "r")
