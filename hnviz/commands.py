@@ -94,12 +94,13 @@ def train(args: argparse.Namespace) -> None:
     print(f"run written to {args.out}/ (metrics in run.json)")
 
 
-def _save_png(draw: Any, path: Path, figsize: tuple[float, float] = (6, 4.5)) -> None:
-    """Draw on a new figure's axes with ``draw(ax)`` and write it as PNG."""
+def _save_png(draw: Any, path: Path, figsize: tuple[float, float] = (6, 4.5),
+              panels: int = 1) -> None:
+    """Draw on a new figure's ``panels`` axes with ``draw(*axes)`` and write it as PNG."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=figsize)
-    draw(ax)
+    fig, axes = plt.subplots(1, panels, figsize=figsize, squeeze=False)
+    draw(*axes[0])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -211,7 +212,7 @@ def sweep(args: argparse.Namespace) -> None:
         matplotlib.use("Agg")
         from .plots import plot_compression_sweep
 
-        _save_png(lambda ax: plot_compression_sweep(result.groups, ax),
-                  result.out / "compression.png", (6, 4))
+        _save_png(lambda ax, ax2: plot_compression_sweep(result.groups, ax, ax2),
+                  result.out / "compression.png", (11, 4), panels=2)
         print(f"plot: {result.out / 'compression.png'}")
     print(f"results.csv, results.json and table.md in {result.out}/")

@@ -229,26 +229,56 @@ def plot_final_metrics(matrices: dict[str, np.ndarray], metric: str = "accuracy"
     return lines
 
 
-def plot_compression_sweep(groups: Sequence[dict[str, Any]], ax: Axes | None = None) -> Axes:
-    """Final average metric (mean ± std over seeds) against the hypernetwork's compression
+def plot_compression_sweep(groups: Sequence[dict[str, Any]], ax: Axes | None = None,
+                           forgetting_ax: Axes | None = None) -> Axes:
+    """Final average metric (mean ± std over seeds, solid) and the metric right after
+    each task was learned ("during", dashed) against the hypernetwork's compression
     ratio, one point per HNET group of a sweep (:func:`hnviz.sweep`; the paper's Fig. 3b).
-    A dashed line marks ratio 1 (as many trainable weights as the target net)."""
+    Each baseline method of the sweep is a dotted line at its best group. A dashed
+    vertical line marks ratio 1 (as many trainable weights as the target net). With
+    ``forgetting_ax``, forgetting against the ratio is drawn there the same way."""
     hnet = sorted((g for g in groups if g["method"] == "hnet" and "compression_ratio" in g),
                   key=lambda g: g["compression_ratio"]["mean"])
     if not hnet:
         raise ValueError("no HNET groups with a compression ratio in this sweep")
     ax = _ax(ax)
-    x, y, err = (np.array([g[k][s] for g in hnet]) for k, s in
-                 (("compression_ratio", "mean"), ("average_final", "mean"),
-                  ("average_final", "std")))
-    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color="C0", label="HNET")
+    x = np.array([g["compression_ratio"]["mean"] for g in hnet])
+    label = _metric_label(hnet[0]["metric"])
+    _ratio_panel(ax, x, hnet, [("average_final", "-", "HNET final"),
+                               ("during", "--", "HNET during")], groups)
+    ax.set_ylabel(label)
+    n = len(hnet[0]["seeds"])
+    ax.set_title(f"{label} vs compression ({n} seed{'s' if n > 1 else ''} per point)")
+    if forgetting_ax is not None:
+        _ratio_panel(forgetting_ax, x, hnet, [("forgetting", "-", "HNET")], groups)
+        forgetting_ax.axhline(0.0, color="0.8", lw=0.8)
+        forgetting_ax.set_ylabel("forgetting (points)" if hnet[0]["metric"] == "accuracy"
+                                 else "forgetting")
+        forgetting_ax.set_title("forgetting vs compression")
+    return ax
+
+
+def _ratio_panel(ax: Axes, x: np.ndarray, hnet: Sequence[dict[str, Any]],
+                 keys: Sequence[tuple[str, str, str]], groups: Sequence[dict[str, Any]]) -> None:
+    """HNET curves of ``keys`` (summary key, line style, label) against ratio ``x``, the
+    baselines' best groups as dotted lines, a log ratio axis ticked at the swept ratios."""
+    for key, style, name in keys:
+        y, err = (np.array([g.get(key, {}).get(s, np.nan) for g in hnet]) for s in ("mean", "std"))
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color="C0", ls=style, label=name)
+    key = keys[0][0]
+    best: dict[str, dict[str, Any]] = {}
+    for g in groups:  # each baseline at its best point (highest final accuracy / lowest MSE)
+        if g["method"] != "hnet" and key in g:
+            sign = 1 if g["metric"] == "accuracy" else -1
+            cur = best.get(g["method"])
+            if cur is None or sign * g["average_final"]["mean"] > sign * cur["average_final"]["mean"]:
+                best[g["method"]] = g
+    for i, (method, g) in enumerate(sorted(best.items())):
+        ax.axhline(g[key]["mean"], color=f"C{i + 1}", ls=":", lw=1.5, label=f"{method} final"
+                   if key == "average_final" else method)
     ax.axvline(1.0, color="0.6", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xticks(x, [f"{r:.2g}" for r in x])  # the swept ratios, not log-axis decades
     ax.minorticks_off()
     ax.set_xlabel("compression ratio (hnet + embeddings / target weights)")
-    label = _metric_label(hnet[0]["metric"])
-    ax.set_ylabel(f"final {label}")
-    n = len(hnet[0]["seeds"])
-    ax.set_title(f"{label} vs compression ({n} seed{'s' if n > 1 else ''} per point)")
-    return ax
+    ax.legend(fontsize=8)

@@ -9,7 +9,8 @@ A spec::
     preset: permuted_digits             # default: the benchmark's
     methods: [hnet, ewc]                # hnet and/or baselines
     seeds: [0, 1]                       # or a number n: seeds 0..n-1
-    search: grid                        # or random (num_samples points, sample_seed)
+    search: grid                        # or random (num_samples points, sample_seed),
+                                        #   or points (space: a list of points)
     space:                              # config field -> values (grid) or a distribution
       beta: [0.01, 0.05]                #   (random: {uniform|loguniform: [lo, hi]},
       hnet_hidden: [[32, 32], [64, 64]] #    {randint: [lo, hi]}, {choice: [...]}, or a list)
@@ -39,7 +40,7 @@ from .config import PRESETS
 from .scenarios import check_scenario
 from .validate import check_choice, check_int, check_real
 
-SEARCHES = ("grid", "random")
+SEARCHES = ("grid", "random", "points")
 SPEC_KEYS = ("benchmark", "benchmark_options", "scenario", "preset", "methods", "seeds",
              "search", "num_samples", "sample_seed", "space", "fixed", "resources")
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
@@ -147,11 +148,18 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     out["search"] = check_choice("search", out.get("search", "grid"), SEARCHES)
     out["num_samples"] = check_int("num_samples", out.get("num_samples", 1), 1, MAX_TRIALS)
     out["sample_seed"] = check_int("sample_seed", out.get("sample_seed", 0), 0)
-    for key in ("space", "fixed"):
-        out.setdefault(key, {})
-        if not isinstance(out[key], dict):
-            raise ValueError(f"{key} must be a mapping of config field -> values")
-    overlap = sorted(set(out["space"]) & set(out["fixed"]))
+    out.setdefault("space", [] if out["search"] == "points" else {})
+    out.setdefault("fixed", {})
+    if not isinstance(out["fixed"], dict):
+        raise ValueError("fixed must be a mapping of config field -> value")
+    if out["search"] == "points":
+        if not isinstance(out["space"], list) or not out["space"] or not all(
+                isinstance(p, dict) for p in out["space"]):
+            raise ValueError("with search: points, space must be a non-empty list of points "
+                             "(mappings of config field -> value)")
+    elif not isinstance(out["space"], dict):
+        raise ValueError("space must be a mapping of config field -> values")
+    overlap = sorted(set(space_fields(out)) & set(out["fixed"]))
     if overlap:
         raise ValueError(f"{overlap} both in space and fixed; put each field in one")
     res = {"cpu": 1, "gpu": 0, **out.get("resources", {})}
@@ -161,6 +169,13 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     res["gpu"] = check_real("resources.gpu", res["gpu"], allow_lo=True)
     out["resources"] = res
     return out
+
+
+def space_fields(spec: dict[str, Any]) -> list[str]:
+    """The config fields a checked spec's space varies, in the order they are named."""
+    space = spec["space"]
+    return list(dict.fromkeys(k for p in space for k in p) if isinstance(space, list)
+                else space)
 
 
 def _values(name: str, value: Any, search: str) -> Any:
@@ -200,16 +215,21 @@ def _sample(name: str, dist: Any, rng: np.random.RandomState) -> Any:
 
 def points(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The checked spec's points in the space: grid, the product of the value lists;
-    random, ``num_samples`` draws with ``sample_seed`` (the same points on every call).
-    A sweep of more than ``MAX_TRIALS`` trials is refused before anything is expanded."""
-    space = {k: _values(k, v, spec["search"]) for k, v in spec["space"].items()}
-    n = spec["num_samples"] if spec["search"] == "random" else \
-        math.prod(len(v) for v in space.values())
+    random, ``num_samples`` draws with ``sample_seed`` (the same points on every call);
+    points, the listed points. A sweep of more than ``MAX_TRIALS`` trials is refused
+    before anything is expanded."""
+    listed = spec["search"] == "points"
+    space = {} if listed else {k: _values(k, v, spec["search"])
+                               for k, v in spec["space"].items()}
+    n = len(spec["space"]) if listed else spec["num_samples"] if spec["search"] == "random" \
+        else math.prod(len(v) for v in space.values())
     total = n * len(spec["seeds"]) * len(spec["methods"])
     if total > MAX_TRIALS:
         raise ValueError(f"the sweep would have {total:,} trials ({n:,} points x "
                          f"{len(spec['seeds'])} seeds x {len(spec['methods'])} methods); at most "
                          f"{MAX_TRIALS:,}: narrow the space or the seeds")
+    if listed:
+        return [dict(p) for p in spec["space"]]
     if spec["search"] == "grid":
         return [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
     rng = np.random.RandomState(spec["sample_seed"])
@@ -222,7 +242,7 @@ def expand(spec: dict[str, Any]) -> list[Trial]:
     before anything runs."""
     spec = check_spec(spec)
     fields = {m: method_fields(m) for m in spec["methods"]}
-    named = set(spec["space"]) | set(spec["fixed"])
+    named = set(space_fields(spec)) | set(spec["fixed"])
     unknown = sorted(named - set().union(*fields.values()))
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown} for methods {spec['methods']}; "

@@ -64,7 +64,7 @@ def read_row(out: str | Path, trial: Trial) -> dict[str, Any]:
               for k, v in sorted(trial.params.items())},
            "metric": m["metric"], "average_final": m["average_final"],
            "during": float(np.mean(m["during"])), "bwt": m["bwt"],
-           "forgetting": m["forgetting"], "wall_seconds": m["wall_seconds"],
+           "forgetting": m["forgetting"], "fwt": m.get("fwt"), "wall_seconds": m["wall_seconds"],
            "trainable_params": learner.trainable_params_,
            "target_params": learner.target_.num_params,
            "run_dir": str(d)}

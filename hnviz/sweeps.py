@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .safeio import atomic_write, read_json
 from .sweep_ray import run_on_ray
-from .sweep_spec import Trial, check_spec, expand
+from .sweep_spec import Trial, check_spec, expand, space_fields
 from .sweep_trials import finished, read_row, trial_tasks
 from .tables import format_stat, markdown_table, stats
 
@@ -81,7 +81,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
     for (method, point), rs in groups.items():
         g = {"method": method, "point": point, "seeds": [r["seed"] for r in rs],
              "metric": rs[0]["metric"]}
-        for key in ("average_final", "during", "bwt", "forgetting", "task_inference",
+        for key in ("average_final", "during", "bwt", "forgetting", "fwt", "task_inference",
                     "wall_seconds", "compression_ratio", "trainable_params"):
             st = stats([r.get(key) for r in rs])
             if st["mean"] is not None:
@@ -130,7 +130,7 @@ def _collect(out: Path, trials: list[Trial], spec: dict[str, Any], ran: int = 0,
     """Rows from the trials' run directories, grouped (and the result files written)."""
     rows = [read_row(out, t) for t in trials]
     for r, t in zip(rows, trials):  # the point: the swept fields this method has
-        r["point"] = ", ".join(f"{k}={_label(t.params[k])}" for k in spec["space"]
+        r["point"] = ", ".join(f"{k}={_label(t.params[k])}" for k in space_fields(spec)
                                if k in t.params) or "-"
     groups, best = summarize(rows)
     if write:

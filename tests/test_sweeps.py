@@ -164,19 +164,33 @@ def test_compression_plot_shows_each_group():
     matplotlib.use("Agg")
     from hnviz.plots import plot_compression_sweep
 
+    import matplotlib.pyplot as plt
+
     groups = [{"method": "hnet", "point": f"w={w}", "seeds": [0, 1], "metric": "accuracy",
                "compression_ratio": {"mean": r, "std": 0.0},
-               "average_final": {"mean": a, "std": sd}}
-              for w, r, a, sd in [(64, 1.4, 95.0, 0.5), (4, 0.2, 80.0, 2.0), (16, 0.6, 92.0, 1.0)]]
-    groups.append({"method": "ewc", "point": "-", "seeds": [0, 1], "metric": "accuracy",
-                   "average_final": {"mean": 85.0, "std": 0.0}})
-    ax = plot_compression_sweep(groups)
+               "average_final": {"mean": a, "std": sd}, "during": {"mean": a + 2, "std": 0.0},
+               "forgetting": {"mean": f, "std": 0.0}}
+              for w, r, a, sd, f in [(64, 1.4, 95.0, 0.5, 0.5), (4, 0.2, 80.0, 2.0, 3.0),
+                                     (16, 0.6, 92.0, 1.0, 1.0)]]
+    groups += [{"method": "ewc", "point": f"lr={lr}", "seeds": [0, 1], "metric": "accuracy",
+                "average_final": {"mean": acc, "std": 0.0}, "forgetting": {"mean": f, "std": 0.0}}
+               for lr, acc, f in [(0.001, 85.0, 9.0), (0.01, 70.0, 20.0)]]
+    _, (ax, ax2) = plt.subplots(1, 2)
+    assert plot_compression_sweep(groups, ax, ax2) is ax
     line = ax.lines[0]
     assert list(line.get_xdata()) == [0.2, 0.6, 1.4] and list(line.get_ydata()) == [80.0, 92.0, 95.0]
     bars = ax.collections[0].get_segments()  # error bars, in the same order
     assert [tuple(b[:, 1]) for b in bars] == [(78.0, 82.0), (91.0, 93.0), (94.5, 95.5)]
+    curves = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar containers
+    assert list(curves["HNET during"].get_ydata()) == [82.0, 94.0, 97.0]
+    lines = {l.get_label(): l for l in ax.lines}
+    assert list(lines["ewc final"].get_ydata()) == [85.0, 85.0]  # EWC at its best point
+    assert list(ax2.containers[0].lines[0].get_ydata()) == [3.0, 1.0, 0.5]
+    lines2 = {l.get_label(): l for l in ax2.lines}
+    assert list(lines2["ewc"].get_ydata()) == [9.0, 9.0]
     with pytest.raises(ValueError, match="no HNET groups"):
         plot_compression_sweep(groups[3:])
+    plt.close("all")
 
 
 def test_load_sweep_names_missing_trials(tmp_path):
@@ -311,3 +325,22 @@ def test_interrupted_sweep_runs_only_missing_trials(tmp_path, ray_exclusive):
     runs = {r["trial"]: r["run_dir"] for r in res["trials"][:3]}
     assert ForgettingDashboard(runs).errors == []
     shutil.rmtree(out / "_ray", ignore_errors=True)
+
+
+def test_listed_points_each_with_its_own_settings():
+    """search: points runs exactly the listed points (per-width settings), each method
+    with its own fields of each point."""
+    spec = {**TOY, "methods": ["hnet", "ewc"], "seeds": 1, "search": "points",
+            "space": [{"hnet_hidden": [4, 4], "lr": 0.01},
+                      {"hnet_hidden": [8, 8], "lr": 0.02, "beta": 0.1}]}
+    by_method = {}
+    for t in expand(spec):
+        by_method.setdefault(t.method, []).append(t.params)
+    assert by_method["hnet"] == [{"n_steps": 30, "hnet_hidden": [4, 4], "lr": 0.01},
+                                 {"n_steps": 30, "hnet_hidden": [8, 8], "lr": 0.02, "beta": 0.1}]
+    assert by_method["ewc"] == [{"n_steps": 30, "lr": 0.01}, {"n_steps": 30, "lr": 0.02}]
+    for space, match in (({"lr": [0.1]}, "must be a non-empty list of points"),
+                         ([], "must be a non-empty list"),
+                         ([{"n_steps": 5}], r"\['n_steps'\] both in space and fixed")):
+        with pytest.raises(ValueError, match=match):
+            expand({**spec, "space": space})
