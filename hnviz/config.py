@@ -171,3 +171,10 @@ PRESETS: dict[str, HyperCLConfig] = {
 # Fashion-MNIST uses the MNIST settings.
 PRESETS.update({name.replace("mnist", "fashion_mnist"): cfg for name, cfg in list(PRESETS.items())
                 if "mnist" in name and name != "permuted_mnist_100"})
+# The compressive regime on 28x28 images (examples/compression_fashion.yaml): target
+# 784-300-300-10 (328,810 weights) from 86,040 hypernetwork weights and 32 per task
+# (ratio 0.26 with 10 tasks; 79.5 % final, 0.9 points forgetting over seeds 0-1); chunks
+# of 2000 (with chunks of 250, wide last layers lost whole tasks).
+PRESETS["permuted_fashion_mnist_compressive"] = PRESETS["permuted_fashion_mnist_fast"].replace(
+    target_hidden=(300, 300), hnet_hidden=(256, 32), emb_dim=32, chunk_size=2000,
+    chunk_emb_dim=8)
