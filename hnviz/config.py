@@ -133,9 +133,8 @@ _DIGITS_100 = _DIGITS.replace(hnet_hidden=(200, 200), emb_dim=32, chunk_emb_dim=
                               beta=0.3, n_steps=300)
 # The compressive regime (docs/results.md, "Compression"): a wide target (64-2000-10,
 # 150,010 weights) from a hypernetwork of 31,778 weights and 32 per task (ratio 0.21 with
-# 10 tasks). Its
-# first hidden layer (256) is where the task embedding enters: that width, not the total
-# size, is what lets new tasks be learned while the regularizer pins theta.
+# 10 tasks). Its first hidden layer (256) is where the task embedding enters: that width,
+# not the total size, lets new tasks be learned while the regularizer pins theta.
 _DIGITS_COMPRESSIVE = _DIGITS.replace(target_hidden=(2000,), hnet_hidden=(256, 32),
                                       emb_dim=32, chunk_size=250, chunk_emb_dim=8)
 # Target 400-400 as the paper's SplitMNIST net: wider nets also make task inference by
