@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from safetensors.torch import save as st_save
 
-from .state import LearnerState, StateError, max_params
+from .state import LearnerState, StateError, history_bytes, max_params
 from .learner import HyperCL
 from .safeio import DamagedFileError, SafeDir, read_json, read_tensors, sha256
 from .tasks import Task
@@ -296,9 +296,11 @@ def read_checkpoint(where: CheckpointInfo) -> Checkpoint:
     meta = {"learner": HyperCL.kind, **{k: info[k] for k in ("config", "target", "task_info")}}
     try:
         n_params = HyperCL.check_described(meta)
+        logs = history_bytes(HyperCL.config_of(meta), len(info["task_info"]) + 1)
     except StateError as e:
         raise CheckpointError(f"{where.path}: {e}; the checkpoint is damaged") from e
-    budget = min(8 * max_params(), 24 * n_params + 2**26)  # theta, theta*, Adam; logs
+    # theta, theta*, Adam; the step logs of the finished tasks and the one in progress
+    budget = min(8 * max_params(), 24 * n_params + logs + 2**26)
     try:
         tensors = read_tensors(path, info["sha256"], "checkpoint", where.path.name, budget)
     except DamagedFileError as e:

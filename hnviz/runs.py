@@ -45,7 +45,7 @@ from .learner import HyperCL
 from .lock import run_lock
 from .safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, parse_json, parse_tensors,
                      sha256)
-from .state import LearnerState, StateError
+from .state import LearnerState, StateError, history_bytes
 from .tasks import TaskSequence
 
 __all__ = ["Run", "RunExistsError", "load_run", "save_run", "write_run", "DamagedFileError"]
@@ -205,6 +205,10 @@ def _load(d: SafeDir) -> Run:
     except StateError as e:
         raise _damaged(d.path / "run.json", str(e)) from e
     budget = 4 * n_params + 2**20  # float32 numbers plus a header
+    try:  # the step logs grow with tasks x steps, not with the weights
+        budget = max(budget, history_bytes(cls.config_of(meta), len(info["tasks"])))
+    except StateError as e:
+        raise _damaged(d.path / "run.json", str(e)) from e
     if info["schema_version"] == 1:
         tensors, metrics = _read_v1(d, info, budget)
     else:

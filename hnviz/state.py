@@ -133,6 +133,17 @@ def check_size(n_params: int) -> None:
                          f"{MAX_PARAMS_ENV} higher if you trust this run", "meta")
 
 
+def history_bytes(config: Any, n_tasks: int) -> int:
+    """The most bytes a described learner's step logs take in a file: per task up to 4
+    float64 logs per step and an embedding trajectory of at most ``n_steps + 2`` float32
+    rows of ``emb_dim`` (learners without embeddings: none), plus 1 MiB of headers. Bounded
+    by :func:`max_params` numbers; raises :class:`StateError` above it."""
+    steps = getattr(config, "n_steps", 0)
+    per_task = 4 * steps + (steps + 2) * getattr(config, "emb_dim", 0)  # float32 units x 2
+    check_size(n_tasks * per_task)
+    return 8 * n_tasks * per_task + 2**20
+
+
 class Stateful:
     """``state_dict``/``load_state_dict``/``from_state_dict`` for the learners
     (:class:`hnviz.base.ContinualLearner` mixes it in): the learner's side of a

@@ -211,3 +211,19 @@ def test_loads_during_saves_are_never_torn(tiny_toy_learner, tmp_path):
     print(f"20 s: {saves.strip()} saves, {loads} loads, {torn} torn, {errors} errors")
     assert int(saves) > 20 and int(loads) > 20
     assert (int(torn), int(errors)) == (0, 0), examples
+
+
+def test_history_budget_grows_with_tasks_and_steps(tmp_path):
+    """The step logs are bounded by tasks x steps, not by the weights: a 100-task
+    PermutedFashionMNIST run of the 100-task preset wrote a 2,918,000-byte history file,
+    which the old budget (4 bytes per weight + 1 MiB = 2,626,824) called damaged."""
+    from hnviz.state import history_bytes
+
+    cfg = hnviz.HyperCLConfig.preset("permuted_fashion_mnist_100")
+    assert history_bytes(cfg, 100) >= 2_918_000
+    learner = hnviz.HyperCL(hnviz.HyperCLConfig.preset("permuted_digits", n_steps=30),
+                            random_state=0, progress=False).fit(hnviz.permuted_digits(2))
+    hnviz.save_run(learner, tmp_path / "run")
+    size = (tmp_path / "run" / "gen-000001" / "history.safetensors").stat().st_size
+    assert size <= history_bytes(learner.config, 2)
+    assert hnviz.load_run(tmp_path / "run").learner.matrix_.shape == (2, 2)
