@@ -204,11 +204,12 @@ def _load(d: SafeDir) -> Run:
         n_params = cls.check_described(meta)
     except StateError as e:
         raise _damaged(d.path / "run.json", str(e)) from e
-    budget = 4 * n_params + 2**20  # float32 numbers plus a header
+    weights = 4 * n_params + 2**20  # float32 numbers plus a header
     try:  # the step logs grow with tasks x steps, not with the weights
-        budget = max(budget, history_bytes(cls.config_of(meta), len(info["tasks"])))
+        logs = history_bytes(cls.config_of(meta), len(info["tasks"]))
     except StateError as e:
         raise _damaged(d.path / "run.json", str(e)) from e
+    budget = dict(zip(TENSOR_FILES, (weights, max(weights, logs))))  # bytes per file
     if info["schema_version"] == 1:
         tensors, metrics = _read_v1(d, info, budget)
     else:
@@ -259,7 +260,7 @@ def _read_info(info: dict[str, Any], run_json: Path) -> dict[str, Any]:
     return info
 
 
-def _read_v2(d: SafeDir, info: dict[str, Any], budget: int,
+def _read_v2(d: SafeDir, info: dict[str, Any], budget: dict[str, int],
              raw: bytes) -> tuple[dict[str, Any], ...]:
     """The tensor files of the manifest's generation, each checked for size and checksum
     before it is parsed."""
@@ -271,9 +272,9 @@ def _read_v2(d: SafeDir, info: dict[str, Any], budget: int,
         if not isinstance(entry, dict) or not isinstance(entry.get("bytes"), int) \
                 or not isinstance(entry.get("sha256"), str):
             raise _damaged(d.path / "run.json", f"lacks the size and checksum of {gen}/{name}")
-        if entry["bytes"] > budget:
+        if entry["bytes"] > budget[name]:
             raise _damaged(d.path / "run.json", f"says {gen}/{name} has {entry['bytes']:,} "
-                           f"bytes, more than its learner's {budget:,}")
+                           f"bytes, more than its learner's {budget[name]:,}")
         try:
             with d.subdir(gen) as g:
                 data = g.read(name, entry["bytes"])
@@ -289,7 +290,7 @@ def _read_v2(d: SafeDir, info: dict[str, Any], budget: int,
 
 
 def _read_v1(d: SafeDir, info: dict[str, Any],
-             budget: int) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
+             budget: dict[str, int]) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
     """A schema-1 run (hnviz 0.1–0.2): tensor files and metrics.json beside run.json."""
     missing = [f for f in V1_FILES if not d.is_file(f)]
     if missing:
@@ -298,7 +299,7 @@ def _read_v1(d: SafeDir, info: dict[str, Any],
     checksums = info.get("sha256") or {}  # runs saved before checksums: none
     if not isinstance(checksums, dict):
         raise _damaged(d.path / "run.json", "has a 'sha256' entry that is not an object")
-    tensors = tuple(parse_tensors(d.read(name, budget), d.path / name, checksums.get(name))
+    tensors = tuple(parse_tensors(d.read(name, budget[name]), d.path / name, checksums.get(name))
                     for name in TENSOR_FILES)
     metrics_path = d.path / "metrics.json"
     metrics = parse_json(d.read("metrics.json", MAX_JSON_BYTES), metrics_path)

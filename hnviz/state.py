@@ -139,7 +139,7 @@ def history_bytes(config: Any, n_tasks: int) -> int:
     rows of ``emb_dim`` (learners without embeddings: none), plus 1 MiB of headers. Bounded
     by :func:`max_params` numbers; raises :class:`StateError` above it."""
     steps = getattr(config, "n_steps", 0)
-    per_task = 4 * steps + (steps + 2) * getattr(config, "emb_dim", 0)  # float32 units x 2
+    per_task = 4 * steps + (steps + 2) * getattr(config, "emb_dim", 0)  # numbers, <= 8 bytes
     check_size(n_tasks * per_task)
     return 8 * n_tasks * per_task + 2**20
 
