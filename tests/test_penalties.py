@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hnviz.penalties import MergedQuadratic, PathIntegral, fisher_diagonal
+from hnviz.penalties import (MergedQuadratic, PathIntegral, fisher_diagonal,
+                             fisher_diagonal_loop, mlp_fisher_diagonal)
 from hnviz.targets import build_target
 
 
@@ -45,6 +46,30 @@ def test_fisher_vmap_matches_per_sample_loop():
     torch.testing.assert_close(F, ref / len(x), rtol=1e-5, atol=1e-7)
     last_w, last_b = F[-36:-6].reshape(6, 5), F[-6:]  # last layer: 2 heads x 3 outputs
     assert last_w[:3].abs().sum() == 0 and last_b[:3].abs().sum() == 0  # head 0 untouched
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "elu"])
+@pytest.mark.parametrize("kind,heads,head", [("classification", 1, 0), ("classification", 3, 2),
+                                             ("regression", 1, 0), ("regression", 2, 1)])
+def test_mlp_fisher_matches_per_sample_jacobians_float64(activation, kind, heads, head):
+    torch.manual_seed(0)
+    target = build_target("mlp", 6, 4, (7, 5), activation, n_heads=heads)
+    theta = torch.randn(target.num_params, dtype=torch.float64)
+    x = torch.randn(11, 6, dtype=torch.float64)
+    fast = mlp_fisher_diagonal(target, theta, x, head, kind, chunk=4)  # 3 uneven chunks
+    ref = fisher_diagonal_loop(target, theta, x, head, kind, chunk=5)
+    assert fast.dtype == torch.float64 and fast.shape == theta.shape
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
+    assert fast.abs().sum() > 0
+    torch.testing.assert_close(fisher_diagonal(target, theta, x, head, kind), ref,
+                               rtol=1e-10, atol=1e-12)  # the dispatcher picks the fast form
+
+
+def test_lenet_fisher_uses_the_jacobian_loop():
+    target = build_target("lenet", 256, 3, (6,), "relu")
+    theta, x = torch.randn(target.num_params) * 0.1, torch.randn(3, 256)
+    torch.testing.assert_close(fisher_diagonal(target, theta, x),
+                               fisher_diagonal_loop(target, theta, x))
 
 
 def test_si_path_integral_quadratic_by_hand():
