@@ -180,7 +180,8 @@ PRESETS["permuted_fashion_mnist_compressive"] = PRESETS["permuted_fashion_mnist_
 # 100 tasks on real 28x28 images (docs/results.md, "Long sequences on real images"): target
 # 784-100-100-10 (89,610 weights), a wide hypernetwork [256, 128] (ratio 3.4) at learning
 # rate 0.032 / h2 as in the compression sweep; 16 random earlier tasks regularized per
-# step (all of them cost twice the time by task 100 for the same accuracy at 30 tasks).
+# step (all of them cost twice the time by task 100 for the same accuracy at 30 tasks);
+# beta 0.2 (seed 0: 76.8 % final, 3.9 points forgetting; beta 0.05: 74.1 %, 8.0).
 PRESETS["permuted_fashion_mnist_100"] = PRESETS["permuted_fashion_mnist_fast"].replace(
     target_hidden=(100, 100), hnet_hidden=(256, 128), emb_dim=32, chunk_size=2000,
-    chunk_emb_dim=8, beta=0.05, lr=2.5e-4, n_steps=1000, reg_subset=16)
+    chunk_emb_dim=8, beta=0.2, lr=2.5e-4, n_steps=1000, reg_subset=16)

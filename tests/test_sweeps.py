@@ -344,3 +344,16 @@ def test_listed_points_each_with_its_own_settings():
                          ([{"n_steps": 5}], r"\['n_steps'\] both in space and fixed")):
         with pytest.raises(ValueError, match=match):
             expand({**spec, "space": space})
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in
+                                        (Path(__file__).parents[1] / "examples").glob("*.yaml")))
+def test_example_sweep_files_expand(name):
+    """Every sweep file in examples/ loads and builds each trial's config (nothing trains)."""
+    from hnviz.sweep_spec import expand, load_spec
+
+    spec = load_spec(Path(__file__).parents[1] / "examples" / name)
+    trials = expand(spec)
+    seeds = sorted({t.seed for t in trials})
+    assert trials and len(trials) % len(seeds) == 0  # every point with every seed
+    assert len({t.trial_id for t in trials}) == len(trials)  # distinct run directories
