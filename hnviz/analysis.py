@@ -243,3 +243,45 @@ def task_confusion(learner: HyperCL, tasks: Sequence[Task]) -> np.ndarray:
         inferred = learner.infer_task(task.x_test)[0].numpy()
         out[i] = np.bincount(inferred, minlength=T) / len(inferred) * 100
     return out
+
+
+def replay_path(learner: HyperCL, a: int, b: int, alpha: float, latent: torch.Tensor
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """HNET+TIR's replay at e_r(alpha) = (1 - alpha) e_r[a] + alpha e_r[b] (replay
+    embeddings): the images decoded from ``latent`` ``(n, L)`` ``(n, D)`` and the
+    task-inference classifier's probabilities for them ``(n, T)``."""
+    replay = replay_model(learner)
+    a, b = learner.check_task_id(a), learner.check_task_id(b)
+    alpha = check_real("alpha", alpha, lo=-1e6, hi=1e6)
+    e = replay.embeddings
+    emb = ((1 - alpha) * e[a] + alpha * e[b])[None]
+    images = replay.generate(emb, len(latent), torch.Generator(), latent)[0]  # (n, D)
+    return images.numpy(), tir_probabilities(learner, images)
+
+
+def tir_probabilities(learner: HyperCL, x: Any) -> np.ndarray:
+    """The task-inference classifier's softmax over the learned tasks ``(N, T)``."""
+    replay = replay_model(learner)
+    with torch.no_grad():
+        logits = replay.tir_logits(learner.check_x(x))[:, :learner.n_tasks_]
+    return torch.softmax(logits, dim=-1).numpy()
+
+
+def replay_model(learner: Any) -> Any:
+    """The replay model of an HNET+TIR learner, or a ValueError saying what to train."""
+    if getattr(learner, "replay_", None) is None:
+        raise ValueError("this run has no replay model: train it with "
+                         "task_inference='replay' (HNET+TIR, compare's method 'hnet_tir')")
+    learner.check_fitted()
+    return learner.replay_
+
+
+def entropy_split(learner: HyperCL, tasks: Sequence[Task]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each learned task t: the entropies (nats) of net t on its own test inputs
+    ``(N_t,)`` and on every other task's ``(N_rest,)`` — what task inference by entropy
+    has to tell apart (own inputs should be the more certain)."""
+    tasks = list(tasks)[:learner.n_tasks_]
+    x = torch.cat([t.x_test[:] for t in tasks])
+    owner = torch.cat([torch.full((len(t.x_test),), t.task_id) for t in tasks])
+    H = learner.entropies(learner.task_outputs(x))  # (T, N)
+    return [(H[t][owner == t].numpy(), H[t][owner != t].numpy()) for t in range(len(tasks))]

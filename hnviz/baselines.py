@@ -8,6 +8,7 @@ the same functional path as the weights a hypernetwork generates. Methods:
 - ``online_ewc`` (Schwarz et al. 2018): one running F~ = gamma F~ + F_t, one anchor theta*.
 - ``si`` (Zenke et al. 2017): + c sum_i Omega_i (theta_i - theta*_i)^2, Omega a path integral.
 - ``joint``: trains on the union of all tasks so far (keeps old data; the upper bound).
+- ``dgr``: generative replay with distillation, in :mod:`hnviz.dgr` (class ``DGR``).
 
 Penalties are ``strength * sum(importance_ * (theta - anchors_)^2)`` with ``importance_``
 ``(K, P)`` the Fisher(s) or Omega and ``anchors_`` ``(K, P)`` the matching theta*. Training
@@ -30,7 +31,7 @@ from .tasks import Task, dense
 from .train import BatchSampler, run_steps, task_loss
 from .validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
 
-METHODS = ("finetune", "ewc", "online_ewc", "si", "joint")
+METHODS = ("finetune", "ewc", "online_ewc", "si", "joint", "dgr")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class BaselineConfig(ConfigMixin):
     of van de Ven & Tolias ("Three scenarios for continual learning", 2019; their
     continual-learning repository, ``param_values.py``/``continual_learner.py``):
     ``ewc_lambda`` 100, ``online_gamma`` 1, ``si_c`` 10, ``si_xi`` 0.1 (Zenke et al. 2017 used
-    xi = 1e-3). ``fisher_samples`` training inputs estimate each Fisher.
+    xi = 1e-3). ``fisher_samples`` training inputs estimate each Fisher. DGR
+    (:class:`hnviz.dgr.DGR`): a VAE with ``vae_latent`` latents and encoder layers
+    ``vae_hidden`` (as HNET+TIR's), soft targets at ``distill_temperature``.
     """
 
     method: str = "finetune"
@@ -57,22 +60,27 @@ class BaselineConfig(ConfigMixin):
     fisher_samples: int = 500
     si_c: float = 10.0
     si_xi: float = 0.1
+    vae_latent: int = 20
+    vae_hidden: tuple[int, ...] = (400, 400)
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
             object.__setattr__(self, name, value)
 
         fix("target_hidden", check_sizes("target_hidden", self.target_hidden))
+        fix("vae_hidden", check_sizes("vae_hidden", self.vae_hidden))
         check_choice("method", self.method, METHODS)
         check_choice("target network", self.target, TARGETS)
         check_choice("activation", self.target_activation, ACTIVATIONS)
         fix("multi_head", check_bool("multi_head", self.multi_head))
-        for name in ("n_steps", "batch_size", "fisher_samples"):
+        for name in ("n_steps", "batch_size", "fisher_samples", "vae_latent"):
             fix(name, check_int(name, getattr(self, name)))
         for name in ("ewc_lambda", "si_c"):
             fix(name, check_real(name, getattr(self, name), allow_lo=True))
         fix("lr", check_real("lr", self.lr))
         fix("si_xi", check_real("si_xi", self.si_xi))
+        fix("distill_temperature", check_real("distill_temperature", self.distill_temperature))
         if not is_real(self.online_gamma) or not 0 <= self.online_gamma <= 1:
             raise ValueError(f"online_gamma must be in [0, 1], got {self.online_gamma!r}; 1 "
                              "keeps all old Fisher")
@@ -85,7 +93,7 @@ class BaselineConfig(ConfigMixin):
 
 # Copied from the HyperCL presets so that baseline and hypernetwork train the same target.
 SHARED_FIELDS = ("target", "target_hidden", "target_activation", "multi_head", "lr", "n_steps",
-                 "batch_size")
+                 "batch_size", "vae_latent", "vae_hidden")
 BASELINE_PRESETS: dict[str, BaselineConfig] = {
     name: BaselineConfig(**{k: getattr(PRESETS[name], k) for k in SHARED_FIELDS})
     for name in PRESETS
@@ -107,6 +115,13 @@ class BaselineCL(ContinualLearner):
     kind = "baseline"
     config_class = BaselineConfig
     WEIGHTS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
+
+    def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
+                 callbacks: Any = ()):
+        super().__init__(config, random_state, progress, callbacks)
+        if self.config.method == "dgr" and type(self) is BaselineCL:
+            raise ValueError("method 'dgr' is the learner hnviz.dgr.DGR (a VAE besides the "
+                             "net); use DGR(config) instead of BaselineCL")
 
     def _reset(self) -> None:
         super()._reset()  # tasks_: test data for the matrix, training data for "joint"
@@ -205,13 +220,17 @@ class BaselineCL(ContinualLearner):
         decay = cfg.online_gamma if cfg.method == "online_ewc" else 1.0
         self.importance_, self.anchors_ = (decay * old + new)[None], theta[None]
 
-    def _partial_fit(self, task: Task) -> None:
+    def _begin(self, task: Task) -> None:
+        """Check and build for ``task``; record its metric before training (transfer)."""
         self._check_task(task)
         self._build_for(task)
         with torch.no_grad():
             x, head = dense(task.x_test), self.head_of(task.task_id)
             self._record_transfer(task, *(self.target_(x, theta.detach(), head) for theta in
                                           (self.theta_, self.fresh_model().theta_)))
+
+    def _partial_fit(self, task: Task) -> None:
+        self._begin(task)
         cfg = self.config
         data = self._train_data(task)
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)

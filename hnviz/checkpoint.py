@@ -264,7 +264,7 @@ class Checkpoint:
         for name, t in self.tensors.items():
             if name.startswith("history."):
                 history[name[len("history."):]] = t
-            elif name.startswith("hnet.") or name == "embeddings":
+            elif HyperCL.is_weight(name):
                 weights[name] = t
             elif name not in ("rng.torch", "rng.numpy_keys"):
                 training[name] = t

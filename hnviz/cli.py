@@ -42,7 +42,9 @@ def _train_parsers(sub: Any) -> None:
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
     cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
     cp.add_argument("--scenario", default="cl1", help="cl1, cl2 or cl3")
-    cp.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
+    cp.add_argument("--methods", default=None,
+                    help=f"comma-separated, of {','.join(METHODS)} (default: every method "
+                         "of the scenario; hnet_tir and dgr run in cl2/cl3)")
     cp.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_*)")
     cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     cp.add_argument("--steps", type=int, default=None, help="training steps per task")

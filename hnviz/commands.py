@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .compare import check_methods, compare, markdown_table
+from .compare import check_methods, compare, default_methods, markdown_table
 from .config import HyperCLConfig
 from .experiment import build_benchmark, preset_for, train_into
 from .learner import HyperCL
@@ -136,7 +136,10 @@ def demo(args: argparse.Namespace) -> None:
 
 def compare_command(args: argparse.Namespace) -> None:
     """``python -m hnviz compare``: train, then print the Markdown table."""
-    methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
+    if args.methods is None:
+        methods = default_methods(args.scenario)
+    else:
+        methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
     check_out(args.out)
     if args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds}: compare at least one seed (--seeds 1 or more)")

@@ -15,6 +15,7 @@ import numpy as np
 from .base import ContinualLearner
 from .baselines import BaselineCL, BaselineConfig
 from .config import HyperCLConfig
+from .dgr import DGR
 from .experiment import train_into
 from .learner import HyperCL
 from .runs import refuse_finished
@@ -25,7 +26,9 @@ from .tasks import TaskSequence
 from .transfer import scratch_scores
 from .validate import check_int
 
-METHODS = ("hnet", "finetune", "ewc", "online_ewc", "si", "joint")
+METHODS = ("hnet", "hnet_tir", "dgr", "finetune", "ewc", "online_ewc", "si", "joint")
+HNET_METHODS = ("hnet", "hnet_tir")  # HyperCL learners (hnet_tir: task_inference="replay")
+AGNOSTIC = ("hnet_tir", "dgr")  # methods that exist for inferring what cl2/cl3 hide
 COLUMNS = {  # summary key -> table header
     "average_final": "final avg acc (%)", "during": "during acc (%)", "bwt": "BWT",
     "forgetting": "forgetting", "fwt": "FWT", "transfer_mean": "vs scratch",
@@ -45,9 +48,22 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     return methods
 
 
+def default_methods(scenario: str) -> list[str]:
+    """Every method that applies to ``scenario`` (cl1: all but HNET+TIR and DGR)."""
+    return [m for m in METHODS if scenario != "cl1" or m not in AGNOSTIC]
+
+
+def check_scenario_methods(methods: Sequence[str], scenario: str) -> None:
+    """HNET+TIR and DGR solve cl2/cl3 only (in cl1 the task id is given); else ValueError."""
+    bad = [m for m in methods if m in AGNOSTIC and scenario == "cl1"]
+    if bad:
+        raise ValueError(f"method(s) {', '.join(bad)} infer what cl2/cl3 hide and do not run "
+                         f"in cl1; use --scenario cl2 or cl3, or leave them out")
+
+
 def method_fields(method: str) -> set[str]:
     """The config fields of ``method``'s learner (what a comparison or sweep may set)."""
-    if method == "hnet":
+    if method in HNET_METHODS:
         return set(HyperCLConfig.__dataclass_fields__)
     return set(BaselineConfig.__dataclass_fields__) - {"method"}
 
@@ -56,19 +72,24 @@ def make_learner(method: str, preset: str, scenario: str, seed: int, progress: b
                  **changes: Any) -> ContinualLearner:
     """A learner for ``method`` with the benchmark preset's architecture and budget.
 
-    Multi-head output only in cl1 (task id given); shared heads in cl2/cl3.
+    Multi-head output only in cl1 (task id given); shared heads in cl2/cl3. ``hnet``
+    infers tasks as its preset says (by entropy), ``hnet_tir`` by replay.
     """
+    check_scenario_methods([method], scenario)
     changes = {k: v for k, v in changes.items() if v is not None}
-    if method == "hnet":
+    if method in HNET_METHODS:
         cfg = HyperCLConfig.preset(preset, **changes)
         if scenario != "cl1":
             cfg = cfg.replace(multi_head=False)
+        if method == "hnet_tir":
+            cfg = cfg.replace(task_inference="replay")
         return HyperCL(cfg, random_state=seed, progress=progress)
     fields = method_fields(method)  # a baseline has no beta, an HNET no ewc_lambda
     bcfg = BaselineConfig.preset(preset, method=method,
                                  **{k: v for k, v in changes.items() if k in fields})
-    return BaselineCL(bcfg.replace(multi_head=scenario == "cl1"), random_state=seed,
-                      progress=progress)
+    cls = DGR if method == "dgr" else BaselineCL
+    return cls(bcfg.replace(multi_head=scenario == "cl1"), random_state=seed,
+               progress=progress)
 
 
 def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
@@ -116,6 +137,7 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
     Finished runs in ``out`` are refused unless ``overwrite``. ``scratch``: measure
     transfer vs training each task alone (one more training per task)."""
     methods, scenario = check_methods(methods), check_scenario(scenario)
+    check_scenario_methods(methods, scenario)
     seeds = [check_int("seed", seed, 0) for seed in seeds]
     if not seeds:
         raise ValueError("no seeds given; pass at least one seed (--seeds 1 or more)")

@@ -12,23 +12,29 @@ from .base import ContinualLearner, task_list
 from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
 from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
+from .outliers import shuffled_blocks, uniform_cross_entropy
 from .regularizer import RegTargets
+from .replay import REPLAY_LOGS, ReplayModel, ReplayProgress
 from .tasks import Task, dense
-from .train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
+from .task_inference import TaskInference
+from .train import (StepRule, StepState, fit_task, load_step_state, step_state_tensors,
+                    task_loss)
 from .validate import as_float_tensor
 
 _MOVED = ("HyperCL.fit(checkpoint_dir=...) moved to hnviz.fit_checkpointed(learner, tasks, "
           "directory, every=N, keep=K, callbacks=...) in hnviz 0.2 (docs/changelog.md)")
 
 
-class HyperCL(ContinualLearner):
+class HyperCL(TaskInference, ContinualLearner):
     """Continual learning with a task-conditioned hypernetwork (von Oswald et al. 2020).
 
     ``partial_fit(task)`` learns the next task; ``fit(tasks)`` learns a whole sequence
     from scratch. Fitted attributes: ``target_`` (:class:`TargetNet`), ``hnet_``,
     ``embeddings_`` ``(T, E)``, ``history_`` (per task: ``task_loss``/``reg_loss`` per step
     and ``emb_trajectory``), ``matrix_`` R ``(T, T)`` with NaN for unseen, ``task_info_``;
-    while a task trains, ``in_progress_`` (its :class:`hnviz.train.StepState`).
+    while a task trains, ``in_progress_`` (its :class:`hnviz.train.StepState`). With
+    ``task_inference="replay"`` (HNET+TIR) also ``replay_`` (:class:`hnviz.replay.ReplayModel`)
+    and, while a task trains, ``replay_progress_``.
     """
 
     kind = "hypercl"
@@ -41,6 +47,8 @@ class HyperCL(ContinualLearner):
         self.embeddings_ = torch.zeros(0, self.config.emb_dim)
         self.inference_matrix_ = np.zeros((0, 0))  # task-inference accuracy (cl2/cl3)
         self.in_progress_: StepState | None = None
+        self.replay_: ReplayModel | None = None
+        self.replay_progress_: ReplayProgress | None = None
         self._init_embedding: torch.Tensor | None = None
 
     @property
@@ -49,23 +57,33 @@ class HyperCL(ContinualLearner):
 
     @property
     def trainable_params_(self) -> int:
-        """Hypernetwork weights (theta, chunk embeddings included) plus task embeddings."""
-        return self.hnet_.num_params + self.embeddings_.numel()
+        """Hypernetwork weights (theta, chunk embeddings included) plus task embeddings
+        (and, for HNET+TIR, the replay side's: :meth:`ReplayModel.count_params`)."""
+        extra = 0
+        if self.replay_ is not None:
+            extra = ReplayModel.count_params(self.config, self.target_.in_features, self.n_tasks_)
+        return self.hnet_.num_params + self.embeddings_.numel() + extra
 
     @classmethod
     def described_params(cls, config: HyperCLConfig, layout: tuple[Any, ...],
                          n_tasks: int) -> int:
-        """Target template + hypernetwork + embeddings, by arithmetic alone."""
+        """Target template + hypernetwork + embeddings (+ the replay side of HNET+TIR),
+        by arithmetic alone."""
         P = cls.target_params(config, layout)
+        extra = 0
+        if config.task_inference == "replay":
+            extra = ReplayModel.count_params(config, layout[0], n_tasks, templates=True)
         return P + count_hnet_params(config.hnet, config.emb_dim, P, config.hnet_hidden,
                                      config.chunk_size, config.chunk_emb_dim) \
-            + n_tasks * config.emb_dim
+            + n_tasks * config.emb_dim + extra
 
     def _build_model(self) -> None:
         cfg = self.config
         self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
                                 cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
                                 cfg.hnet_init)
+        if cfg.task_inference == "replay":
+            self.replay_ = ReplayModel(cfg, self.target_.in_features)
 
     def optimizers(self, emb: torch.nn.Parameter) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         """The two Adam optimizers of a task: theta (``config.lr``) and the task's
@@ -130,11 +148,15 @@ class HyperCL(ContinualLearner):
         try:
             self._notify("on_task_start", task)
             rule = StepRule(self.config.beta, self.config.lookahead, self.config.reg_subset)
+            rp = self.replay_progress_
+            extra = None if rp is None else (lambda idx: self.replay_.step(rp, idx))
             history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
-                               self.config.batch_size, self._on_step, self.progress)
+                               self.config.batch_size, self._on_step, self.progress, extra)
         finally:
-            self.in_progress_ = None
+            self.in_progress_, self.replay_progress_ = None, None
         self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach()[None]])
+        if rp is not None:
+            self.replay_.finish(rp)
         self._finish_task(task, history)
 
     def _on_step(self, step: int, logs: dict[str, float]) -> None:
@@ -145,6 +167,7 @@ class HyperCL(ContinualLearner):
         optimizers and the regularizer's targets (theta* = the hnet now)."""
         self._build_for(task)
         cfg = self.config
+        self._check_inference(task)
         if self._init_embedding is not None:
             init = self._init_embedding.clone()
         elif cfg.emb_init == "copy_previous" and self.n_tasks_ > 0:
@@ -156,7 +179,22 @@ class HyperCL(ContinualLearner):
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets)
+        if self.replay_ is not None:
+            self.replay_progress_ = self.replay_.start(task, self.gen_)
         return self._step_state(task, emb, reg)
+
+    def _check_inference(self, task: Task) -> None:
+        """HNET+TIR and outlier exposure need classification tasks of images in [0, 1]."""
+        cfg = self.config
+        if (cfg.task_inference == "replay" or cfg.outliers != "none") \
+                and task.kind != "classification":
+            what = "task_inference='replay'" if cfg.task_inference == "replay" else \
+                f"outliers={cfg.outliers!r}"
+            raise ValueError(f"{what} needs classification tasks, got {task.kind} task "
+                             f"{task.name!r}; use task_inference='entropy', outliers='none'")
+        if cfg.outliers != "none" and (len(task.in_shape) != 3 or min(task.in_shape[1:]) < 2):
+            raise ValueError(f"outliers={cfg.outliers!r} needs images (C, H, W) of at least "
+                             f"2x2, got in_shape {tuple(task.in_shape)}; use outliers='none'")
 
     @torch.no_grad()
     def _outputs_before(self, task: Task, emb: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -169,7 +207,20 @@ class HyperCL(ContinualLearner):
     def _step_state(self, task: Task, emb: torch.nn.Parameter, reg: RegTargets | None) -> StepState:
         """A new task state: the embedding, its two optimizers, the regularizer's targets."""
         return StepState(task, emb, *self.optimizers(emb), reg, self.gen_,
-                         self.head_of(task.task_id))
+                         self.head_of(task.task_id), loss=self._outlier_loss(task))
+
+    def _outlier_loss(self, task: Task) -> Any:
+        """The task loss plus outlier exposure (:mod:`hnviz.outliers`) where the task will be
+        inferred by entropy (cl2/cl3, ``outliers`` set); None (the plain loss) otherwise."""
+        cfg = self.config
+        if cfg.outliers == "none" or cfg.task_inference != "entropy" or task.scenario == "cl1":
+            return None
+        head, shape, w = self.head_of(task.task_id), task.in_shape, cfg.outlier_weight
+
+        def loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            out = self.target_(torch.cat([x, shuffled_blocks(x, shape, self.gen_)]), weights, head)
+            return task_loss(task.kind, out[:len(x)], y) + w * uniform_cross_entropy(out[len(x):])
+        return loss
 
     # ---------------------------------------------------------------- inference
     def check_embedding(self, emb: Any) -> torch.Tensor:
@@ -208,51 +259,6 @@ class HyperCL(ContinualLearner):
         return self.target_(self.check_x(x), self.generate_weights(self.embeddings_[task_id]),
                             self.head_of(task_id))
 
-    # ------------------------------------------------- task inference (HNET+ENT)
-    @torch.no_grad()
-    def task_outputs(self, x: Any, chunk: int = 4096) -> torch.Tensor:
-        """Outputs of every learned task's net on ``x``: ``(T, N, out)``, one vmapped pass
-        per chunk of ``chunk`` inputs; task t's own head in a multi-head net."""
-        self.check_fitted()
-        x = self.check_x(x)
-        weights = self.generate_weights(self.embeddings_)  # (T, P)
-        outs = torch.cat([self.target_(xc, weights, None) for xc in x.split(chunk)], dim=1)
-        T, heads = self.n_tasks_, self.target_.n_heads
-        if heads > 1:  # (T, N, heads, out) -> task t's head
-            outs = outs.reshape(T, len(x), heads, -1)[torch.arange(T), :, torch.arange(T)]
-        return outs
-
-    def _entropy_inference(self, x: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Inferred task ids ``(N,)``, entropies ``(T, N)`` and the outputs ``(T, N, out)``."""
-        outs = self.task_outputs(x)
-        logp = torch.log_softmax(outs / self.config.ent_temperature, dim=-1)
-        entropy = -(logp.exp() * logp).sum(-1)  # (T, N)
-        return entropy.argmin(0), entropy, outs
-
-    def infer_task(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Task inference by predictive entropy: the task whose net is most certain.
-
-        Returns the inferred task ids ``(N,)`` and the entropies ``(T, N)`` of the
-        softmax at temperature ``config.ent_temperature``.
-        """
-        t_hat, entropy, _ = self._entropy_inference(x)
-        return t_hat, entropy
-
-    @torch.no_grad()
-    def predict_agnostic(self, x: Any, scenario: str) -> torch.Tensor:
-        """Labels ``(N,)`` without a task id: infer the task (entropy), then use its net;
-        cl3 adds the inferred task's class offset (global classes)."""
-        t_hat, _, outs = self._entropy_inference(x)
-        local = outs[t_hat, torch.arange(outs.shape[1])].argmax(-1)
-        if scenario != "cl3":
-            return local
-        offsets = torch.tensor([info.get("class_offset", 0) for info in self.task_info_])
-        return local + offsets[t_hat]
-
-    def task_inference_accuracy(self, task: Task) -> float:
-        """Percent of ``task``'s test inputs whose task is inferred correctly."""
-        return float((self.infer_task(task.x_test)[0] == task.task_id).float().mean() * 100)
-
     def _update_matrix(self) -> None:
         super()._update_matrix()
         if self.tasks_[0].kind == "classification" and self.tasks_[0].scenario != "cl1":
@@ -271,7 +277,15 @@ class HyperCL(ContinualLearner):
     def _weights(self, clone: bool = True) -> dict[str, torch.Tensor]:
         weights = {f"hnet.{n}": p.detach().clone() for n, p in self.hnet_.named_parameters()}
         weights["embeddings"] = self.embeddings_.clone() if clone else self.embeddings_
+        if self.replay_ is not None:
+            weights.update(self.replay_.weights())
         return weights
+
+    @staticmethod
+    def is_weight(name: str) -> bool:
+        """Whether a state tensor ``name`` belongs to the trained model (else to training)."""
+        return name.startswith(("hnet.", "rp.hnet.", "rp.encoder.")) or name in (
+            "embeddings", "rp.embeddings", "tir.body", "tir.heads")
 
     def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
         theta = {k[len("hnet."):]: v.clone() for k, v in weights.items() if k.startswith("hnet.")}
@@ -285,6 +299,11 @@ class HyperCL(ContinualLearner):
             got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
             raise StateError(f"holds {got}, expected {want} (its tasks and emb_dim)")
         self.embeddings_ = emb.clone() if copy else emb
+        if self.replay_ is not None:
+            try:
+                self.replay_.load_weights(weights, want[0])
+            except ValueError as e:
+                raise StateError(str(e)) from e
 
     def state_dict(self) -> LearnerState:
         """The learner (and the task in progress, during training) as a LearnerState."""
@@ -294,6 +313,8 @@ class HyperCL(ContinualLearner):
         if s is not None:
             state.meta["step"], state.meta["sampler_pos"] = s.step, s.sampler.pos
             state.training.update(step_state_tensors(s))
+            if self.replay_progress_ is not None:
+                state.training.update(self.replay_.progress_tensors(self.replay_progress_))
         return state
 
     def load_state_dict(self, state: LearnerState, tasks: Sequence[Task] | None = None) -> None:
@@ -331,8 +352,13 @@ class HyperCL(ContinualLearner):
                                  "training")
             reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets, theta_star=star)
         s = self._step_state(task, emb, reg)
+        logs = ("task_loss", "reg_loss") + (REPLAY_LOGS if self.replay_ is not None else ())
         try:
-            load_step_state(s, state.tensor, step, state.meta["sampler_pos"], cfg.batch_size)
+            load_step_state(s, state.tensor, step, state.meta["sampler_pos"], cfg.batch_size,
+                            logs)
+            if self.replay_ is not None:
+                self.replay_progress_ = self.replay_.restore(task, self.gen_, state.tensor,
+                                                             step, cfg.batch_size)
         except StateError:
             raise
         except ValueError as e:

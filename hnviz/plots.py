@@ -282,3 +282,22 @@ def _ratio_panel(ax: Axes, x: np.ndarray, hnet: Sequence[dict[str, Any]],
     ax.minorticks_off()
     ax.set_xlabel("compression ratio (hnet + embeddings / target weights)")
     ax.legend(fontsize=8)
+
+
+def plot_entropy_split(split: Sequence[tuple[np.ndarray, np.ndarray]], ax: Axes | None = None,
+                       floor: float = 1e-6) -> dict[str, Any]:
+    """Box plots of each task net's entropy on its own test inputs (coloured) and on the
+    other tasks' (grey), log scale (entropies below ``floor`` drawn at it), from
+    :func:`hnviz.analysis.entropy_split`. Returns the boxplot's artists."""
+    ax = _ax(ax, (7, 3.5))
+    T = len(split)
+    data = [np.maximum(v, floor) for pair in split for v in pair]
+    pos = [p for t in range(T) for p in (3 * t, 3 * t + 1)]
+    boxes = ax.boxplot(data, positions=pos, widths=0.8, patch_artist=True, showfliers=False)
+    for i, (box, color) in enumerate(zip(boxes["boxes"], np.repeat(task_colors(T), 2, axis=0))):
+        box.set(facecolor=color if i % 2 == 0 else "0.8", edgecolor="0.2")
+    ax.set_yscale("log")
+    ax.set_xticks([3 * t + 0.5 for t in range(T)], [f"net {t + 1}" for t in range(T)])
+    ax.set(ylabel="predictive entropy (nats)",
+           title="each task's net on its own inputs (colour) and on the others' (grey)")
+    return boxes

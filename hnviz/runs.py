@@ -41,6 +41,7 @@ from .base import ContinualLearner
 from .baselines import BaselineCL
 from .benchmarks import from_spec
 from .checkpoint import list_checkpoints
+from .dgr import DGR
 from .learner import HyperCL
 from .lock import run_lock
 from .safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, parse_json, parse_tensors,
@@ -53,7 +54,8 @@ __all__ = ["Run", "RunExistsError", "load_run", "save_run", "write_run", "Damage
 SCHEMA_VERSION = 2
 TENSOR_FILES = ("weights.safetensors", "history.safetensors")
 V1_FILES = ("run.json", *TENSOR_FILES, "metrics.json")
-LEARNERS: dict[str, type[ContinualLearner]] = {"hypercl": HyperCL, "baseline": BaselineCL}
+LEARNERS: dict[str, type[ContinualLearner]] = {"hypercl": HyperCL, "baseline": BaselineCL,
+                                               "dgr": DGR}
 GENERATION = re.compile(r"^gen-(\d{6})$")
 _FILE_OF = {"weights": "weights.safetensors", "training": "weights.safetensors",
             "matrix": "run.json", "meta": "run.json"}

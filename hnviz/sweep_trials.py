@@ -70,6 +70,6 @@ def read_row(out: str | Path, trial: Trial) -> dict[str, Any]:
            "run_dir": str(d)}
     if "task_inference" in m:
         row["task_inference"] = m["task_inference"]["average_final"]
-    if trial.method == "hnet":
+    if trial.method in ("hnet", "hnet_tir"):
         row["compression_ratio"] = learner.hnet_.compression_ratio(learner.n_tasks_)
     return row

@@ -15,7 +15,8 @@ from torch.func import functional_call, vmap
 from .validate import check_choice
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
-TARGETS = ("mlp", "lenet")
+TARGETS = ("mlp", "lenet", "convnet")
+CONV_CHANNELS = (16, 32)  # the convnet target's two 3x3 conv layers
 
 _ACT = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "tanh": nn.Tanh}
 
@@ -61,6 +62,44 @@ class LeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C*H*W) -> (N, out)
         z = self.features(x.reshape(x.shape[0], *self.in_shape))
         return self.head(z.flatten(1))
+
+
+class ConvNet(nn.Module):
+    """A small conv net for ``(C, H, W)`` images of any size from 4x4 (8x8 digits too):
+    two 3x3 convolutions (padding 1, ``CONV_CHANNELS``), each followed by the activation
+    and a 2x2 max pool, then an MLP head with ``hidden`` sizes (template only)."""
+
+    def __init__(self, in_shape: tuple[int, int, int], out_features: int,
+                 hidden: tuple[int, ...] = (100,), activation: str = "relu"):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        c1, c2 = CONV_CHANNELS
+        self.features = nn.Sequential(
+            nn.Conv2d(in_shape[0], c1, 3, padding=1), make_activation(activation), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), make_activation(activation), nn.MaxPool2d(2),
+        )
+        self.head = MLP(c2 * (in_shape[1] // 4) * (in_shape[2] // 4), hidden, out_features,
+                        activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C*H*W) -> (N, out)
+        z = self.features(x.reshape(x.shape[0], *self.in_shape))
+        return self.head(z.flatten(1))
+
+
+def _image_shape(kind: str, in_features: int, in_shape: tuple[int, ...] | None,
+                 min_side: int) -> tuple[int, int, int]:
+    """``in_shape`` as ``(C, H, W)`` (square one-channel images when not given), or a
+    ValueError naming the target and the smallest image it takes."""
+    if in_shape is None or len(in_shape) != 3:
+        side = math.isqrt(in_features)
+        if side * side != in_features:
+            raise ValueError(f"{kind} needs square images, got {in_features} input features;"
+                             " use target='mlp' or give in_shape=(C, H, W)")
+        in_shape = (1, side, side)
+    if min(in_shape[1:]) < min_side:
+        raise ValueError(f"{kind} needs images of at least {min_side}x{min_side}, got "
+                         f"{tuple(in_shape)}; use target='mlp'")
+    return tuple(in_shape)
 
 
 class TargetNet:
@@ -133,18 +172,13 @@ def build_target(kind: str, in_features: int, out_features: int, hidden: tuple[i
     if kind == "mlp":
         module: nn.Module = MLP(in_features, hidden, total_out, activation)
     elif kind == "lenet":
-        if in_shape is None or len(in_shape) != 3:
-            side = math.isqrt(in_features)
-            if side * side != in_features:
-                raise ValueError(f"lenet needs square images, got {in_features} input features;"
-                                 " use target='mlp' or give in_shape=(C, H, W)")
-            in_shape = (1, side, side)
-        if min(in_shape[1:]) < 16:
-            raise ValueError(f"lenet needs images of at least 16x16, got {tuple(in_shape)}; "
-                             "use target='mlp'")
-        module = LeNet(tuple(in_shape), total_out, hidden, activation)
+        module = LeNet(_image_shape(kind, in_features, in_shape, 16), total_out, hidden,
+                       activation)
+    elif kind == "convnet":
+        module = ConvNet(_image_shape(kind, in_features, in_shape, 4), total_out, hidden,
+                         activation)
     else:
-        raise ValueError(f"unknown target network {kind!r}; choose 'mlp' or 'lenet'")
+        raise ValueError(f"unknown target network {kind!r}; choose one of {', '.join(TARGETS)}")
     return TargetNet(module, in_features, out_features, n_heads)
 
 
@@ -163,6 +197,10 @@ def count_params(kind: str, in_features: int, out_features: int, hidden: tuple[i
         side = math.isqrt(in_features)
         in_shape = (1, side, side)
     c, h, w = in_shape
+    if kind == "convnet":
+        c1, c2 = CONV_CHANNELS
+        convs = (c * c1 * 9 + c1) + (c1 * c2 * 9 + c2)
+        return convs + _mlp_params([c2 * (h // 4) * (w // 4), *hidden, total_out])
     h, w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2  # two 5x5 convs, two 2x2 pools
     convs = (c * 10 * 25 + 10) + (10 * 20 * 25 + 20)
     return convs + _mlp_params([20 * max(h, 0) * max(w, 0), *hidden, total_out])

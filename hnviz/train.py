@@ -86,6 +86,11 @@ class StepState:
     reg: RegTargets | None
     gen: torch.Generator
     head: int = 0
+    # the loss of the generated weights (P,) on a batch x, y (default: task_loss of the
+    # target net's outputs) and optimizers of other parameters that loss trains (a VAE's
+    # encoder): stepped with the others, never regularized
+    loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    extra_opts: tuple[torch.optim.Optimizer, ...] = ()
     sampler: BatchSampler | None = None  # made at the first step
     step: int = 0  # steps done in this task
     history: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -112,10 +117,14 @@ def train_step(hnet: HyperNet, target: TargetNet, s: StepState, idx: torch.Tenso
                rule: StepRule) -> dict[str, float]:
     """One optimisation step on the batch ``idx`` ``(B,)`` of ``s.task``; returns the losses."""
     x, y = s.task.x_train[idx], s.task.y_train[idx]
-    s.theta_opt.zero_grad(set_to_none=True)
-    s.emb_opt.zero_grad(set_to_none=True)
+    optimizers = (s.theta_opt, s.emb_opt, *s.extra_opts)
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
     weights = hnet(s.emb[None])[0]  # (P,)
-    loss = task_loss(s.task.kind, target(x, weights, s.head), y)
+    if s.loss is None:
+        loss = task_loss(s.task.kind, target(x, weights, s.head), y)
+    else:
+        loss = s.loss(weights, x, y)
     reg_value = 0.0
     if s.reg is not None:
         sel = _reg_indices(len(s.reg), rule.reg_subset, s.gen)
@@ -130,8 +139,8 @@ def train_step(hnet: HyperNet, target: TargetNet, s: StepState, idx: torch.Tenso
         reg_value = reg.item()
     else:
         loss.backward()
-    s.theta_opt.step()
-    s.emb_opt.step()
+    for opt in optimizers:
+        opt.step()
     return {"task_loss": loss.item(), "reg_loss": reg_value}
 
 
@@ -173,18 +182,24 @@ def run_steps(task: Task, n_steps: int, step_fn: Callable[[int], dict[str, float
 def fit_task(hnet: HyperNet, target: TargetNet, s: StepState, rule: StepRule,
              n_steps: int, batch_size: int,
              on_step: Callable[[int, dict[str, float]], None] | None = None,
-             progress: bool = True) -> dict[str, np.ndarray]:
+             progress: bool = True,
+             extra: Callable[[torch.Tensor], dict[str, float]] | None = None
+             ) -> dict[str, np.ndarray]:
     """Run the steps ``s.step..n_steps-1`` of one task (all of them for a new state);
-    ``s.step`` counts the steps done when ``on_step`` is called. Returns the task's
-    history arrays (``task_loss``, ``reg_loss`` and the embedding's ``emb_trajectory``
-    ``(n, E)``)."""
+    ``s.step`` counts the steps done when ``on_step`` is called. ``extra(idx)`` runs after
+    each step on the same batch indices ``(B,)`` (a replay model trained in lockstep) and
+    adds its logs. Returns the task's history arrays (``task_loss``, ``reg_loss``, the
+    extra logs and the embedding's ``emb_trajectory`` ``(n, E)``)."""
     if s.sampler is None:
         s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen)
     if not s.trajectory:
         s.trajectory.append(s.emb.detach().clone())
 
     def step(i: int) -> dict[str, float]:
-        logs = train_step(hnet, target, s, s.sampler.next(), rule)
+        idx = s.sampler.next()
+        logs = train_step(hnet, target, s, idx, rule)
+        if extra is not None:
+            logs.update(extra(idx))
         if (i + 1) % EMB_RECORD_EVERY == 0:
             s.trajectory.append(s.emb.detach().clone())
         s.step = i + 1
@@ -205,20 +220,26 @@ def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> dict[str, tor
     return out
 
 
-def step_state_tensors(s: StepState) -> dict[str, torch.Tensor]:
+def step_state_tensors(s: StepState, prefix: str = "") -> dict[str, torch.Tensor]:
     """What continuing ``s`` exactly needs, as named tensors: ``task.emb`` ``(E,)``,
-    ``task.perm`` ``(N,)``, ``task.<log>`` ``(step,)``, ``task.trajectory`` ``(n, E)``,
-    both Adam states (``opt.theta.<i>.<key>``, ``opt.emb.0.<key>``) and theta*
-    (``theta_star.<name>``). The step count and sampler position are not tensors."""
-    t = {"task.emb": s.emb.detach().clone(), "task.perm": s.sampler.perm.contiguous()}
+    ``task.perm`` ``(N,)`` (with a sampler), ``task.<log>`` ``(step,)``,
+    ``task.trajectory`` ``(n, E)``, the Adam states (``opt.theta.<i>.<key>``,
+    ``opt.emb.0.<key>``, ``opt.extra<k>.<i>.<key>``) and theta* (``theta_star.<name>``),
+    each name after ``prefix``. The step count and sampler position are not tensors."""
+    t = {"task.emb": s.emb.detach().clone()}
+    if s.sampler is not None:
+        t["task.perm"] = s.sampler.perm.contiguous()
     for k, v in s.history.items():
         t[f"task.{k}"] = torch.tensor(v, dtype=torch.float64)
-    t["task.trajectory"] = torch.stack(s.trajectory)
+    if s.trajectory:
+        t["task.trajectory"] = torch.stack(s.trajectory)
     t.update(_optimizer_tensors("opt.theta", s.theta_opt))
     t.update(_optimizer_tensors("opt.emb", s.emb_opt))
+    for k, opt in enumerate(s.extra_opts):
+        t.update(_optimizer_tensors(f"opt.extra{k}", opt))
     if s.reg is not None:
         t.update({f"theta_star.{n}": v.contiguous() for n, v in s.reg.theta_star.items()})
-    return t
+    return {prefix + k: v for k, v in t.items()}
 
 
 def _load_optimizer(tensor: Callable[[str], torch.Tensor], prefix: str,
@@ -236,21 +257,33 @@ def _load_optimizer(tensor: Callable[[str], torch.Tensor], prefix: str,
 
 
 def load_step_state(s: StepState, tensor: Callable[[str], torch.Tensor], step: int,
-                    sampler_pos: Any, batch_size: int) -> None:
+                    sampler_pos: Any, batch_size: int,
+                    log_keys: tuple[str, ...] = ("task_loss", "reg_loss"),
+                    prefix: str = "") -> None:
     """Fill a fresh ``s`` (its embedding, optimizers and regularizer made) from the
-    tensors of :func:`step_state_tensors` (``tensor(name)`` returns one), ``step`` steps
-    done and the sampler at ``sampler_pos``. Whatever does not fit raises a ValueError."""
+    tensors of :func:`step_state_tensors` (``tensor(name)`` returns one; names after
+    ``prefix``), ``step`` steps done, the sampler at ``sampler_pos`` and the logs
+    ``log_keys`` so far. A state saved without sampler (``sampler_pos`` None: a replay
+    model trained on the main state's batches) has no logs or trajectory either.
+    Whatever does not fit raises a ValueError."""
+    def get(name: str) -> torch.Tensor:
+        return tensor(prefix + name)
+
     try:
-        _load_optimizer(tensor, "opt.theta", s.theta_opt)
-        _load_optimizer(tensor, "opt.emb", s.emb_opt)
-        s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen,
-                                 perm=tensor("task.perm"), pos=sampler_pos)
+        _load_optimizer(get, "opt.theta", s.theta_opt)
+        _load_optimizer(get, "opt.emb", s.emb_opt)
+        for k, opt in enumerate(s.extra_opts):
+            _load_optimizer(get, f"opt.extra{k}", opt)
+        if sampler_pos is not None:
+            s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen,
+                                     perm=get("task.perm"), pos=sampler_pos)
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"the task in progress does not load ({e})") from e
     s.step = step
-    for key in ("task_loss", "reg_loss"):
-        values = tensor(f"task.{key}")
+    for key in log_keys:
+        values = get(f"task.{key}")
         if values.shape != (step,):
             raise ValueError(f"task.{key} has {values.numel()} values for {step} steps done")
         s.history[key] = values.tolist()
-    s.trajectory = list(tensor("task.trajectory").clone())
+    if sampler_pos is not None:
+        s.trajectory = list(get("task.trajectory").clone())

@@ -78,3 +78,31 @@ def test_multi_head_model_needs_task_id():
     from hnviz.base import ContinualLearner
     with pytest.raises(ValueError, match="multi-head model needs the task id"):
         ContinualLearner.predict_agnostic(l, tasks[0].x_test, "cl2")
+
+
+def test_entropy_split_and_its_figure(split_cl3_learner):
+    """Each net's entropies on its own test inputs and on the others', against a loop."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hnviz.analysis import entropy_split
+    from hnviz.plots import plot_entropy_split
+    l, tasks = split_cl3_learner
+    split = entropy_split(l, tasks)
+    for t in range(5):
+        own = []
+        rest = []
+        for task in tasks:
+            p = torch.softmax(l.predict_output(task.x_test, t), -1)
+            h = -(p * p.log()).sum(-1).numpy()
+            (own if task.task_id == t else rest).append(h)
+        np.testing.assert_allclose(split[t][0], np.concatenate(own), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.sort(split[t][1]), np.sort(np.concatenate(rest)),
+                                   rtol=1e-4, atol=1e-6)
+    fig, ax = plt.subplots()
+    boxes = plot_entropy_split(split, ax)
+    assert len(boxes["boxes"]) == 10 and ax.get_yscale() == "log"
+    median = boxes["medians"][2].get_ydata()[0]  # net 2, own inputs
+    assert median == pytest.approx(max(np.median(split[1][0]), 1e-6), rel=1e-6)
+    plt.close(fig)

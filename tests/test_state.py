@@ -93,5 +93,11 @@ def test_runs_written_by_hnviz_0_1_load_and_save_again(old, tmp_path):
         assert (tmp_path / "gen-000001" / name).read_bytes() == (old / name).read_bytes(), name
     new, before = (json.loads((d / "run.json").read_text()) for d in (tmp_path, old))
     assert new["metrics"] == metrics and new["schema_version"] == 2
+    # fields added to the config since 0.1 are written with their defaults, the rest as was
+    cls = type(run.learner).config_class
+    added = set(new["config"]) - set(before["config"])
+    assert {k: new["config"][k] for k in added} == \
+        {k: v for k, v in cls().to_dict().items() if k in added}
+    new["config"] = {k: v for k, v in new["config"].items() if k not in added}
     assert {k: new[k] for k in before if k != "sha256" and k != "schema_version"} == \
         {k: v for k, v in before.items() if k not in ("sha256", "schema_version")}

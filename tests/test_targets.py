@@ -16,7 +16,9 @@ def module_with(net, w):
 
 @pytest.mark.parametrize("kind,in_features,act", [("mlp", 5, "relu"), ("mlp", 5, "sigmoid"),
                                                   ("mlp", 5, "elu"), ("mlp", 5, "tanh"),
-                                                  ("lenet", 784, "relu")])
+                                                  ("lenet", 784, "relu"),
+                                                  ("convnet", 64, "relu"),
+                                                  ("convnet", 784, "elu")])
 def test_vmapped_forward_equals_loop_and_module(kind, in_features, act):
     net = build_target(kind, in_features, 3, (7, 6) if kind == "mlp" else (20,), act)
     net.module.double()  # float64: the comparison checks the layout, not rounding
@@ -66,6 +68,16 @@ def test_unknown_names(bad):
 def test_lenet_needs_square_images():
     with pytest.raises(ValueError, match="square"):
         build_target("lenet", 50, 10, (20,), "relu")
+
+
+def test_convnet_takes_small_images_and_counts_its_weights():
+    from hnviz.targets import count_params
+    for in_features, shape in ((64, None), (784, None), (3 * 32 * 32, (3, 32, 32))):
+        net = build_target("convnet", in_features, 10, (50,), "relu", n_heads=2, in_shape=shape)
+        assert net.num_params == count_params("convnet", in_features, 10, (50,), 2, shape)
+        assert net(torch.randn(5, in_features), torch.randn(net.num_params) * 0.1).shape == (5, 10)
+    with pytest.raises(ValueError, match="at least 4x4"):
+        build_target("convnet", 9, 10, (20,), "relu")
 
 
 def test_parameter_counts_by_arithmetic_equal_the_built_nets():

@@ -12,6 +12,8 @@ message area, and in ``errors``. A widget displays itself when it ends a cell.
 - :class:`ForgettingDashboard` — matrix, forgetting curves and metrics of one or more runs.
 - :class:`LiveTraining` — a callback that plots loss and matrix while a learner trains.
 - :class:`ForgettingLab` — a classroom demo: pick beta, train, compare.
+- :class:`ReplayExplorer` — HNET+TIR: the images each task's replay embedding generates,
+  along a path between two of them, and what the task-inference net makes of them.
 
 Widgets take a trained learner, a :class:`hnviz.runs.Run` or a run directory. Under
 ``%matplotlib widget`` (ipympl) figures are interactive canvases (click the embedding
@@ -23,7 +25,8 @@ from .export import save_figures
 from .interpolation import InterpolationExplorer, InterpolationState
 from .lab import ForgettingLab, LabSession, LabState
 from .live import LiveState, LiveTraining
+from .replay import ReplayExplorer, ReplayState
 
 __all__ = ["DashboardState", "EmbeddingExplorer", "EmbeddingState", "ForgettingDashboard",
            "ForgettingLab", "InterpolationExplorer", "InterpolationState", "LabSession",
-           "LabState", "LiveState", "LiveTraining", "save_figures"]
+           "LabState", "LiveState", "LiveTraining", "ReplayExplorer", "ReplayState", "save_figures"]
