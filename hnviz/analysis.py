@@ -261,10 +261,7 @@ def replay_path(learner: HyperCL, a: int, b: int, alpha: float, latent: torch.Te
 
 def tir_probabilities(learner: HyperCL, x: Any) -> np.ndarray:
     """The task-inference classifier's softmax over the learned tasks ``(N, T)``."""
-    replay = replay_model(learner)
-    with torch.no_grad():
-        logits = replay.tir_logits(learner.check_x(x))[:, :learner.n_tasks_]
-    return torch.softmax(logits, dim=-1).numpy()
+    return replay_model(learner).task_probs(learner.check_x(x), learner.n_tasks_).numpy()
 
 
 def replay_model(learner: Any) -> Any:

@@ -61,7 +61,8 @@ class HyperCL(TaskInference, ContinualLearner):
         (and, for HNET+TIR, the replay side's: :meth:`ReplayModel.count_params`)."""
         extra = 0
         if self.replay_ is not None:
-            extra = ReplayModel.count_params(self.config, self.target_.in_features, self.n_tasks_)
+            extra = ReplayModel.count_params(self.config, self.target_.in_features,
+                                             self.target_.out_features, self.n_tasks_)
         return self.hnet_.num_params + self.embeddings_.numel() + extra
 
     @classmethod
@@ -72,7 +73,8 @@ class HyperCL(TaskInference, ContinualLearner):
         P = cls.target_params(config, layout)
         extra = 0
         if config.task_inference == "replay":
-            extra = ReplayModel.count_params(config, layout[0], n_tasks, templates=True)
+            extra = ReplayModel.count_params(config, layout[0], layout[1], n_tasks,
+                                             templates=True)
         return P + count_hnet_params(config.hnet, config.emb_dim, P, config.hnet_hidden,
                                      config.chunk_size, config.chunk_emb_dim) \
             + n_tasks * config.emb_dim + extra
@@ -83,7 +85,7 @@ class HyperCL(TaskInference, ContinualLearner):
                                 cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
                                 cfg.hnet_init)
         if cfg.task_inference == "replay":
-            self.replay_ = ReplayModel(cfg, self.target_.in_features)
+            self.replay_ = ReplayModel(cfg, self.target_.in_features, self.target_.out_features)
 
     def optimizers(self, emb: torch.nn.Parameter) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         """The two Adam optimizers of a task: theta (``config.lr``) and the task's
@@ -149,7 +151,8 @@ class HyperCL(TaskInference, ContinualLearner):
             self._notify("on_task_start", task)
             rule = StepRule(self.config.beta, self.config.lookahead, self.config.reg_subset)
             rp = self.replay_progress_
-            extra = None if rp is None else (lambda idx: self.replay_.step(rp, idx))
+            extra = None if rp is None else \
+                (lambda idx: self.replay_.step(rp, idx, self._class_probs))
             history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
                                self.config.batch_size, self._on_step, self.progress, extra)
         finally:
@@ -158,6 +161,18 @@ class HyperCL(TaskInference, ContinualLearner):
         if rp is not None:
             self.replay_.finish(rp)
         self._finish_task(task, history)
+
+    @torch.no_grad()
+    def _class_probs(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Softmax ``(n, C)`` of each input ``(n, D)`` under the net of its task
+        ``task_ids`` ``(n,)`` (the task in progress included), for HNET+TIR's labels."""
+        embs = torch.cat([self.embeddings_, self.in_progress_.emb.detach()[None]])
+        out = x.new_empty(len(x), self.target_.out_features)
+        for k in task_ids.unique().tolist():
+            sel = task_ids == k
+            out[sel] = torch.softmax(self.target_(x[sel], self.hnet_(embs[k][None])[0],
+                                                  self.head_of(k)), dim=-1)
+        return out
 
     def _on_step(self, step: int, logs: dict[str, float]) -> None:
         self._notify("on_step", self.in_progress_.task.task_id, step, logs)

@@ -5,16 +5,17 @@
   :class:`hnviz.regularizer.RegTargets` and :func:`hnviz.train.train_step`): it keeps
   generating every earlier task's images without storing any. The encoder is a plain
   MLP, used only while a task trains.
-- A task-inference classifier (an MLP body plus one output row per task, grown at each
-  task) trained on the current task's data and on samples of the current decoder (label
-  t), and on samples decoded from every earlier task's embedding (the earlier decoders
-  taken from theta* of the replay hypernetwork, fixed during the task). The replayed
-  samples are learned half with their task as hard label, half by distillation: the
-  classifier's own softened answer at the task's start (temperature ``DISTILL_T``, none
-  for task t), as in DGR+distill. Hard labels alone let the classifier learn what
-  generated images look like rather than what the task's real images share: on
-  SplitDigits cl3 it then named 75-80 % of the first task's real test images right
-  against 99 % of its samples; with distillation and current-task samples 91-96 %.
+- A task-inference classifier: an MLP body and one output unit per task *and class*
+  (C rows per task, grown at each task); the task is the group of units with the most
+  probability. It learns from the current task's data (unit t*C + label; as they are,
+  or with ``tir_current="reconstructed"`` as the VAE reconstructs them), samples of the
+  current decoder, and samples decoded from every earlier task's embedding (the earlier
+  decoders taken from theta* of the replay hypernetwork, fixed during the task). A
+  generated image of task k is labelled "task k" for sure and, within the task, with the
+  class probabilities that task k's own net (from the main hypernetwork, protected by its
+  regularizer) gives it. On 28x28 images, real images of the current task next to
+  blurred replays let "looks real" stand for "the newest task"; reconstructions take
+  that cue away (docs/results.md, "Class-incremental learning").
 
 Both train in lockstep with the main hypernetwork, on its batches: one step of each per
 main step. At test time the classifier names the task and the main hypernetwork's net
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -39,31 +40,31 @@ from .vae import (build_decoder, build_encoder, decoder_params, encoder_params, 
                   vae_loss)
 
 REPLAY_LOGS = ("rp_loss", "rp_reg", "tir_loss")  # step logs the replay side adds
-DISTILL_T = 2.0  # softmax temperature of the classifier's distillation targets
+# class probabilities (n, C) of inputs (n, D) under the main nets of task ids (n,)
+ClassProbs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class ReplayProgress:
     """The replay side of a task in progress: the replay hypernetwork's step state (its
     loss is the VAE's), the classifier's optimizer (None for the first task, which has
-    nothing to tell apart), the earlier tasks' decoder weights ``(t, P_dec)`` and the
-    classifier as the task started (body ``(P_body,)``, rows ``(t, H + 1)``)."""
+    nothing to tell apart) and the earlier tasks' decoder weights ``(t, P_dec)``."""
 
     state: StepState
     tir_opt: torch.optim.Adam | None
     old: torch.Tensor
-    snapshot: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class ReplayModel:
     """The replay hypernetwork with its decoder template, the encoder, the replay task
     embeddings ``embeddings`` ``(T, E_r)`` and the task-inference classifier
     (``tir_body`` ``(P_body,)`` flat weights of an MLP ``D -> tir_hidden``, ``tir_heads``
-    ``(T, H + 1)`` one output row per task). ``config``: a :class:`hnviz.HyperCLConfig`."""
+    ``(T * C, H + 1)`` one output row per task and class). ``config``: a
+    :class:`hnviz.HyperCLConfig`; ``n_classes``: C, the classes of one task."""
 
-    def __init__(self, config: Any, in_features: int):
+    def __init__(self, config: Any, in_features: int, n_classes: int):
         c = config
-        self.config = c
+        self.config, self.C = c, n_classes
         self.encoder = build_encoder(in_features, c.vae_hidden, c.vae_latent)
         self.decoder = build_decoder(c.vae_latent, c.vae_hidden, in_features)
         self.hnet = build_hnet("chunked", c.rp_emb_dim, self.decoder.num_params,
@@ -75,7 +76,7 @@ class ReplayModel:
         self.tir_heads = torch.zeros(0, body[-1] + 1)
 
     @staticmethod
-    def count_params(config: Any, in_features: int, n_tasks: int,
+    def count_params(config: Any, in_features: int, n_classes: int, n_tasks: int,
                      templates: bool = False) -> int:
         """Trained numbers of the replay side after ``n_tasks`` tasks (encoder, replay
         hypernetwork, replay embeddings, classifier), by arithmetic alone; with
@@ -86,7 +87,7 @@ class ReplayModel:
         return (encoder_params(in_features, c.vae_hidden, c.vae_latent)
                 + count_hnet_params("chunked", c.rp_emb_dim, dec, c.rp_hnet_hidden,
                                     c.rp_chunk_size, c.rp_emb_dim)
-                + n_tasks * (c.rp_emb_dim + body[-1] + 1) + tir
+                + n_tasks * (c.rp_emb_dim + n_classes * (body[-1] + 1)) + tir
                 + (dec + tir if templates else 0))
 
     # ----------------------------------------------------------------- training
@@ -119,49 +120,60 @@ class ReplayModel:
         state = StepState(task, emb, torch.optim.Adam(self.hnet.parameters(), lr=c.rp_lr),
                           torch.optim.Adam([emb], lr=c.rp_lr), reg, gen, loss=loss,
                           extra_opts=(torch.optim.Adam(self.encoder.parameters(), lr=c.rp_lr),))
-        rows = self.tir_heads.detach()[:t]
-        self.tir_heads = nn.Parameter(torch.cat([rows, rows.new_zeros(1, rows.shape[1])]))
-        tir_opt, snapshot = None, None
+        rows = self.tir_heads.detach()[:t * self.C]
+        self.tir_heads = nn.Parameter(torch.cat([rows, rows.new_zeros(self.C, rows.shape[1])]))
+        tir_opt = None
         if t > 0:
             tir_opt = torch.optim.Adam([self.tir_body, self.tir_heads], lr=c.tir_lr)
-            snapshot = (self.tir_body.detach().clone(), rows.clone())
-        return ReplayProgress(state, tir_opt, old, snapshot)
+        return ReplayProgress(state, tir_opt, old)
 
-    def step(self, p: ReplayProgress, idx: torch.Tensor) -> dict[str, float]:
+    def step(self, p: ReplayProgress, idx: torch.Tensor, class_probs: ClassProbs
+             ) -> dict[str, float]:
         """One step of the VAE (through the replay hypernetwork) and of the classifier
-        on the main step's batch ``idx`` ``(B,)``; returns their losses."""
+        on the main step's batch ``idx`` ``(B,)``; ``class_probs`` labels generated
+        images within their task. Returns the losses."""
         logs = train_step(self.hnet, self.decoder, p.state, idx, self.rule())
         out = {"rp_loss": logs["task_loss"], "rp_reg": logs["reg_loss"], "tir_loss": 0.0}
         if p.tir_opt is not None:
-            out["tir_loss"] = self._tir_step(p, p.state.task.x_train[idx])
+            task = p.state.task
+            out["tir_loss"] = self._tir_step(p, task.x_train[idx], task.y_train[idx],
+                                             class_probs)
         return out
 
-    def _tir_step(self, p: ReplayProgress, x: torch.Tensor) -> float:
-        """Classifier step: the batch ``x`` ``(B, D)`` and B samples of the current
-        decoder as task t; ceil(B / t) replayed images of each earlier task, learned half
-        by their label, half from the classifier's answer at the task's start; current
-        and replayed parts weigh by the tasks they stand for."""
-        t, gen = len(p.old), p.state.gen
+    def _tir_step(self, p: ReplayProgress, x: torch.Tensor, y: torch.Tensor,
+                  class_probs: ClassProbs) -> float:
+        """Classifier step on the batch ``x`` ``(B, D)``, ``y`` ``(B,)`` of task t (or its
+        reconstructions, ``tir_current``), B samples of the current decoder and ceil(B / t) replayed
+        images of each earlier task; the current and replayed parts weigh by the tasks
+        they stand for."""
+        t, gen, C = len(p.old), p.state.gen, self.C
         m = math.ceil(len(x) / t)
         fake = sample(self.decoder, p.old, m, gen).reshape(t * m, -1)  # (t*m, D)
-        labels = torch.arange(t).repeat_interleave(m)
+        fake_task = torch.arange(t).repeat_interleave(m)
         with torch.no_grad():
-            now = sample(self.decoder, self.hnet(p.state.emb[None])[0], len(x), gen)  # (B, D)
-            body, rows = p.snapshot
-            before = F.relu(self.tir(fake, body)) @ rows[:, :-1].T + rows[:, -1]  # (t*m, t)
-            soft = F.pad(torch.softmax(before / DISTILL_T, dim=-1), (0, 1))  # none for task t
+            w = self.hnet(p.state.emb[None])[0]  # the current decoder (P_dec,)
+            now = sample(self.decoder, w, len(x), gen)  # (B, D)
+            if self.config.tir_current == "reconstructed":  # encoder mean -> decoder
+                x = torch.sigmoid(self.decoder(self.encoder(x).chunk(2, dim=-1)[0], w))
+            now_task = torch.full((len(x),), t)
+            targets = [self._unit_targets(class_probs(z, k), k, t + 1)
+                       for z, k in ((now, now_task), (fake, fake_task))]
         p.tir_opt.zero_grad(set_to_none=True)
-        own = torch.full((len(x),), t)
-        current = (F.cross_entropy(self.tir_logits(x), own)
-                   + F.cross_entropy(self.tir_logits(now), own)) / 2
-        logits = self.tir_logits(fake)
-        distill = DISTILL_T ** 2 * F.kl_div(torch.log_softmax(logits / DISTILL_T, dim=-1), soft,
-                                            reduction="batchmean")
-        replayed = (F.cross_entropy(logits, labels) + distill) / 2
+        current = (F.cross_entropy(self.tir_logits(x), t * C + y)
+                   + soft_cross_entropy(self.tir_logits(now), targets[0])) / 2
+        replayed = soft_cross_entropy(self.tir_logits(fake), targets[1])
         loss = (current + t * replayed) / (t + 1)
         loss.backward()
         p.tir_opt.step()
         return loss.item()
+
+    def _unit_targets(self, probs: torch.Tensor, tasks: torch.Tensor, n_tasks: int
+                      ) -> torch.Tensor:
+        """Targets ``(n, n_tasks * C)``: each row's class probabilities ``(n, C)`` in the
+        units of its task ``tasks`` ``(n,)``, zero elsewhere."""
+        out = probs.new_zeros(len(probs), n_tasks, self.C)
+        out[torch.arange(len(probs)), tasks] = probs
+        return out.reshape(len(probs), -1)
 
     def finish(self, p: ReplayProgress) -> None:
         """Keep the task's replay embedding; the classifier's rows stay as trained."""
@@ -170,14 +182,21 @@ class ReplayModel:
 
     # ---------------------------------------------------------------- inference
     def tir_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Task logits ``(N, T)`` of inputs ``(N, D)`` (T rows learned or in progress)."""
+        """Logits ``(N, T * C)`` of inputs ``(N, D)``, one per task and class (the tasks
+        learned and the one in progress)."""
         h = F.relu(self.tir(x, self.tir_body))  # (N, H)
         return h @ self.tir_heads[:, :-1].T + self.tir_heads[:, -1]
 
     @torch.no_grad()
+    def task_probs(self, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
+        """The classifier's probability of each of the first ``n_tasks`` tasks ``(N, n_tasks)``
+        (its units' softmax summed over each task's classes)."""
+        p = torch.softmax(self.tir_logits(x)[:, :n_tasks * self.C], dim=-1)
+        return p.reshape(len(x), n_tasks, self.C).sum(-1)
+
     def infer(self, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
         """The task the classifier names for each input ``(N, D)``: ``(N,)`` in 0..n_tasks-1."""
-        return self.tir_logits(x)[:, :n_tasks].argmax(-1)
+        return self.task_probs(x, n_tasks).argmax(-1)
 
     @torch.no_grad()
     def generate(self, emb: torch.Tensor, n: int, gen: torch.Generator,
@@ -194,7 +213,7 @@ class ReplayModel:
                     for n, p in self.encoder.named_parameters()})
         out["rp.embeddings"] = self.embeddings.clone()
         out["tir.body"] = self.tir_body.detach().clone()
-        out["tir.heads"] = self.tir_heads.detach()[:len(self.embeddings)].clone()  # learned rows
+        out["tir.heads"] = self.tir_heads.detach()[:len(self.embeddings) * self.C].clone()
         return out
 
     def load_weights(self, weights: dict[str, torch.Tensor], n_tasks: int) -> None:
@@ -207,7 +226,7 @@ class ReplayModel:
                 raise ValueError(f"holds replay tensors that do not fit ({e})") from e
         want = {"rp.embeddings": (n_tasks, self.config.rp_emb_dim),
                 "tir.body": tuple(self.tir_body.shape),
-                "tir.heads": (n_tasks, self.tir_heads.shape[1])}
+                "tir.heads": (n_tasks * self.C, self.tir_heads.shape[1])}
         for name, shape in want.items():
             if name not in weights or tuple(weights[name].shape) != shape:
                 got = tuple(weights[name].shape) if name in weights else "nothing"
@@ -221,8 +240,6 @@ class ReplayModel:
         (embedding, Adam moments, theta*) and the classifier's Adam (``tir.opt.*``)."""
         out = step_state_tensors(p.state, "rp.")
         out["tir.heads.current"] = self.tir_heads.detach().clone()
-        if p.snapshot is not None:
-            out["tir.start.body"], out["tir.start.heads"] = (v.clone() for v in p.snapshot)
         if p.tir_opt is not None:
             for i, param in enumerate((self.tir_body, self.tir_heads)):
                 for key, value in p.tir_opt.state.get(param, {}).items():
@@ -249,14 +266,13 @@ class ReplayModel:
         with torch.no_grad():
             self.tir_heads.copy_(heads)
         if p.tir_opt is not None:
-            body, rows = tensor("tir.start.body"), tensor("tir.start.heads")
-            if body.shape != p.snapshot[0].shape or rows.shape != p.snapshot[1].shape:
-                raise ValueError(f"tir.start.* have shapes {tuple(body.shape)}, "
-                                 f"{tuple(rows.shape)}, expected {tuple(p.snapshot[0].shape)}, "
-                                 f"{tuple(p.snapshot[1].shape)}")
-            p.snapshot = (body.clone(), rows.clone())
             state = {i: {k: tensor(f"tir.opt.{i}.{k}").clone()
                          for k in ("step", "exp_avg", "exp_avg_sq")} for i in (0, 1)}
             groups = p.tir_opt.state_dict()["param_groups"]
             p.tir_opt.load_state_dict({"state": state, "param_groups": groups})
         return p
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of -sum targets * log_softmax(logits) (``(n, K)`` both); a scalar."""
+    return -(targets * torch.log_softmax(logits, dim=-1)).sum(-1).mean()

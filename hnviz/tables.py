@@ -37,7 +37,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """One line of a run's figures: metric, during, final, BWT, forgetting, seconds."""
+    """One line of a run's figures: metric, during, final, BWT, forgetting and, where the
+    summary has them (a timed run), seconds."""
     unit = "%" if summary["metric"] == "accuracy" else ""
     fmt = "{:.2f}" if unit else "{:.4f}"
     d = sum(summary["during"]) / len(summary["during"])
@@ -46,5 +47,6 @@ def summary_line(summary: dict[str, Any]) -> str:
     for key in ("bwt", "forgetting"):
         v = summary[key]
         parts.append(("n/a" if v is None else fmt.format(v)).rjust(10))
-    parts.append(f"{summary['wall_seconds']:7.1f}s")
+    if "wall_seconds" in summary:
+        parts.append(f"{summary['wall_seconds']:7.1f}s")
     return " ".join(parts)

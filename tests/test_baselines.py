@@ -122,7 +122,7 @@ def test_joint_multi_head_loss_uses_each_samples_head():
 def digit_runs():
     tasks = hnviz.permuted_digits(3)
     return {m: BaselineCL(BaselineConfig.preset("permuted_digits", method=m, n_steps=300),
-                          progress=False).fit(tasks) for m in METHODS}
+                          progress=False).fit(tasks) for m in METHODS if m != "dgr"}  # DGR: test_dgr
 
 
 def test_short_permuted_digits_runs(digit_runs):
@@ -157,15 +157,19 @@ def test_api_and_seeding(toy):
     assert BaselineCL("permuted_digits").config == BASELINE_PRESETS["permuted_digits"]
 
 
+OWN_LR = ("permuted_fashion_mnist_100", "split_mnist_fast", "split_fashion_mnist_fast")
+
+
 def test_presets_copy_hypercl_presets():
     for name, cfg in BASELINE_PRESETS.items():
         h = hnviz.PRESETS[name]
         for field in ("target", "target_hidden", "target_activation", "multi_head", "lr",
                       "n_steps", "batch_size"):
-            if (name, field) == ("permuted_fashion_mnist_100", "lr"):
-                continue  # the HNET's rate is scaled to its output layer (checked below)
+            if field == "lr" and name in OWN_LR:
+                continue  # the HNET's rate is set for the hypernetwork (checked below)
             assert getattr(cfg, field) == getattr(h, field), (name, field)
-    assert BASELINE_PRESETS["permuted_fashion_mnist_100"].lr == 1e-3
+    for name in OWN_LR:
+        assert BASELINE_PRESETS[name].lr == 1e-3 and hnviz.PRESETS[name].lr < 1e-3, name
     assert hnviz.PRESETS["permuted_fashion_mnist_100"].lr == 0.032 / 128
     cfg = BaselineConfig.preset("split_digits", method="si", si_c=1.0)
     assert BaselineConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg

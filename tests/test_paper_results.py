@@ -87,5 +87,7 @@ def test_split_digits_cl3_entropy_inference_beats_ewc():
     ewc = make_learner("ewc", "split_digits", "cl3", 0, False).fit(tasks).summary()
     assert ewc["average_final"] <= 25.0  # class-incremental EWC keeps only the last task
     assert hnet["average_final"] >= ewc["average_final"] + 15.0, (hnet["final"], ewc["final"])
+    # the paper's SplitMNIST cl3 HNET+ENT: 69.5 %; measured here 81.7 +- 0.8 % (seeds 0-2)
+    assert hnet["average_final"] >= 75.0, hnet["final"]
     # a cl3 answer is right only if the task was inferred right
     assert hnet["average_final"] <= hnet["task_inference"]["average_final"] + 1e-6

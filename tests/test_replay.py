@@ -11,8 +11,8 @@ from hnviz.replay_quality import replay_quality, train_judge
 from hnviz.scenarios import apply_scenario
 from test_regularizer import naive_regularizer
 
-SMALL = dict(n_steps=120, vae_hidden=(100,), rp_hnet_hidden=(16, 16), rp_chunk_size=500,
-             tir_hidden=(100,), target_hidden=(100,))
+SMALL = dict(n_steps=200, vae_hidden=(100,), rp_hnet_hidden=(32, 32), rp_chunk_size=500,
+             rp_beta=0.05, tir_hidden=(100,), target_hidden=(100,))
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_replay_regularizer_equals_the_per_task_loop(gram):
     """The replay hypernetwork goes through the same RegTargets as the main one: value
     and gradient against one forward per task, float64, at theta + dtheta."""
     cfg = hnviz.HyperCLConfig.preset("split_digits", **SMALL)
-    model = ReplayModel(cfg, 64)
+    model = ReplayModel(cfg, 64, 2)
     hnet = model.hnet.double()
     embs = torch.randn(4, cfg.rp_emb_dim, dtype=torch.float64)
     star = {n: p.detach() + 0.05 * torch.randn_like(p) for n, p in hnet.named_parameters()}
@@ -53,23 +53,24 @@ def test_replay_regularizer_equals_the_per_task_loop(gram):
 
 def test_tir_infers_tasks_from_replay(tir, cl3_tasks):
     s = tir.summary()
-    # measured (seed 0, 120 steps): 73 % task inference; entropy alone ~45 % at this size
-    assert s["task_inference"]["average_final"] >= 60.0, s["task_inference"]
+    # measured (seed 0, 200 steps): 87.7 % final
+    assert s["task_inference"]["average_final"] >= 75.0, s["task_inference"]
     assert tir.replay_.embeddings.shape == (5, tir.config.rp_emb_dim)
-    assert tir.replay_.tir_heads.shape == (5, 101)
+    assert tir.replay_.tir_heads.shape == (5 * 2, 101)  # a row per task and class
     assert set(tir.history_[2]) >= {"rp_loss", "rp_reg", "tir_loss"}
     assert tir.history_[0]["tir_loss"].max() == 0.0  # nothing to tell apart at task 1
     assert tir.history_[3]["rp_reg"][-1] > 0  # the replay hypernetwork is regularized
     x = cl3_tasks[2].x_test
     t_hat, _ = tir.infer_task(x)
-    torch.testing.assert_close(t_hat, tir.replay_.tir_logits(x).argmax(-1))
+    probs = torch.softmax(tir.replay_.tir_logits(x), -1).detach()  # (N, 10) task x class
+    torch.testing.assert_close(t_hat, probs.reshape(-1, 5, 2).sum(-1).argmax(-1))
 
 
 def test_replay_quality_is_judged_by_a_net_trained_on_real_data(tir, cl3_tasks):
     judge, acc = train_judge(cl3_tasks, steps=600)
     assert acc >= 90.0
     q = replay_quality(tir, cl3_tasks, n=200, judge=judge)
-    assert q.shape == (5,) and (q >= 60.0).all(), q  # measured: 80-100 % per task
+    assert q.shape == (5,) and (q >= 70.0).all(), q  # measured: 86-100 % per task
     # a replay model that forgot (embeddings swapped) is caught by the same judge
     swapped = tir.replay_.embeddings.flip(0)
     tir.replay_.embeddings = swapped
