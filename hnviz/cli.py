@@ -1,4 +1,5 @@
-"""Command line: ``python -m hnviz train|compare|sweep|figures|bench|bench-checkpoints|demo ...``.
+"""Command line: ``python -m hnviz train|compare|sweep|figures|replay-quality|bench|
+bench-checkpoints|demo ...``.
 
 This module parses the arguments; :mod:`hnviz.commands` does the work.
 """
@@ -19,7 +20,8 @@ from .train import NonFiniteLossError
 
 COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
-            "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo}
+            "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo,
+            "replay-quality": commands.replay_quality_command}
 
 
 def _train_parsers(sub: Any) -> None:
@@ -65,6 +67,12 @@ def _analysis_parsers(sub: Any) -> None:
     fg.add_argument("-b", type=int, default=1, help="interpolation end task (0-based)")
     fg.add_argument("--alpha", type=float, default=0.5, help="interpolation position")
     fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based)")
+    rq = sub.add_parser("replay-quality", help="score an HNET+TIR run's replay with a judge "
+                        "trained on the real data")
+    rq.add_argument("runs", nargs="+", help="HNET+TIR run directories (compare --out/hnet_tir/seedK)")
+    rq.add_argument("--samples", type=int, default=500, help="images replayed per task")
+    rq.add_argument("--judge-steps", type=int, default=1500, help="training steps of the judge")
+    rq.add_argument("--seed", type=int, default=0, help="seed of the judge and the replay")
 
 
 def _tool_parsers(sub: Any) -> None:

@@ -219,3 +219,28 @@ def sweep(args: argparse.Namespace) -> None:
                   result.out / "compression.png", (11, 4), panels=2)
         print(f"plot: {result.out / 'compression.png'}")
     print(f"results.csv, results.json and table.md in {result.out}/")
+
+
+def replay_quality_command(args: argparse.Namespace) -> None:
+    """``python -m hnviz replay-quality``: per task, the share of replayed images that a
+    judge trained on the real data puts in that task's classes."""
+    from .replay_quality import replay_quality, train_judge
+    from .runs import load_run
+
+    for name in ("samples", "judge_steps"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at "
+                             f"least 1, e.g. --{name.replace('_', '-')} 500")
+    for path in args.runs:
+        run = load_run(path)
+        if getattr(run.learner, "replay_", None) is None:
+            raise ValueError(f"{path} is not an HNET+TIR run (task_inference='replay'); "
+                             "replay-quality scores the replay of such runs")
+        tasks = list(run.tasks())[:run.learner.n_tasks_]
+        judge, acc = train_judge(tasks, steps=args.judge_steps, seed=args.seed)
+        q = replay_quality(run.learner, tasks, n=args.samples, judge=judge, seed=args.seed)
+        print(f"{path}: judge {acc:.1f} % on real test images; replayed images in their "
+              f"task's classes (%):")
+        for task, value in zip(tasks, q):
+            print(f"  task {task.task_id + 1} ({task.name}): {value:.1f}")
+

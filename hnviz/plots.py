@@ -301,3 +301,22 @@ def plot_entropy_split(split: Sequence[tuple[np.ndarray, np.ndarray]], ax: Axes 
     ax.set(ylabel="predictive entropy (nats)",
            title="each task's net on its own inputs (colour) and on the others' (grey)")
     return boxes
+
+
+def plot_comparison(summary: dict[str, Any], ax: Axes | None = None,
+                    key: str = "average_final") -> Any:
+    """Bars of one figure of a ``compare`` summary (``OUT/summary.json`` or what
+    :func:`hnviz.compare.compare` returns): mean over seeds per method, the std as error
+    bars, the value written above each bar. Returns the bar container."""
+    ax = _ax(ax, (7, 3.5))
+    methods = list(summary["methods"])
+    stats = [summary["methods"][m].get(key) or {"mean": np.nan, "std": 0.0} for m in methods]
+    mean = np.array([s["mean"] for s in stats], dtype=float)
+    bars = ax.bar(range(len(methods)), mean, yerr=[s["std"] for s in stats], capsize=3,
+                  color=["C0" if m.startswith("hnet") else "0.6" for m in methods])
+    ax.bar_label(bars, labels=[f"{v:.1f}" for v in mean], padding=2, fontsize=8)
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
+    n = len(summary["seeds"])
+    ax.set(ylabel={"average_final": "final average"}.get(key, key.replace("_", " ")), title=f"{summary['benchmark']['name']}, "
+           f"{summary['scenario']}: {n} seed{'s' if n > 1 else ''}")
+    return bars

@@ -47,3 +47,20 @@ def test_task_confusion(digits):
     mesh = plot_task_confusion(C, ax)
     np.testing.assert_allclose(mesh.get_array().reshape(3, 3), C)
     plt.close(fig)
+
+
+def test_comparison_bars_show_mean_and_std():
+    from hnviz.plots import plot_comparison
+
+    summary = {"benchmark": {"name": "split_digits"}, "scenario": "cl3", "seeds": [0, 1],
+               "methods": {"hnet": {"average_final": {"mean": 81.5, "std": 1.0}},
+                           "ewc": {"average_final": {"mean": 19.8, "std": 0.1}},
+                           "dgr": {"average_final": None}}}
+    fig, ax = plt.subplots()
+    bars = plot_comparison(summary, ax)
+    np.testing.assert_allclose([b.get_height() for b in bars][:2], [81.5, 19.8])
+    assert np.isnan(bars[2].get_height())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["hnet", "ewc", "dgr"]
+    assert [t.get_text() for t in ax.texts][:2] == ["81.5", "19.8"]
+    assert ax.get_title() == "split_digits, cl3: 2 seeds"
+    plt.close(fig)

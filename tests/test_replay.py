@@ -131,3 +131,19 @@ def test_checkpoint_resume_is_exact(cl3_tasks, tmp_path):
         assert torch.equal(a.weights[k], b.weights[k]), k
     for k in a.history:
         assert torch.equal(a.history[k], b.history[k]), k
+
+
+def test_replay_quality_command_prints_the_judged_shares(tir, cl3_tasks, tmp_path, capsys):
+    from hnviz.cli import main
+
+    hnviz.save_run(tir, tmp_path / "run", benchmark=cl3_tasks.spec)
+    assert main(["replay-quality", str(tmp_path / "run"), "--samples", "100",
+                 "--judge-steps", "300"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    judge, acc = train_judge(cl3_tasks, steps=300)
+    want = replay_quality(tir, cl3_tasks, n=100, judge=judge)
+    assert f"judge {acc:.1f} %" in lines[0]
+    assert [float(l.rsplit(": ", 1)[1]) for l in lines[1:]] == [round(v, 1) for v in want]
+    assert lines[1].startswith("  task 1 (") and len(lines) == 6
+    assert main(["replay-quality", str(tmp_path / "run"), "--samples", "0"]) == 2
+    assert "--samples 0 must be at least 1" in capsys.readouterr().err
