@@ -12,6 +12,7 @@ from . import metrics
 from .state import Stateful, grown
 from .targets import TargetNet, build_target, count_params as count_target_params
 from .tasks import Task, dense
+from .threads import check_threads, training_threads
 from .train import NonFiniteLossError
 from .validate import as_float_tensor, check_bool, check_int
 
@@ -59,7 +60,7 @@ class ContinualLearner(Stateful):
     config_class: type  # the config dataclass (with presets) of the subclass
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
-                 callbacks: Sequence[Any] = ()):
+                 callbacks: Sequence[Any] = (), threads: int | str | None = None):
         cls = self.config_class
         if isinstance(config, str):
             config = cls.preset(config)
@@ -71,6 +72,8 @@ class ContinualLearner(Stateful):
             random_state = check_int("random_state", random_state, 0, 2**63 - 1)
         self.random_state, self.progress = random_state, check_bool("progress", progress)
         self.callbacks = check_callbacks(callbacks)
+        # torch threads while training: N, "auto" or None ($HNVIZ_THREADS, else "auto")
+        self.threads = None if threads is None else check_threads(threads)
         self._reset()
 
     def __repr__(self) -> str:
@@ -158,7 +161,8 @@ class ContinualLearner(Stateful):
         earlier tasks are not lost, and the error propagates."""
         saved = self._rollback_point() if self.target_ is not None else None
         try:
-            self._partial_fit(task)
+            with training_threads(self.threads):
+                self._partial_fit(task)
         except NonFiniteLossError:
             if saved is None:
                 self._reset()

@@ -117,8 +117,8 @@ class BaselineCL(ContinualLearner):
     WEIGHTS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
-                 callbacks: Any = ()):
-        super().__init__(config, random_state, progress, callbacks)
+                 callbacks: Any = (), threads: int | str | None = None):
+        super().__init__(config, random_state, progress, callbacks, threads)
         if self.config.method == "dgr" and type(self) is BaselineCL:
             raise ValueError("method 'dgr' is the learner hnviz.dgr.DGR (a VAE besides the "
                              "net); use DGR(config) instead of BaselineCL")

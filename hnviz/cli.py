@@ -1,5 +1,5 @@
 """Command line: ``python -m hnviz train|compare|sweep|figures|replay-quality|bench|
-bench-checkpoints|demo ...``.
+bench-checkpoints|bench-contention|demo ...``.
 
 This module parses the arguments; :mod:`hnviz.commands` does the work.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from typing import Any, Sequence
 
@@ -16,12 +17,18 @@ from . import commands
 from .benchmarks import BENCHMARKS
 from .compare import METHODS
 from .lock import RunLockedError
+from .threads import ENV, check_threads
 from .train import NonFiniteLossError
 
 COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
             "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo,
-            "replay-quality": commands.replay_quality_command}
+            "replay-quality": commands.replay_quality_command,
+            "bench-contention": commands.bench_contention}
+
+
+THREADS_HELP = ("torch threads while training: a number, or auto (the faster of torch's "
+                "default and 1, measured as it trains; default: $HNVIZ_THREADS, else auto)")
 
 
 def _train_parsers(sub: Any) -> None:
@@ -41,6 +48,7 @@ def _train_parsers(sub: Any) -> None:
     tr.add_argument("--overwrite", action="store_true",
                     help="replace a finished run (or an unfinished one's checkpoints) in --out")
     tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--threads", default=None, help=THREADS_HELP)
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
     cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
     cp.add_argument("--scenario", default="cl1", help="cl1, cl2 or cl3")
@@ -57,6 +65,7 @@ def _train_parsers(sub: Any) -> None:
     cp.add_argument("--scratch", action="store_true",
                     help="also train each task alone from scratch (transfer vs scratch)")
     cp.add_argument("--no-progress", action="store_true")
+    cp.add_argument("--threads", default=None, help=THREADS_HELP)
 
 
 def _analysis_parsers(sub: Any) -> None:
@@ -92,6 +101,11 @@ def _tool_parsers(sub: Any) -> None:
     bc.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
     bc.add_argument("--dir", default=None, help="where the checkpoints go (a temporary "
                     "folder inside it; default: the system's temporary folder)")
+    bt = sub.add_parser("bench-contention", help="time PermutedDigits training alone and "
+                        "beside a busy process, at torch's default threads and --threads auto")
+    bt.add_argument("--tasks", type=int, default=3, help="number of tasks")
+    bt.add_argument("--repeats", type=int, default=3, help="rounds (median)")
+    bt.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
     sw = sub.add_parser("sweep", help="grid or random search over config fields and seeds "
                         "on Ray Tune (pip install -e '.[sweep]')")
     sw.add_argument("config", help="sweep file (.yaml/.yml or .json), e.g. "
@@ -156,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:  # every learner of this process
+            os.environ[ENV] = str(check_threads(args.threads, "--threads"))
         COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)

@@ -244,3 +244,14 @@ def replay_quality_command(args: argparse.Namespace) -> None:
         for task, value in zip(tasks, q):
             print(f"  task {task.task_id + 1} ({task.name}): {value:.1f}")
 
+
+def bench_contention(args: argparse.Namespace) -> None:
+    """``python -m hnviz bench-contention``: training alone and beside a busy process."""
+    from .bench_contention import contention
+
+    if args.tasks < 1:
+        raise ValueError(f"--tasks {args.tasks} must be at least 1, e.g. --tasks 3")
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps {args.steps} must be at least 1, e.g. --steps 500")
+    contention(args.tasks, args.repeats, args.steps)
+

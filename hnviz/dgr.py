@@ -36,10 +36,10 @@ class DGR(BaselineCL):
     kind = "dgr"
 
     def __init__(self, config: Any = "split_digits", random_state: int | None = 0,
-                 progress: bool = True, callbacks: Any = ()):
+                 progress: bool = True, callbacks: Any = (), threads: int | str | None = None):
         if isinstance(config, str):
             config = self.config_class.preset(config, method="dgr")
-        super().__init__(config, random_state, progress, callbacks)
+        super().__init__(config, random_state, progress, callbacks, threads)
         if self.config.method != "dgr" or self.config.multi_head:
             raise ValueError(f"DGR needs method='dgr' and one shared head (multi_head=False, "
                              f"cl2/cl3), got method={self.config.method!r}, multi_head="

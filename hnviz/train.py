@@ -20,6 +20,7 @@ from .hnets import HyperNet
 from .regularizer import RegTargets, adam_lookahead
 from .targets import TargetNet
 from .tasks import Task
+from .threads import tick
 
 EMB_RECORD_EVERY = 10  # steps between recorded points of the embedding trajectory
 
@@ -165,6 +166,7 @@ def run_steps(task: Task, n_steps: int, step_fn: Callable[[int], dict[str, float
                leave=False, disable=not progress, mininterval=0.5, initial=start,
                total=n_steps)
     for step in bar:
+        tick()  # the thread count for this step (hnviz.threads)
         logs = step_fn(step)
         if not all(np.isfinite(v) for v in logs.values()):
             bar.close()

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "hnviz"
 
 # lowest first; a module may import its own layer and the layers before it
 LAYERS = {
-    "core": ["validate", "metrics", "tasks", "targets", "hnets", "regularizer", "penalties",
+    "core": ["validate", "threads", "metrics", "tasks", "targets", "hnets", "regularizer", "penalties",
              "train", "outliers", "vae", "replay"],
     "learners": ["config", "state", "base", "task_inference", "learner", "baselines", "dgr",
                  "transfer", "replay_quality"],
@@ -23,7 +23,7 @@ LAYERS = {
     "results": ["analysis", "plots", "tables", "widgets.view", "widgets.net_panel",
                 "widgets.live", "widgets.lab", "widgets.embedding", "widgets.interpolation",
                 "widgets.dashboard", "widgets.replay", "widgets.export", "widgets"],
-    "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "sweep_spec",
+    "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention", "sweep_spec",
                     "sweep_trials", "sweep_ray", "sweeps"],
     "interface": ["commands", "cli", "__main__", "__init__"],
 }

@@ -1,0 +1,86 @@
+"""The thread policy: settings checked with one line, a fixed count in force while a
+learner trains and torch's own count back afterwards, "auto" picking the faster count as
+timed, and a fixed count repeating a run bit for bit."""
+import pytest
+import torch
+
+import hnviz
+from hnviz import threads
+from hnviz.baselines import BaselineCL, BaselineConfig
+
+
+class ThreadLog:
+    """A callback that records torch's thread count at every step."""
+
+    def __init__(self):
+        self.counts = []
+
+    def on_task_start(self, learner, task):
+        pass
+
+    def on_step(self, learner, task_id, step, logs):
+        self.counts.append(torch.get_num_threads())
+
+    def on_task_end(self, learner, task_id, info):
+        pass
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "two", "", None])
+def test_bad_settings_get_one_line(bad):
+    with pytest.raises(ValueError, match=r"threads=.* must be a positive whole number or 'auto'"):
+        threads.check_threads(bad)
+
+
+def test_settings_and_environment(monkeypatch):
+    assert threads.check_threads(" Auto ") == "auto" and threads.check_threads("3") == 3
+    monkeypatch.delenv(threads.ENV, raising=False)
+    assert threads.resolve() == "auto" and threads.resolve(2) == 2
+    monkeypatch.setenv(threads.ENV, "1")
+    assert threads.resolve() == 1 and threads.resolve("auto") == "auto"
+    monkeypatch.setenv(threads.ENV, "many")
+    with pytest.raises(ValueError, match="HNVIZ_THREADS='many' must be"):
+        hnviz.HyperCL("toy_regression", progress=False).partial_fit(hnviz.toy_regression()[0])
+
+
+def test_fixed_count_while_training_and_restored_after():
+    before = torch.get_num_threads()
+    other = 1 if before > 1 else 2
+    log = ThreadLog()
+    learner = hnviz.HyperCL(hnviz.HyperCLConfig.preset("toy_regression", n_steps=20),
+                            progress=False, callbacks=[log], threads=other)
+    learner.fit(hnviz.toy_regression()[:2])
+    assert log.counts == [other] * 40 and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads=0 must be"):
+        BaselineCL(BaselineConfig(method="ewc"), threads=0)
+
+
+def test_auto_trains_at_the_faster_count(monkeypatch):
+    """A fake clock: a step at ``slow`` threads takes 3 s, at the other count 1 s."""
+    clock = [0.0]
+    monkeypatch.setattr(threads.time, "perf_counter", lambda: clock[0])
+    before = torch.get_num_threads()
+    try:
+        for slow in (2, 1):
+            policy = threads.ThreadPolicy("auto", default=2)
+            used = []
+            for _ in range(threads.PROBE_EVERY + 3 * threads.PROBE_STEPS):
+                policy.tick()
+                used.append(torch.get_num_threads())
+                clock[0] += 3.0 if torch.get_num_threads() == slow else 1.0
+            fast = 3 - slow
+            probe = 2 * threads.PROBE_STEPS
+            assert used[:probe] == [2] * threads.PROBE_STEPS + [1] * threads.PROBE_STEPS
+            assert set(used[probe:threads.PROBE_EVERY]) == {fast}, slow
+            assert policy.chosen == fast and sorted(policy.timings) == [1, 2]
+            # a new probe starts every PROBE_EVERY steps
+            assert used[threads.PROBE_EVERY] == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_fixed_count_repeats_bit_for_bit():
+    tasks = hnviz.permuted_digits(2)
+    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=60)
+    one, again = (hnviz.HyperCL(cfg, progress=False, threads=2).fit(tasks) for _ in range(2))
+    assert all(torch.equal(p, q) for p, q in zip(one.hnet_.parameters(), again.hnet_.parameters()))
+    assert torch.equal(one.embeddings_, again.embeddings_)
