@@ -169,9 +169,10 @@ def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    saved = os.environ.get(ENV)
     try:
-        if getattr(args, "threads", None) is not None:  # every learner of this process
-            os.environ[ENV] = str(check_threads(args.threads, "--threads"))
+        if getattr(args, "threads", None) is not None and args.command in ("train", "compare"):
+            os.environ[ENV] = str(check_threads(args.threads, "--threads"))  # its learners
         COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)
@@ -179,4 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"hnviz: error: {describe_error(e)}", file=sys.stderr)
         return 2
+    finally:  # main() called in a process that goes on (a test, a notebook)
+        if saved is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = saved
     return 0

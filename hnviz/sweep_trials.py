@@ -16,6 +16,7 @@ from .runs import load_run
 from .safeio import atomic_write
 from .scenarios import apply_scenario
 from .sweep_spec import Trial
+from .threads import training_threads
 
 RUN_FILES = ("run.json", "trial.json")  # trial.json is written last
 
@@ -46,8 +47,9 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
     torch.set_num_threads(max(1, int(threads)))
     t = Trial(**trial)
     d = trial_dir(out, t)
-    run_one(t.method, trial_tasks(spec), spec["preset"], t.seed, d, progress=False,
-            checkpoints=True, **t.params)
+    with training_threads(max(1, int(threads))):  # the learner keeps the reserved count
+        run_one(t.method, trial_tasks(spec), spec["preset"], t.seed, d, progress=False,
+                checkpoints=True, **t.params)
     atomic_write(d / "trial.json", json.dumps({**t.to_dict(), "id": t.trial_id,
                                                "host": socket.gethostname(),
                                                "ray_node": ray_node}, indent=1))

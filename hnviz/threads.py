@@ -2,7 +2,7 @@
 
 torch starts one intra-op thread per core. On a machine where another process keeps a
 core busy (the browser next to a notebook, a second kernel, a sweep trial), those
-threads wait on each other and a training step takes 2-3x longer than with one thread.
+threads wait on each other and a training step takes several times longer than with one.
 Which count is faster depends on the machine, the problem size and what else runs, and
 it changes while a run trains; so ``threads="auto"`` (the default) measures it: every
 ``PROBE_EVERY`` steps it times ``PROBE_STEPS`` steps at each candidate count (torch's
@@ -14,9 +14,11 @@ put back when training returns.
 
 The count changes the last bits of a step's sums, and those grow over a run: on our
 2-core machine a PermutedDigits run at 1 thread and the same run at 2 ended with weights
-that differ in the third digit. Under "auto" the count follows the machine's load, so two runs
-with the same seed can differ that much; fix the count (``threads=1``, or
-``HNVIZ_THREADS=1``) where a run must repeat bit for bit, as the exact-resume tests do.
+that differ in the third digit. Under "auto" the count follows the machine's load, so
+two runs with the same seed, or a run and its resumption from a checkpoint, can differ
+that much; fix the count (``threads=1``, ``HNVIZ_THREADS=1``, ``--threads 1``) where a
+run must repeat bit for bit (the test suite runs with ``HNVIZ_THREADS=1``). A sweep
+trial trains at the count its ``resources.cpu`` reserves.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import torch
 ENV = "HNVIZ_THREADS"
 PROBE_EVERY = 500  # steps between probes
 PROBE_STEPS = 8  # steps timed at each candidate count (the median counts)
+MAX_THREADS = 1024
 
 
 def check_threads(value: Any, name: str = "threads") -> int | str:
@@ -38,12 +41,13 @@ def check_threads(value: Any, name: str = "threads") -> int | str:
         return "auto"
     try:
         n = int(value)
-        ok = n >= 1 and not isinstance(value, bool) and float(value) == n
-    except (TypeError, ValueError):
+        ok = 1 <= n <= MAX_THREADS and float(value) == n and \
+            not type(value).__name__.startswith("bool")  # bool, numpy.bool_
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
-        raise ValueError(f"{name}={value!r} must be a positive whole number or 'auto', e.g. "
-                         f"{name}=2 or {name}=auto")
+        raise ValueError(f"{name}={value!r} must be a whole number from 1 to {MAX_THREADS} or "
+                         f"'auto', e.g. {name}=2 or {name}=auto")
     return n
 
 

@@ -15,6 +15,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # helpers such as jupyterlab.py
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+# Runs compared bit for bit (exact resume, sweeps' reruns) need a fixed thread count:
+# hnviz's default "auto" follows the machine's load (hnviz.threads). tests/test_threads.py
+# sets its own.
+os.environ.setdefault("HNVIZ_THREADS", "1")
 
 # The longest files first, so that two workers end at about the same time.
 LONGEST_FIRST = ["test_notebooks.py", "test_paper_results.py", "test_resume.py",

@@ -1,6 +1,7 @@
 """The thread policy: settings checked with one line, a fixed count in force while a
 learner trains and torch's own count back afterwards, "auto" picking the faster count as
 timed, and a fixed count repeating a run bit for bit."""
+import numpy as np
 import pytest
 import torch
 
@@ -25,14 +26,17 @@ class ThreadLog:
         pass
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "two", "", None])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, np.bool_(True), "two", "", None, "2.0",
+                                 float("inf"), float("nan"), 5000])
 def test_bad_settings_get_one_line(bad):
-    with pytest.raises(ValueError, match=r"threads=.* must be a positive whole number or 'auto'"):
+    with pytest.raises(ValueError, match=r"threads=.* must be a whole number from 1 to 1024 "
+                                         r"or 'auto'"):
         threads.check_threads(bad)
 
 
 def test_settings_and_environment(monkeypatch):
     assert threads.check_threads(" Auto ") == "auto" and threads.check_threads("3") == 3
+    assert threads.check_threads(2.0) == 2 and threads.check_threads(np.int64(4)) == 4
     monkeypatch.delenv(threads.ENV, raising=False)
     assert threads.resolve() == "auto" and threads.resolve(2) == 2
     monkeypatch.setenv(threads.ENV, "1")
@@ -84,3 +88,41 @@ def test_a_fixed_count_repeats_bit_for_bit():
     one, again = (hnviz.HyperCL(cfg, progress=False, threads=2).fit(tasks) for _ in range(2))
     assert all(torch.equal(p, q) for p, q in zip(one.hnet_.parameters(), again.hnet_.parameters()))
     assert torch.equal(one.embeddings_, again.embeddings_)
+
+
+def test_cli_threads_hold_for_its_learners_only(monkeypatch, tmp_path, capsys):
+    from hnviz.cli import main
+
+    monkeypatch.setenv(threads.ENV, "auto")
+    out = tmp_path / "run"
+    assert main(["train", "--benchmark", "toy_regression", "--steps", "5", "--threads", "1",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert hnviz.load_run(out).learner.n_tasks_ == 3
+    import os
+    assert os.environ[threads.ENV] == "auto"  # put back after the command
+    assert main(["train", "--benchmark", "toy_regression", "--threads", "0",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "--threads='0' must be a whole number" in capsys.readouterr().err
+
+
+def test_sweep_trials_keep_their_reserved_count():
+    """A learner inside training_threads(n) trains at n even under "auto"."""
+    log = ThreadLog()
+    other = 2 if torch.get_num_threads() == 1 else 1
+    with threads.training_threads(other):
+        hnviz.HyperCL(hnviz.HyperCLConfig.preset("toy_regression", n_steps=30), progress=False,
+                      callbacks=[log], threads="auto").partial_fit(hnviz.toy_regression()[0])
+    assert log.counts == [other] * 30
+
+
+def test_bench_contention_times_every_setting(capsys):
+    from hnviz.bench_contention import contention
+
+    res = contention(n_tasks=1, repeats=1, n_steps=20)
+    assert set(res["seconds"]) == {f"default ({torch.get_num_threads()} threads)", "auto"}
+    for times in res["seconds"].values():
+        assert len(times["alone"]) == len(times["busy"]) == 1 and min(times["alone"]) > 0
+    for name, ratio in res["busy_over_alone"].items():
+        t = res["seconds"][name]
+        assert ratio == pytest.approx(t["busy"][0] / t["alone"][0])
+    assert "auto alone / default alone" in capsys.readouterr().out
