@@ -3,6 +3,7 @@ trained alone and next to one busy process at normal priority, at torch's defaul
 count and under ``threads="auto"`` (:mod:`hnviz.threads`), all in one run."""
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -15,12 +16,18 @@ from .benchmarks import permuted_digits
 from .config import HyperCLConfig
 from .learner import HyperCL
 
-BUSY = "while True: pass"  # what the other process does: keep one core busy
+# what the other process does: keep one core busy, until its parent is gone (killed by a
+# signal that skipped our clean-up, it must not spin on as an orphan); argv[1]: our pid
+BUSY = "import os, sys\np = int(sys.argv[1])\nwhile os.getppid() == p: pass"
 
 
 def _train_seconds(cfg: HyperCLConfig, tasks: Any, threads: int | str, busy: bool) -> float:
     """Seconds to train ``tasks`` at ``threads``, with one busy process beside if ``busy``."""
-    other = subprocess.Popen([sys.executable, "-c", BUSY]) if busy else None
+    other = None
+    if busy:
+        other = subprocess.Popen([sys.executable, "-c", BUSY, str(os.getpid())],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
     try:
         if other is not None:
             time.sleep(0.5)  # let it take its core
@@ -51,7 +58,7 @@ def contention(n_tasks: int = 3, repeats: int = 3, n_steps: int | None = None,
     runs = [(name, busy) for name in settings for busy in (False, True)]
     seconds: dict[str, dict[str, list[float]]] = {n: {"alone": [], "busy": []} for n in settings}
     echo(f"PermutedDigits-{n_tasks}, preset permuted_digits ({cfg.n_steps} steps per task), "
-         f"{repeats} rounds; the busy process: python -c '{BUSY}' at normal priority")
+         f"{repeats} rounds; beside it a busy process (a Python loop) at normal priority")
     HyperCL(cfg.replace(n_steps=50), random_state=0, progress=False).fit(tasks[:1])  # warm-up
     for r in range(repeats):
         for name, busy in runs[r % len(runs):] + runs[:r % len(runs)]:

@@ -227,10 +227,12 @@ def replay_quality_command(args: argparse.Namespace) -> None:
     from .replay_quality import replay_quality, train_judge
     from .runs import load_run
 
-    for name in ("samples", "judge_steps"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be at "
-                             f"least 1, e.g. --{name.replace('_', '-')} 500")
+    for name, most in (("samples", 10_000), ("judge_steps", 100_000)):
+        if not 1 <= getattr(args, name) <= most:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)} must be from 1 "
+                             f"to {most}, e.g. --{name.replace('_', '-')} 500")
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed {args.seed} must be from 0 to 2**63 - 1, e.g. --seed 0")
     for path in args.runs:
         run = load_run(path)
         if getattr(run.learner, "replay_", None) is None:
@@ -253,5 +255,7 @@ def bench_contention(args: argparse.Namespace) -> None:
         raise ValueError(f"--tasks {args.tasks} must be at least 1, e.g. --tasks 3")
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps {args.steps} must be at least 1, e.g. --steps 500")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats} must be at least 1, e.g. --repeats 3")
     contention(args.tasks, args.repeats, args.steps)
 

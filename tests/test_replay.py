@@ -145,5 +145,8 @@ def test_replay_quality_command_prints_the_judged_shares(tir, cl3_tasks, tmp_pat
     assert f"judge {acc:.1f} %" in lines[0]
     assert [float(l.rsplit(": ", 1)[1]) for l in lines[1:]] == [round(v, 1) for v in want]
     assert lines[1].startswith("  task 1 (") and len(lines) == 6
-    assert main(["replay-quality", str(tmp_path / "run"), "--samples", "0"]) == 2
-    assert "--samples 0 must be at least 1" in capsys.readouterr().err
+    for bad, said in ((["--samples", "0"], "--samples 0 must be from 1 to 10000"),
+                      (["--samples", "1000000"], "--samples 1000000 must be from 1 to 10000"),
+                      (["--seed", str(2**70)], "--seed 1180591620717411303424 must be from 0")):
+        assert main(["replay-quality", str(tmp_path / "run"), *bad]) == 2
+        assert said in capsys.readouterr().err

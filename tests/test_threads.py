@@ -126,3 +126,32 @@ def test_bench_contention_times_every_setting(capsys):
         t = res["seconds"][name]
         assert ratio == pytest.approx(t["busy"][0] / t["alone"][0])
     assert "auto alone / default alone" in capsys.readouterr().out
+
+
+def test_the_busy_process_ends_when_its_parent_is_gone(tmp_path):
+    """Killed by a signal that skips the bench's clean-up, the bench must not leave its
+    busy loop spinning as an orphan."""
+    import subprocess
+    import sys
+    import time
+
+    from hnviz.bench_contention import BUSY
+
+    pid_file = tmp_path / "pid"
+    parent = subprocess.run(
+        [sys.executable, "-c", "import os, subprocess, sys; p = subprocess.Popen([sys.executable, "
+         f"'-c', {BUSY!r}, str(os.getpid())]); open({str(pid_file)!r}, 'w').write(str(p.pid))"], timeout=60)
+    assert parent.returncode == 0
+    pid = int(pid_file.read_text())
+    deadline = time.time() + 20
+    while time.time() < deadline and _alive(pid):
+        time.sleep(0.2)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
