@@ -78,7 +78,8 @@ def _analysis_parsers(sub: Any) -> None:
     fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based)")
     rq = sub.add_parser("replay-quality", help="score an HNET+TIR run's replay with a judge "
                         "trained on the real data")
-    rq.add_argument("runs", nargs="+", help="HNET+TIR run directories (compare --out/hnet_tir/seedK)")
+    rq.add_argument("runs", nargs="+",
+                    help="HNET+TIR run directories (compare --out/hnet_tir/seedK)")
     rq.add_argument("--samples", type=int, default=500, help="images replayed per task")
     rq.add_argument("--judge-steps", type=int, default=1500, help="training steps of the judge")
     rq.add_argument("--seed", type=int, default=0, help="seed of the judge and the replay")

@@ -114,8 +114,9 @@ def resume(directory: str | Path, tasks: Iterable[Task] | None = None,
 
     ``tasks``: the run's whole task sequence; by default rebuilt from the benchmark
     spec saved in the checkpoint. On CPU at a fixed thread count (``HNVIZ_THREADS``,
-    :mod:`hnviz.threads`) the result is bit for bit that of an uninterrupted run. ``resumed_from_`` says where it continued, ``fit_seconds_``
-    the training seconds of all sessions together."""
+    :mod:`hnviz.threads`) the result is bit for bit that of an uninterrupted run.
+    ``resumed_from_`` says where it continued, ``fit_seconds_`` the training seconds of
+    all sessions together."""
     with run_lock(directory):
         return _resume(directory, tasks, callbacks, progress)
 

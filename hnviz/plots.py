@@ -317,6 +317,7 @@ def plot_comparison(summary: dict[str, Any], ax: Axes | None = None,
     ax.bar_label(bars, labels=[f"{v:.1f}" for v in mean], padding=2, fontsize=8)
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
     n = len(summary["seeds"])
-    ax.set(ylabel={"average_final": "final average"}.get(key, key.replace("_", " ")), title=f"{summary['benchmark']['name']}, "
-           f"{summary['scenario']}: {n} seed{'s' if n > 1 else ''}")
+    ax.set(ylabel={"average_final": "final average"}.get(key, key.replace("_", " ")),
+           title=f"{summary['benchmark']['name']}, {summary['scenario']}: "
+                 f"{n} seed{'s' if n > 1 else ''}")
     return bars

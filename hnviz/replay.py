@@ -143,9 +143,9 @@ class ReplayModel:
     def _tir_step(self, p: ReplayProgress, x: torch.Tensor, y: torch.Tensor,
                   class_probs: ClassProbs) -> float:
         """Classifier step on the batch ``x`` ``(B, D)``, ``y`` ``(B,)`` of task t (or its
-        reconstructions, ``tir_current``), B samples of the current decoder and ceil(B / t) replayed
-        images of each earlier task; the current and replayed parts weigh by the tasks
-        they stand for."""
+        reconstructions, ``tir_current``), B samples of the current decoder and ceil(B / t)
+        replayed images of each earlier task; the current and replayed parts weigh by the
+        tasks they stand for."""
         t, gen, C = len(p.old), p.state.gen, self.C
         m = math.ceil(len(x) / t)
         fake = sample(self.decoder, p.old, m, gen).reshape(t * m, -1)  # (t*m, D)
@@ -160,8 +160,8 @@ class ReplayModel:
                        for z, k in ((now, now_task), (fake, fake_task))]
         p.tir_opt.zero_grad(set_to_none=True)
         current = (F.cross_entropy(self.tir_logits(x), t * C + y)
-                   + soft_cross_entropy(self.tir_logits(now), targets[0])) / 2
-        replayed = soft_cross_entropy(self.tir_logits(fake), targets[1])
+                   + F.cross_entropy(self.tir_logits(now), targets[0])) / 2
+        replayed = F.cross_entropy(self.tir_logits(fake), targets[1])  # soft targets
         loss = (current + t * replayed) / (t + 1)
         loss.backward()
         p.tir_opt.step()
@@ -271,8 +271,3 @@ class ReplayModel:
             groups = p.tir_opt.state_dict()["param_groups"]
             p.tir_opt.load_state_dict({"state": state, "param_groups": groups})
         return p
-
-
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean over rows of -sum targets * log_softmax(logits) (``(n, K)`` both); a scalar."""
-    return -(targets * torch.log_softmax(logits, dim=-1)).sum(-1).mean()

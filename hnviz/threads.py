@@ -69,6 +69,7 @@ class ThreadPolicy:
         self.setting = setting
         self.candidates = sorted({max(1, default), 1}, reverse=True)
         self.chosen = self.candidates[0] if setting == "auto" else int(setting)
+        self.fixed = setting != "auto" or len(self.candidates) == 1  # nothing to measure
         self.timings: dict[int, list[float]] = {}  # the last probe's step times per count
         self._probe: list[int] = []  # counts still to time in this probe, in order
         self._steps, self._last = 0, None
@@ -76,9 +77,9 @@ class ThreadPolicy:
 
     def tick(self) -> None:
         """Call before each training step."""
-        now = time.perf_counter()
-        if self.setting != "auto" or len(self.candidates) == 1:
+        if self.fixed:
             return
+        now = time.perf_counter()
         if self._probe and self._last is not None:  # the step just done was a probe step
             self.timings.setdefault(self._probe[0], []).append(now - self._last)
             if len(self.timings[self._probe[0]]) >= PROBE_STEPS:

@@ -13,8 +13,8 @@ PACKAGE = ROOT / "hnviz"
 
 # lowest first; a module may import its own layer and the layers before it
 LAYERS = {
-    "core": ["validate", "threads", "metrics", "tasks", "targets", "hnets", "regularizer", "penalties",
-             "train", "outliers", "vae", "replay"],
+    "core": ["validate", "threads", "metrics", "tasks", "targets", "hnets", "regularizer",
+             "penalties", "train", "outliers", "vae", "replay"],
     "learners": ["config", "state", "base", "task_inference", "learner", "baselines", "dgr",
                  "transfer", "replay_quality"],
     "io": ["safeio", "lock"],
@@ -23,8 +23,8 @@ LAYERS = {
     "results": ["analysis", "plots", "tables", "widgets.view", "widgets.net_panel",
                 "widgets.live", "widgets.lab", "widgets.embedding", "widgets.interpolation",
                 "widgets.dashboard", "widgets.replay", "widgets.export", "widgets"],
-    "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention", "sweep_spec",
-                    "sweep_trials", "sweep_ray", "sweeps"],
+    "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention",
+                    "sweep_spec", "sweep_trials", "sweep_ray", "sweeps"],
     "interface": ["commands", "cli", "__main__", "__init__"],
 }
 LAYER_OF = {m: i for i, mods in enumerate(LAYERS.values()) for m in mods}

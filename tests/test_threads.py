@@ -140,7 +140,8 @@ def test_the_busy_process_ends_when_its_parent_is_gone(tmp_path):
     pid_file = tmp_path / "pid"
     parent = subprocess.run(
         [sys.executable, "-c", "import os, subprocess, sys; p = subprocess.Popen([sys.executable, "
-         f"'-c', {BUSY!r}, str(os.getpid())]); open({str(pid_file)!r}, 'w').write(str(p.pid))"], timeout=60)
+         f"'-c', {BUSY!r}, str(os.getpid())]); "
+         f"open({str(pid_file)!r}, 'w').write(str(p.pid))"], timeout=60)
     assert parent.returncode == 0
     pid = int(pid_file.read_text())
     deadline = time.time() + 20
