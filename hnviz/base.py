@@ -12,6 +12,7 @@ from . import metrics
 from .state import Stateful, grown
 from .targets import TargetNet, build_target, count_params as count_target_params
 from .tasks import Task, dense
+from .devices import check_device, resolve_device
 from .threads import check_threads, training_threads
 from .train import NonFiniteLossError
 from .validate import as_float_tensor, check_bool, check_int
@@ -60,7 +61,8 @@ class ContinualLearner(Stateful):
     config_class: type  # the config dataclass (with presets) of the subclass
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
-                 callbacks: Sequence[Any] = (), threads: int | str | None = None):
+                 callbacks: Sequence[Any] = (), threads: int | str | None = None,
+                 device: Any = None):
         cls = self.config_class
         if isinstance(config, str):
             config = cls.preset(config)
@@ -74,6 +76,10 @@ class ContinualLearner(Stateful):
         self.callbacks = check_callbacks(callbacks)
         # torch threads while training: N, "auto" or None ($HNVIZ_THREADS, else "auto")
         self.threads = None if threads is None else check_threads(threads)
+        # where it trains and predicts: "cpu", "cuda[:N]", "mps", "auto" or None
+        # ($HNVIZ_DEVICE, else the CPU; hnviz.devices); resolved when the model is built
+        self.device = None if device is None else check_device(device)
+        self.device_ = torch.device("cpu")
         self._reset()
 
     def __repr__(self) -> str:
@@ -108,8 +114,10 @@ class ContinualLearner(Stateful):
         """Create ``target_`` and the trained model (``_build_model``) under
         ``random_state``, then seed the generator for embeddings, batches and subsets.
         ``partial_fit`` calls it at the first task; call it yourself to use a learner
-        without training (e.g. to time steps)."""
+        without training (e.g. to time steps). The model is made on the CPU (the same
+        initial weights on every device), then moved to the learner's device."""
         cfg, seed = self.config, self.random_state
+        self.device_ = resolve_device(self.device)
         in_shape = (in_features,) if in_shape is None else tuple(in_shape)
         with torch.random.fork_rng():
             if seed is not None:
@@ -117,6 +125,7 @@ class ContinualLearner(Stateful):
             self.target_ = build_target(cfg.target, in_features, n_outputs, cfg.target_hidden,
                                         cfg.target_activation, n_heads, in_shape)
             self._build_model()
+        self._to_device()
         self.in_shape_ = in_shape
         self.gen_ = torch.Generator()
         self.gen_.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
@@ -135,6 +144,14 @@ class ContinualLearner(Stateful):
     def _build_model(self) -> None:
         """Create what is trained besides the ``target_`` template (subclasses)."""
         raise NotImplementedError
+
+    def _to_device(self) -> None:
+        """Move the built model to ``device_`` (subclasses move what they add)."""
+        self.target_.to(self.device_)
+
+    def on_device(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on the learner's device (the same tensor where it is already there)."""
+        return x.to(self.device_)
 
     # ----------------------------------------------------------------- training
     def partial_fit(self, task: Task, callbacks: Sequence[Any] = ()) -> "ContinualLearner":
@@ -227,7 +244,8 @@ class ContinualLearner(Stateful):
         rebuilt (and kept) on first use; the reference of forward transfer."""
         if self._fresh is None:
             t = self.target_
-            self._fresh = type(self)(self.config, self.random_state, progress=False)
+            self._fresh = type(self)(self.config, self.random_state, progress=False,
+                                     device=self.device_)
             self._fresh.build(t.in_features, t.out_features, t.n_heads, self.in_shape_)
         return self._fresh
 
@@ -308,12 +326,13 @@ class ContinualLearner(Stateful):
             raise TypeError(f"expected a hnviz Task, got {type(task).__name__}")
         if task.kind == "regression":
             pred = self.predict(task.x_test, task.task_id)
-            return float(torch.mean((pred - task.y_test) ** 2))
+            return float(torch.mean((pred - task.y_test.to(pred.device)) ** 2))
         if task.scenario == "cl1":
             pred = self.predict(task.x_test, task.task_id)
         else:
             pred = self.predict_agnostic(task.x_test, task.scenario)
-        return float((pred == task.scenario_labels(task.y_test)).float().mean() * 100)
+        labels = task.scenario_labels(task.y_test).to(pred.device)
+        return float((pred == labels).float().mean() * 100)
 
     # ------------------------------------------------------------------ results
     @property

@@ -25,6 +25,7 @@ import torch
 from .base import ContinualLearner
 from .state import StateError
 from .config import PRESETS, ConfigMixin
+from .lookahead import adam
 from .penalties import MergedQuadratic, PathIntegral, fisher_diagonal
 from .targets import ACTIVATIONS, TARGETS
 from .tasks import Task, dense
@@ -117,8 +118,8 @@ class BaselineCL(ContinualLearner):
     WEIGHTS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
-                 callbacks: Any = (), threads: int | str | None = None):
-        super().__init__(config, random_state, progress, callbacks, threads)
+                 callbacks: Any = (), threads: int | str | None = None, device: Any = None):
+        super().__init__(config, random_state, progress, callbacks, threads, device)
         if self.config.method == "dgr" and type(self) is BaselineCL:
             raise ValueError("method 'dgr' is the learner hnviz.dgr.DGR (a VAE besides the "
                              "net); use DGR(config) instead of BaselineCL")
@@ -152,6 +153,11 @@ class BaselineCL(ContinualLearner):
     def _build_model(self) -> None:
         self.theta_ = torch.nn.Parameter(self.target_.flatten_module().clone())  # (P,)
         self.importance_ = self.anchors_ = torch.zeros(0, self.target_.num_params)
+
+    def _to_device(self) -> None:
+        super()._to_device()
+        self.theta_ = torch.nn.Parameter(self.theta_.detach().to(self.device_))
+        self.importance_ = self.anchors_ = self.importance_.to(self.device_)
 
     def penalty(self, theta: torch.Tensor | None = None) -> torch.Tensor | None:
         """Penalty at ``theta`` (default ``theta_``) with strength lambda/2 (EWC) or c (SI);
@@ -206,7 +212,7 @@ class BaselineCL(ContinualLearner):
         cfg, theta = self.config, self.theta_.detach().clone()
         if cfg.method in ("ewc", "online_ewc"):
             idx = torch.randperm(len(task.x_train), generator=self.gen_)[:cfg.fisher_samples]
-            new = fisher_diagonal(self.target_, theta, task.x_train[idx],
+            new = fisher_diagonal(self.target_, theta, self.on_device(task.x_train[idx]),
                                   self.head_of(task.task_id), task.kind)
         elif cfg.method == "si":
             new = path.importance(theta, cfg.si_xi)
@@ -225,22 +231,22 @@ class BaselineCL(ContinualLearner):
         self._check_task(task)
         self._build_for(task)
         with torch.no_grad():
-            x, head = dense(task.x_test), self.head_of(task.task_id)
-            self._record_transfer(task, *(self.target_(x, theta.detach(), head) for theta in
-                                          (self.theta_, self.fresh_model().theta_)))
+            x, head = self.on_device(dense(task.x_test)), self.head_of(task.task_id)
+            self._record_transfer(task, *(self.target_(x, theta.detach(), head).cpu()
+                                          for theta in (self.theta_, self.fresh_model().theta_)))
 
     def _partial_fit(self, task: Task) -> None:
         self._begin(task)
         cfg = self.config
         data = self._train_data(task)
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)
-        opt = torch.optim.Adam([self.theta_], lr=cfg.lr)
+        opt = adam([self.theta_], cfg.lr)
         path = PathIntegral(self.theta_) if cfg.method == "si" else None
         self._notify("on_task_start", task)
 
         def step(_: int) -> dict[str, float]:
             idx = sampler.next()  # one batch of indices for x, y and heads
-            return self._step(opt, task.kind, tuple(d[idx] for d in data), path)
+            return self._step(opt, task.kind, tuple(self.on_device(d[idx]) for d in data), path)
 
         def on_step(i: int, logs: dict[str, float]) -> None:
             self._notify("on_step", task.task_id, i, logs)
@@ -265,13 +271,16 @@ class BaselineCL(ContinualLearner):
             raise StateError(f"holds baseline tensors of shapes {tuple(theta.shape)}, "
                              f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not "
                              f"fit its target net (P = {P}) and {T} tasks")
-        self.theta_ = torch.nn.Parameter(theta.clone() if copy else theta)
-        self.importance_, self.anchors_ = ((importance.clone(), anchors.clone()) if copy
-                                           else (importance, anchors))
+        dev = self.device_
+        self.theta_ = torch.nn.Parameter(theta.to(dev, copy=True) if copy else theta.to(dev))
+        self.importance_, self.anchors_ = ((importance.to(dev, copy=True), anchors.to(dev, copy=True))
+                                           if copy else (importance.to(dev), anchors.to(dev)))
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
-        """Raw outputs ``(N, out)`` (regression values or logits) for task ``task_id``."""
+        """Raw outputs ``(N, out)`` (regression values or logits) for task ``task_id``
+        (computed on the learner's device, returned on the CPU)."""
         task_id = self.check_task_id(task_id)
-        return self.target_(self.check_x(x), self.theta_.detach(), self.head_of(task_id))
+        return self.target_(self.on_device(self.check_x(x)), self.theta_.detach(),
+                            self.head_of(task_id)).cpu()

@@ -10,7 +10,12 @@ so the regularizer is not zero at step 0) and must agree on the step-0 regulariz
 (rtol 1e-4) before anything is timed. Every (library, T) runs in a fresh process with the
 same thread count, so that its peak memory (VmHWM) is its own.
 
-``python -m hnviz bench [--config pmnist-small|pmnist-100] [--tasks 0,1,10,50,99]``
+``reg_subset=k`` regularizes k random earlier tasks per step instead of all (the paper's
+option for long sequences; hypnettorch's ``calc_fix_target_reg(..., batch_size=k)``), in
+both libraries; the step-0 check still compares the regularizer over all T tasks.
+
+``python -m hnviz bench [--config pmnist-small|pmnist-100] [--tasks 0,1,10,50,99]
+[--reg-subset k]``
 """
 from __future__ import annotations
 
@@ -86,7 +91,8 @@ def _setup(cfg: BenchConfig, T: int, seed: int = 0) -> dict[str, Any]:
     return {"learner": learner, "embs": embs, "theta_star": theta_star, "x": x, "y": y}
 
 
-def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
+def _hnviz_step(cfg: BenchConfig, T: int, reg_subset: int | None = None
+                ) -> tuple[Any, float, Any]:
     """hnviz's real training step, its step-0 regularizer, and a function returning the
     last step's gradients by parameter name."""
     s = _setup(cfg, T)
@@ -104,11 +110,12 @@ def _hnviz_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
     def grads() -> dict[str, torch.Tensor]:
         return {"emb": emb.grad, **{n: p.grad for n, p in hnet.named_parameters()}}
 
-    rule = StepRule(cfg.beta, lookahead=False)
+    rule = StepRule(cfg.beta, lookahead=False, reg_subset=reg_subset)
     return (lambda: train_step(hnet, learner.target_, state, idx, rule)), reg0, grads
 
 
-def _hypnettorch_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
+def _hypnettorch_step(cfg: BenchConfig, T: int, reg_subset: int | None = None
+                      ) -> tuple[Any, float, Any]:
     """The same step built from hypnettorch 0.0.4, with hnviz's weights copied in."""
     from hypnettorch.hnets import ChunkedHMLP
     from hypnettorch.mnets import MLP
@@ -147,7 +154,8 @@ def _hypnettorch_step(cfg: BenchConfig, T: int) -> tuple[Any, float, Any]:
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(mnet.forward(x, weights=hnet.forward(cond_id=T)), y)
         if T:
-            loss = loss + cfg.beta * calc_fix_target_reg(hnet, T, targets=targets)
+            loss = loss + cfg.beta * calc_fix_target_reg(hnet, T, targets=targets,
+                                                         batch_size=reg_subset)
         loss.backward()
         opt.step()
 
@@ -172,14 +180,16 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if platform.system() == "Darwin" else peak / 1024
 
 
-def measure(library: str, config: str, T: int, threads: int, steps: int | None = None) -> dict:
+def measure(library: str, config: str, T: int, threads: int, steps: int | None = None,
+            reg_subset: int | None = None) -> dict:
     """Median seconds of one step of ``library`` ("hnviz"/"hypnettorch") at T earlier
-    tasks, the step-0 regularizer and the process's peak RSS (run in a fresh process)."""
+    tasks (``reg_subset`` of them per step), the step-0 regularizer over all T and the
+    process's peak RSS (run in a fresh process)."""
     torch.set_num_threads(threads)
     cfg = _check_config(config)
     cfg = cfg if steps is None else replace(cfg, steps=steps)
     build = _hnviz_step if library == "hnviz" else _hypnettorch_step
-    step, reg0, _ = build(cfg, T)
+    step, reg0, _ = build(cfg, T, reg_subset)
     for _ in range(cfg.warmup):
         step()
     times = []
@@ -199,7 +209,8 @@ def _in_fresh_process(*args: Any) -> dict:
 
 def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
               reference: bool = True, threads: int | None = None, steps: int | None = None,
-              rtol: float = 1e-4, echo: Any = print) -> list[dict]:
+              rtol: float = 1e-4, echo: Any = print, reg_subset: int | None = None
+              ) -> list[dict]:
     """Measure hnviz (and hypnettorch when ``reference``) at each T; print a table.
 
     Raises ``AssertionError`` when the two step-0 regularizers differ by more than rtol.
@@ -214,7 +225,12 @@ def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
             raise ImportError("the reference needs hypnettorch: pip install -e '.[bench]' "
                               "(or run with --no-reference)") from e
     threads = threads or torch.get_num_threads()
-    echo(f"{config}: {cfg}")
+    if reg_subset is not None and (isinstance(reg_subset, bool) or not isinstance(reg_subset, int)
+                                   or reg_subset < 1):
+        raise ValueError(f"reg_subset must be an integer >= 1 (tasks regularized per step), "
+                         f"got {reg_subset!r}")
+    echo(f"{config}: {cfg}; earlier tasks regularized per step: "
+         f"{'all' if reg_subset is None else f'a random {reg_subset}'}")
     echo(f"machine: {platform.processor() or platform.machine()}, {threads} torch threads, "
          f"torch {torch.__version__}; median of {steps or cfg.steps} steps per cell")
     head = f"{'T':>3} | {'hnviz ms':>9} | {'MiB':>6}"
@@ -223,11 +239,11 @@ def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
     echo(head)
     rows = []
     for T in tasks:
-        ours = _in_fresh_process("hnviz", config, T, threads, steps)
+        ours = _in_fresh_process("hnviz", config, T, threads, steps, reg_subset)
         row = {"T": T, "hnviz_s": ours["median_s"], "hnviz_mib": ours["peak_mib"]}
         line = f"{T:>3} | {ours['median_s'] * 1e3:9.1f} | {ours['peak_mib']:6.0f}"
         if reference:
-            ref = _in_fresh_process("hypnettorch", config, T, threads, steps)
+            ref = _in_fresh_process("hypnettorch", config, T, threads, steps, reg_subset)
             a, b = ours["reg0"], ref["reg0"]
             if abs(a - b) > rtol * max(abs(a), abs(b)):
                 raise AssertionError(f"T={T}: step-0 regularizer hnviz {a!r} != "

@@ -17,6 +17,7 @@ from . import commands
 from .benchmarks import BENCHMARKS
 from .compare import METHODS
 from .lock import RunLockedError
+from .devices import ENV as DEVICE_ENV, check_device, resolve_device
 from .threads import ENV, check_threads
 from .train import NonFiniteLossError
 
@@ -27,6 +28,8 @@ COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "bench-contention": commands.bench_contention}
 
 
+DEVICE_HELP = ("where to train: cpu, cuda, cuda:N, mps or auto (CUDA, else MPS, else the "
+               "CPU; default: $HNVIZ_DEVICE, else cpu)")
 THREADS_HELP = ("torch threads while training: a number, or auto (the faster of torch's "
                 "default and 1, measured as it trains; default: $HNVIZ_THREADS, else auto)")
 
@@ -49,6 +52,7 @@ def _train_parsers(sub: Any) -> None:
                     help="replace a finished run (or an unfinished one's checkpoints) in --out")
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--threads", default=None, help=THREADS_HELP)
+    tr.add_argument("--device", default=None, help=DEVICE_HELP)
     cp = sub.add_parser("compare", help="HNET vs baselines on one benchmark and scenario")
     cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
     cp.add_argument("--scenario", default="cl1", help="cl1, cl2 or cl3")
@@ -66,6 +70,7 @@ def _train_parsers(sub: Any) -> None:
                     help="also train each task alone from scratch (transfer vs scratch)")
     cp.add_argument("--no-progress", action="store_true")
     cp.add_argument("--threads", default=None, help=THREADS_HELP)
+    cp.add_argument("--device", default=None, help=DEVICE_HELP)
 
 
 def _analysis_parsers(sub: Any) -> None:
@@ -92,6 +97,8 @@ def _tool_parsers(sub: Any) -> None:
     bn.add_argument("--tasks", default="0,1,10,50,99", help="comma-separated numbers T")
     bn.add_argument("--steps", type=int, default=None, help="timed steps (default: config's)")
     bn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    bn.add_argument("--reg-subset", type=int, default=None, metavar="K",
+                    help="regularize K random earlier tasks per step (default: all), both libraries")
     bn.add_argument("--no-reference", action="store_true", help="hnviz only")
     bn.add_argument("--json", default=None, help="also write the rows to this JSON file")
     bc = sub.add_parser("bench-checkpoints", help="time PermutedDigits training with and "
@@ -170,10 +177,14 @@ def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    saved = os.environ.get(ENV)
+    saved = {name: os.environ.get(name) for name in (ENV, DEVICE_ENV)}
     try:
-        if getattr(args, "threads", None) is not None and args.command in ("train", "compare"):
-            os.environ[ENV] = str(check_threads(args.threads, "--threads"))  # its learners
+        if args.command in ("train", "compare"):  # the settings of its learners
+            if args.threads is not None:
+                os.environ[ENV] = str(check_threads(args.threads, "--threads"))
+            if args.device is not None:
+                os.environ[DEVICE_ENV] = check_device(args.device, "--device")
+                resolve_device()  # a device this machine lacks: one line now, not later
         COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)
@@ -182,8 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hnviz: error: {describe_error(e)}", file=sys.stderr)
         return 2
     finally:  # main() called in a process that goes on (a test, a notebook)
-        if saved is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return 0

@@ -181,7 +181,8 @@ def bench(args: argparse.Namespace) -> None:
         raise ValueError(f"--tasks must be comma-separated integers, got {args.tasks!r}") from None
     if not tasks or min(tasks) < 0:
         raise ValueError(f"--tasks must be integers >= 0, got {args.tasks!r}")
-    rows = run_bench(args.config, tasks, not args.no_reference, args.threads, args.steps)
+    rows = run_bench(args.config, tasks, not args.no_reference, args.threads, args.steps,
+                     reg_subset=args.reg_subset)
     if args.json:
         atomic_write(Path(args.json), json.dumps({"config": args.config, "rows": rows}, indent=1))
 

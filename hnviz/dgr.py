@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import BaselineCL
+from .lookahead import adam
 from .state import StateError
 from .tasks import Task
 from .train import BatchSampler, run_steps, task_loss
@@ -36,10 +37,11 @@ class DGR(BaselineCL):
     kind = "dgr"
 
     def __init__(self, config: Any = "split_digits", random_state: int | None = 0,
-                 progress: bool = True, callbacks: Any = (), threads: int | str | None = None):
+                 progress: bool = True, callbacks: Any = (), threads: int | str | None = None,
+                 device: Any = None):
         if isinstance(config, str):
             config = self.config_class.preset(config, method="dgr")
-        super().__init__(config, random_state, progress, callbacks, threads)
+        super().__init__(config, random_state, progress, callbacks, threads, device)
         if self.config.method != "dgr" or self.config.multi_head:
             raise ValueError(f"DGR needs method='dgr' and one shared head (multi_head=False, "
                              f"cl2/cl3), got method={self.config.method!r}, multi_head="
@@ -51,6 +53,12 @@ class DGR(BaselineCL):
         self.encoder_ = build_encoder(D, cfg.vae_hidden, cfg.vae_latent)
         self.decoder_ = build_decoder(cfg.vae_latent, cfg.vae_hidden, D)
         self.decoder_theta_ = torch.nn.Parameter(self.decoder_.flatten_module().clone())
+
+    def _to_device(self) -> None:
+        super()._to_device()
+        self.encoder_.to(self.device_)
+        self.decoder_.to(self.device_)
+        self.decoder_theta_ = torch.nn.Parameter(self.decoder_theta_.detach().to(self.device_))
 
     @classmethod
     def described_params(cls, config: Any, layout: tuple[Any, ...], n_tasks: int) -> int:
@@ -82,15 +90,16 @@ class DGR(BaselineCL):
         sampler = BatchSampler(len(x), cfg.batch_size, self.gen_)
         old = (self.theta_.detach().clone(), self.decoder_theta_.detach().clone(),
                self._active(self.task_info_[-1])) if t else None
-        opt = torch.optim.Adam([self.theta_], lr=cfg.lr)
-        vae_opt = torch.optim.Adam([*self.encoder_.parameters(), self.decoder_theta_], lr=cfg.lr)
+        opt = adam([self.theta_], cfg.lr)
+        vae_opt = adam([*self.encoder_.parameters(), self.decoder_theta_], cfg.lr)
         active = self._active({"scenario": task.scenario, "class_offset": task.class_offset,
                                "n_outputs": task.n_outputs})
         self._notify("on_task_start", task)
 
         def step(_: int) -> dict[str, float]:
             idx = sampler.next()
-            return self._step(opt, vae_opt, x[idx], y[idx], old, active, t)
+            return self._step(opt, vae_opt, self.on_device(x[idx]), self.on_device(y[idx]), old,
+                              active, t)
 
         def on_step(i: int, logs: dict[str, float]) -> None:
             self._notify("on_step", task.task_id, i, logs)
@@ -156,4 +165,4 @@ class DGR(BaselineCL):
             got = "none" if dec is None else tuple(dec.shape)
             raise StateError(f"holds a VAE decoder of shape {got}, expected "
                              f"({self.decoder_.num_params},)")
-        self.decoder_theta_ = torch.nn.Parameter(dec.clone())
+        self.decoder_theta_ = torch.nn.Parameter(dec.to(self.device_, copy=True))

@@ -11,6 +11,8 @@ from . import metrics
 from .base import ContinualLearner, task_list
 from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
+from .devices import to_cpu
+from .lookahead import adam
 from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
 from .outliers import shuffled_blocks, uniform_cross_entropy
 from .regularizer import RegTargets
@@ -19,6 +21,7 @@ from .tasks import Task, dense
 from .task_inference import TaskInference
 from .train import (StepRule, StepState, fit_task, load_step_state, step_state_tensors,
                     task_loss)
+from .threads import training_threads
 from .validate import as_float_tensor
 
 _MOVED = ("HyperCL.fit(checkpoint_dir=...) moved to hnviz.fit_checkpointed(learner, tasks, "
@@ -87,12 +90,18 @@ class HyperCL(TaskInference, ContinualLearner):
         if cfg.task_inference == "replay":
             self.replay_ = ReplayModel(cfg, self.target_.in_features, self.target_.out_features)
 
+    def _to_device(self) -> None:
+        super()._to_device()
+        self.hnet_.to(self.device_)
+        if self.replay_ is not None:
+            self.replay_.to(self.device_)
+
     def optimizers(self, emb: torch.nn.Parameter) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         """The two Adam optimizers of a task: theta (``config.lr``) and the task's
         embedding ``emb`` (``config.emb_lr``, default ``lr``)."""
         cfg = self.config
-        return (torch.optim.Adam(self.hnet_.parameters(), lr=cfg.lr),
-                torch.optim.Adam([emb], lr=cfg.emb_lr or cfg.lr))
+        return (adam(self.hnet_.parameters(), cfg.lr),
+                adam([emb], cfg.emb_lr or cfg.lr))
 
     # ----------------------------------------------------------------- training
     def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = (),
@@ -107,8 +116,7 @@ class HyperCL(TaskInference, ContinualLearner):
     @classmethod
     def resume(cls, directory: Any, *args: Any, **kwargs: Any) -> "HyperCL":
         """Moved in hnviz 0.2: use :func:`hnviz.resume` (``hnviz.resume(directory)``)."""
-        raise TypeError("HyperCL.resume(directory) moved to hnviz.resume(directory) in hnviz "
-                        "0.2 (docs/changelog.md)")
+        raise TypeError("HyperCL.resume(directory) moved to hnviz.resume(directory) (0.2)")
 
     def partial_fit(self, task: Task, callbacks: Sequence[Any] = (),
                     init_embedding: Any = None) -> "HyperCL":
@@ -132,8 +140,7 @@ class HyperCL(TaskInference, ContinualLearner):
         (if the state held one) from where it stopped, then the tasks after it."""
         tasks = task_list(tasks)
         with self.extra_callbacks(callbacks):
-            bar = tqdm(total=len(tasks), initial=self.n_tasks_, desc="tasks",
-                       disable=not self.progress)
+            bar = tqdm(total=len(tasks), initial=self.n_tasks_, desc="tasks", disable=not self.progress)
             for task in tasks[self.n_tasks_:]:
                 self._learn(task)
                 bar.update(1)
@@ -157,7 +164,7 @@ class HyperCL(TaskInference, ContinualLearner):
                                self.config.batch_size, self._on_step, self.progress, extra)
         finally:
             self.in_progress_, self.replay_progress_ = None, None
-        self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach()[None]])
+        self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach().cpu()[None]])
         if rp is not None:
             self.replay_.finish(rp)
         self._finish_task(task, history)
@@ -166,7 +173,7 @@ class HyperCL(TaskInference, ContinualLearner):
     def _class_probs(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Softmax ``(n, C)`` of each input ``(n, D)`` under the net of its task
         ``task_ids`` ``(n,)`` (the task in progress included), for HNET+TIR's labels."""
-        embs = torch.cat([self.embeddings_, self.in_progress_.emb.detach()[None]])
+        embs = torch.cat([self.on_device(self.embeddings_), self.in_progress_.emb.detach()[None]])
         out = x.new_empty(len(x), self.target_.out_features)
         for k in task_ids.unique().tolist():
             sel = task_ids == k
@@ -188,12 +195,13 @@ class HyperCL(TaskInference, ContinualLearner):
         elif cfg.emb_init == "copy_previous" and self.n_tasks_ > 0:
             init = self.embeddings_[-1].clone()
         else:
-            init = torch.randn(cfg.emb_dim, generator=self.gen_)
+            init = torch.randn(cfg.emb_dim, generator=self.gen_)  # on the CPU: one stream
+        init = self.on_device(init)
         self._record_transfer(task, *self._outputs_before(task, init))
         emb = torch.nn.Parameter(init)
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
-            reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets)
+            reg = RegTargets(self.hnet_, self.on_device(self.embeddings_), cfg.reg_targets)
         if self.replay_ is not None:
             self.replay_progress_ = self.replay_.start(task, self.gen_)
         return self._step_state(task, emb, reg)
@@ -214,9 +222,9 @@ class HyperCL(TaskInference, ContinualLearner):
     @torch.no_grad()
     def _outputs_before(self, task: Task, emb: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Test outputs for a task not trained yet, from its starting embedding ``emb``
-        ``(E,)``: through the hypernetwork now and through the untrained one."""
-        x, head = dense(task.x_test), self.head_of(task.task_id)
-        return tuple(self.target_(x, hnet(emb[None])[0], head)
+        ``(E,)``: through the hypernetwork now and through the untrained one (on the CPU)."""
+        x, head = self.on_device(dense(task.x_test)), self.head_of(task.task_id)
+        return tuple(self.target_(x, hnet(emb[None])[0], head).cpu()
                      for hnet in (self.hnet_, self.fresh_model().hnet_))
 
     def _step_state(self, task: Task, emb: torch.nn.Parameter, reg: RegTargets | None) -> StepState:
@@ -249,9 +257,15 @@ class HyperCL(TaskInference, ContinualLearner):
 
     @torch.no_grad()
     def generate_weights(self, emb: Any) -> torch.Tensor:
-        """Target weights for embeddings: ``(E,)`` -> ``(P,)``, ``(B, E)`` -> ``(B, P)``."""
+        """Target weights for embeddings: ``(E,)`` -> ``(P,)``, ``(B, E)`` -> ``(B, P)``
+        (on the CPU, whatever the learner's device)."""
+        return self.device_weights(emb).cpu()
+
+    @torch.no_grad()
+    def device_weights(self, emb: Any) -> torch.Tensor:
+        """:meth:`generate_weights` on the learner's device."""
         self.check_fitted()
-        emb = self.check_embedding(emb)
+        emb = self.on_device(self.check_embedding(emb))
         return self.hnet_(emb[None])[0] if emb.dim() == 1 else self.hnet_(emb)
 
     @torch.no_grad()
@@ -260,19 +274,22 @@ class HyperCL(TaskInference, ContinualLearner):
 
         x ``(N, D)``; emb ``(E,)`` -> ``(N, out)``, or ``(B, E)`` -> ``(B, N, out)`` in one
         vmapped pass. ``head`` picks the output head of a multi-head net (default 0).
+        Computed on the learner's device, returned on the CPU.
         """
-        weights = self.generate_weights(emb)
-        x = self.check_x(x)
+        weights = self.device_weights(emb)
+        x = self.on_device(self.check_x(x))
         if head is not None:
             head = self.check_task_id(head)
-        return self.target_(x, weights, self.head_of(head or 0))
+        return self.target_(x, weights, self.head_of(head or 0)).cpu()
 
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
-        """Raw outputs ``(N, out)`` (regression values or logits) of task ``task_id``'s net."""
+        """Raw outputs ``(N, out)`` (regression values or logits) of task ``task_id``'s net
+        (on the CPU)."""
         task_id = self.check_task_id(task_id)
-        return self.target_(self.check_x(x), self.generate_weights(self.embeddings_[task_id]),
-                            self.head_of(task_id))
+        return self.target_(self.on_device(self.check_x(x)),
+                            self.device_weights(self.embeddings_[task_id]),
+                            self.head_of(task_id)).cpu()
 
     def _update_matrix(self) -> None:
         super()._update_matrix()
@@ -313,7 +330,7 @@ class HyperCL(TaskInference, ContinualLearner):
         if emb is None or emb.shape != want:
             got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
             raise StateError(f"holds {got}, expected {want} (its tasks and emb_dim)")
-        self.embeddings_ = emb.clone() if copy else emb
+        self.embeddings_ = emb.cpu().clone() if copy else emb.cpu()
         if self.replay_ is not None:
             try:
                 self.replay_.load_weights(weights, want[0])
@@ -327,9 +344,9 @@ class HyperCL(TaskInference, ContinualLearner):
         s = self.in_progress_
         if s is not None:
             state.meta["step"], state.meta["sampler_pos"] = s.step, s.sampler.pos
-            state.training.update(step_state_tensors(s))
-            if self.replay_progress_ is not None:
-                state.training.update(self.replay_.progress_tensors(self.replay_progress_))
+            rp = self.replay_progress_
+            extra = {} if rp is None else self.replay_.progress_tensors(rp)
+            state.training.update(to_cpu({**step_state_tensors(s), **extra}))
         return state
 
     def load_state_dict(self, state: LearnerState, tasks: Sequence[Task] | None = None) -> None:
@@ -344,7 +361,8 @@ class HyperCL(TaskInference, ContinualLearner):
             if tasks is None or len(tasks) <= done:
                 raise StateError(f"holds task {done + 1} in progress; pass the run's tasks to "
                                  "continue it", "meta")
-            self.in_progress_ = self._restore_progress(state, tasks[done])
+            with training_threads(self.threads):  # theta*'s targets at training's threads
+                self.in_progress_ = self._restore_progress(state, tasks[done])
 
     def _restore_progress(self, state: LearnerState, task: Task) -> StepState:
         """The task in progress of ``state``: its embedding, optimizers, theta* and data
@@ -356,8 +374,8 @@ class HyperCL(TaskInference, ContinualLearner):
         if emb.shape != (cfg.emb_dim,):
             raise StateError(f"holds task.emb of shape {tuple(emb.shape)}, expected "
                              f"({cfg.emb_dim},)", "training")
-        emb = torch.nn.Parameter(emb.clone())
-        star = {k[len("theta_star."):]: v for k, v in state.training.items()
+        emb = torch.nn.Parameter(self.on_device(emb.clone()))
+        star = {k[len("theta_star."):]: self.on_device(v) for k, v in state.training.items()
                 if k.startswith("theta_star.")}
         reg = None
         if star:
@@ -365,7 +383,8 @@ class HyperCL(TaskInference, ContinualLearner):
             if set(star) != set(own) or any(star[n].shape != own[n].shape for n in own):
                 raise StateError("holds a theta_star that does not fit the hypernetwork",
                                  "training")
-            reg = RegTargets(self.hnet_, self.embeddings_, cfg.reg_targets, theta_star=star)
+            reg = RegTargets(self.hnet_, self.on_device(self.embeddings_), cfg.reg_targets,
+                             theta_star=star)
         s = self._step_state(task, emb, reg)
         logs = ("task_loss", "reg_loss") + (REPLAY_LOGS if self.replay_ is not None else ())
         try:

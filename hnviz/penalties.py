@@ -69,18 +69,18 @@ def fisher_diagonal_loop(target: TargetNet, theta: torch.Tensor, x: torch.Tensor
     """:func:`fisher_diagonal` from per-sample Jacobians ``(n, C, P_h)`` (vmap(jacrev));
     any target, and the reference the fast MLP form is tested against."""
     theta = theta.detach()
-    idx = target.head_indices(head)  # the other heads' weights get zero Fisher: skip them
+    idx = target.head_indices(head).to(theta.device)  # other heads': zero Fisher, skipped
 
     def outputs(w: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:  # (P_h,), (D,) -> (C,)
         out = target(xi[None], theta.index_put((idx,), w), head)[0]
         return out if kind == "regression" else torch.log_softmax(out, -1)
 
     per_sample = vmap(jacrev(outputs), in_dims=(None, 0))
-    total = torch.zeros(len(idx), dtype=theta.dtype)
+    total = torch.zeros(len(idx), dtype=theta.dtype, device=theta.device)
     for xb in x.split(chunk):
         jac = per_sample(theta[idx], xb)  # (n, C, P_h)
         if kind == "regression":
-            weight = torch.ones(jac.shape[:2], dtype=jac.dtype)
+            weight = torch.ones(jac.shape[:2], dtype=jac.dtype, device=jac.device)
         else:
             weight = torch.softmax(target(xb, theta, head), -1)  # (n, C)
         total += torch.einsum("nc,ncp->p", weight, jac ** 2)
@@ -131,13 +131,13 @@ def mlp_fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor,
         out = z[:, lo:hi]  # (n, C)
         n, C = out.shape
         if kind == "regression":
-            wc = torch.ones(n, C, dtype=theta.dtype)
-            delta_out = torch.eye(C, dtype=theta.dtype).expand(n, C, C)
+            wc = torch.ones(n, C, dtype=theta.dtype, device=theta.device)
+            delta_out = torch.eye(C, dtype=theta.dtype, device=theta.device).expand(n, C, C)
         else:
             p = torch.softmax(out, -1)  # d log p_c / d out = e_c - p
             wc = p
-            delta_out = torch.eye(C, dtype=theta.dtype)[None] - p[:, None, :]  # (n, C, C)
-        delta = torch.zeros(n, C, z.shape[1], dtype=theta.dtype)
+            delta_out = torch.eye(C, dtype=theta.dtype, device=theta.device)[None] - p[:, None, :]  # (n, C, C)
+        delta = torch.zeros(n, C, z.shape[1], dtype=theta.dtype, device=theta.device)
         delta[:, :, lo:hi] = delta_out
         for i in range(len(weights) - 1, -1, -1):
             s = torch.einsum("nc,ncd->nd", wc, delta ** 2)  # (n, d_out)

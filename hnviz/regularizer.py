@@ -1,4 +1,5 @@
-"""The output regularizer and the Adam lookahead (docs/paper.md, "The loss").
+"""The output regularizer (docs/paper.md, "The loss"); the Adam lookahead is in
+:mod:`hnviz.lookahead`.
 
     reg = 1/|S| sum_{t in S} || h(e_t, theta + dtheta) - W*_t ||^2
 
@@ -17,11 +18,17 @@ Two exact ways to compute it, both batched over all t in S:
   three (H+1)^2 contractions of small quantities (no difference of large numbers). Its
   cost is ~ N (H+1)^2 + C (H+1)^2 for N = |S| * chunks rows instead of N H C.
 
-:class:`RegTargets` picks the cheaper of the two for each call.
+:class:`RegTargets` picks the cheaper of the two for each call, from the number of tasks
+it regularizes then (all earlier ones, or a random subset of them per step). What is
+constant within a task is computed once: the snapshot's output-layer inputs ``x*`` (the
+targets are ``x* A*'``) and ``X*'X*``. The hidden layers' features of every regularized
+task and chunk depend on theta and are recomputed each step, so the exact regularizer's
+cost still grows with the number of tasks it covers; a subset of k tasks bounds it.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
@@ -29,6 +36,7 @@ from .validate import check_choice
 
 Params = dict[str, torch.Tensor]
 REG_TARGETS = ("stored", "snapshot")  # how W* is kept: a (T, P) tensor, or theta* alone
+GROUP_FLOATS = 2**21  # generated weights per group of tasks in the direct form (8 MiB)
 
 
 def output_regularizer(hnet: nn.Module, embs: torch.Tensor, targets: torch.Tensor,
@@ -36,12 +44,18 @@ def output_regularizer(hnet: nn.Module, embs: torch.Tensor, targets: torch.Tenso
     """Mean over tasks of the squared distance of generated weights to their targets.
 
     embs: ``(S, E)`` earlier task embeddings; targets: ``(S, P)`` W*; ``params``
-    optionally replaces theta (e.g. theta + dtheta). Returns a scalar.
+    optionally replaces theta (e.g. theta + dtheta). Returns a scalar. Tasks go through
+    in groups of at most ``GROUP_FLOATS`` generated weights: temporaries of a size the
+    allocator reuses (larger ones come fresh from the OS each step, page by page).
     """
     if embs.shape[0] != targets.shape[0]:
         raise ValueError(f"{embs.shape[0]} embeddings but {targets.shape[0]} targets")
-    weights = hnet(embs) if params is None else functional_call(hnet, params, (embs,))  # (S, P)
-    return (weights - targets).pow(2).sum(dim=1).mean()
+    group = max(1, GROUP_FLOATS // max(1, targets.shape[1]))
+    total = embs.new_zeros(())
+    for e, t in zip(embs.split(group), targets.split(group)):
+        w = hnet(e) if params is None else functional_call(hnet, params, (e,))  # (s, P)
+        total = total + F.mse_loss(w, t, reduction="sum")
+    return total / len(embs)
 
 
 def _output_layer(params: Params, hnet: nn.Module) -> torch.Tensor:
@@ -57,18 +71,22 @@ def _with_one(z: torch.Tensor, value: float) -> torch.Tensor:
 
 def gram_regularizer(hnet: nn.Module, embs: torch.Tensor, theta_star: Params,
                      params: Params | None = None,
-                     star: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                     star: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     star_grams: tuple[torch.Tensor, torch.Tensor | None] | None = None
+                     ) -> torch.Tensor:
     """The output regularizer with targets ``W*_t = h(e_t, theta*)``, exactly, without
     forming any ``(S, P)`` tensor (see the module docstring).
 
     embs ``(S, E)``; ``theta_star`` the snapshot's named parameters; ``params`` optionally
     replaces theta; ``star`` the cached ``(x*, A*)`` = the snapshot's output-layer inputs
-    ``(S, K, H+1)`` and ``[W* | b*]`` ``(C, H+1)``. Returns a scalar.
+    ``(S, K, H+1)`` and ``[W* | b*]`` ``(C, H+1)``; ``star_grams`` the cached
+    :func:`star_grams_of` these ``x*`` (constant while theta* is). Returns a scalar.
     """
     p = dict(hnet.named_parameters()) if params is None else params
     if star is None:
         star = snapshot_features(hnet, embs, theta_star)
     xs, a_star = star
+    xx_last, xx_full = star_grams_of(xs) if star_grams is None else star_grams
     z = functional_call(hnet, p, (embs,), {"features": True})  # (S, K, H)
     d = _with_one(z - xs[..., :-1], 0.0)  # (S, K, H+1), last column 0
     a = _output_layer(p, hnet)  # (C, H+1)
@@ -76,10 +94,11 @@ def gram_regularizer(hnet: nn.Module, embs: torch.Tensor, theta_star: Params,
     K, C, P = hnet.n_chunks, hnet.chunk_size, hnet.num_outputs
     r = P - (K - 1) * C  # rows of the last chunk that are real weights
 
-    def part(x_rows: torch.Tensor, d_rows: torch.Tensor, grams: tuple[torch.Tensor, ...]):
+    def part(x_rows: torch.Tensor, d_rows: torch.Tensor, xx: torch.Tensor,
+             grams: tuple[torch.Tensor, ...]) -> torch.Tensor:
         g1, g2, g3 = grams  # dA'dA, dA'A, A'A over the rows these chunks use
         x_rows, d_rows = x_rows.reshape(-1, x_rows.shape[-1]), d_rows.reshape(-1, d_rows.shape[-1])
-        return ((g1 * (x_rows.T @ x_rows)).sum() + 2 * (g2 * (x_rows.T @ d_rows)).sum()
+        return ((g1 * xx).sum() + 2 * (g2 * (x_rows.T @ d_rows)).sum()
                 + (g3 * (d_rows.T @ d_rows)).sum())
 
     def grams(rows: slice) -> tuple[torch.Tensor, ...]:
@@ -87,11 +106,19 @@ def gram_regularizer(hnet: nn.Module, embs: torch.Tensor, theta_star: Params,
         return dr.T @ dr, dr.T @ ar, ar.T @ ar
 
     last = grams(slice(0, r))
-    total = part(xs[:, -1:], d[:, -1:], last)
+    total = part(xs[:, -1:], d[:, -1:], xx_last, last)
     if K > 1:  # the full chunks use all C rows: the last chunk's r rows plus the rest
         full = last if r == C else tuple(g + h for g, h in zip(last, grams(slice(r, C))))
-        total = total + part(xs[:, :-1], d[:, :-1], full)
+        total = total + part(xs[:, :-1], d[:, :-1], xx_full, full)
     return total / embs.shape[0]
+
+
+def star_grams_of(xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``X*'X*`` of snapshot features ``xs`` ``(S, K, H+1)`` over the last chunk's rows and
+    over the other chunks' rows (``(H+1, H+1)`` each; None for the second when K = 1)."""
+    last = xs[:, -1].reshape(-1, xs.shape[-1])
+    full = xs[:, :-1].reshape(-1, xs.shape[-1]) if xs.shape[1] > 1 else None
+    return last.T @ last, None if full is None else full.T @ full
 
 
 @torch.no_grad()
@@ -102,22 +129,36 @@ def snapshot_features(hnet: nn.Module, embs: torch.Tensor,
     return _with_one(zs, 1.0), _output_layer(theta_star, hnet)
 
 
+def _gram_capable(hnet: nn.Module) -> bool:
+    """A hypernetwork whose last layer is a Linear on features it can return."""
+    mlp = getattr(hnet, "mlp", None)
+    return (hasattr(hnet, "n_chunks") and isinstance(mlp, nn.Sequential) and len(mlp) >= 2
+            and isinstance(mlp[-1], nn.Linear))
+
+
 def _gram_is_cheaper(hnet: nn.Module, n_tasks: int) -> bool:
     """Multiply-adds of the output layer: direct N H C against Gram ~ 3 (N + C) (H+1)^2."""
-    if not hasattr(hnet, "n_chunks") or not isinstance(getattr(hnet, "mlp", None), nn.Sequential):
+    if not _gram_capable(hnet):
         return False
     last = hnet.mlp[-1]
-    if not isinstance(last, nn.Linear) or len(hnet.mlp) < 2:
-        return False
     n, h, c = n_tasks * hnet.n_chunks, last.in_features, last.out_features
     return 3 * (n + c) * (h + 1) ** 2 < n * h * c
 
 
+FORMS = ("auto", "gram", "direct")
+
+
 class RegTargets:
     """The W*_t = h(e_t, theta*) of earlier tasks, theta* the hypernetwork at the start of
-    the task (or ``theta_star``): stored as one ``(T, P)`` tensor or recomputed on the fly
-    from theta* (constant memory, more compute). :meth:`loss` evaluates the regularizer,
-    by the Gram form where that is cheaper (then the ``(T, P)`` targets are not needed)."""
+    the task (or ``theta_star``), and the regularizer over them.
+
+    Kept as what is constant within a task: for a hypernetwork with a linear output
+    layer, the snapshot's output-layer inputs ``x*`` ``(T, K, H+1)`` and ``A*`` (targets
+    are ``x* A*'``) and, once used, their Gram matrices ``X*'X*``. ``mode`` "stored" also
+    keeps the ``(T, P)`` targets once the direct form needs them (for a random subset of
+    tasks), "snapshot" recomputes them from ``x*`` (or theta*) per call (less memory, more
+    compute). The Gram form over all tasks needs no ``(T, P)`` tensor. :meth:`loss` picks the Gram or the direct form
+    by the cost of the tasks it regularizes in that call (all, or a random subset)."""
 
     def __init__(self, hnet: nn.Module, embs: torch.Tensor, mode: str = "stored",
                  theta_star: Params | None = None):
@@ -127,10 +168,12 @@ class RegTargets:
         if theta_star is None:
             theta_star = dict(hnet.named_parameters())
         self.theta_star = {n: p.detach().clone() for n, p in theta_star.items()}
-        self.gram = _gram_is_cheaper(hnet, len(self.embs))
-        self._star = snapshot_features(hnet, self.embs, self.theta_star) if self.gram else None
+        self._star = (snapshot_features(hnet, self.embs, self.theta_star)
+                      if _gram_capable(hnet) else None)
+        self._star_grams: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._all: torch.Tensor | None = None  # (T, P) targets ("stored"), at the first direct call
         self.stored = None
-        if mode == "stored" and not self.gram:
+        if mode == "stored" and self._star is None:
             with torch.no_grad():
                 self.stored = functional_call(hnet, self.theta_star, (self.embs,))  # (T, P)
 
@@ -141,45 +184,40 @@ class RegTargets:
         """W* of tasks ``idx`` (default all): ``(S, P)``."""
         if self.stored is not None:
             return self.stored if idx is None else self.stored[idx]
+        if self._star is not None:
+            if self.mode == "stored":  # (T, P) made at the first call and kept
+                if self._all is None:
+                    self._all = self._from_features(self._star[0])
+                return self._all if idx is None else self._all[idx]
+            return self._from_features(self._star[0] if idx is None else self._star[0][idx])
         embs = self.embs if idx is None else self.embs[idx]
         with torch.no_grad():
             return functional_call(self.hnet, self.theta_star, (embs,))
 
-    def loss(self, idx: torch.Tensor | None = None, params: Params | None = None) -> torch.Tensor:
-        """The regularizer over tasks ``idx`` (default all) at theta or ``params``."""
+    def _from_features(self, xs: torch.Tensor) -> torch.Tensor:
+        """Targets ``(S, P)`` from snapshot features ``xs`` ``(S, K, H+1)``: ``x* A*'``."""
+        return (xs @ self._star[1].T).reshape(len(xs), -1)[:, :self.hnet.num_outputs]
+
+    def form_for(self, n_tasks: int) -> str:
+        """The cheaper form ("gram" or "direct") for regularizing ``n_tasks`` tasks."""
+        return "gram" if self._star is not None and _gram_is_cheaper(self.hnet, n_tasks) \
+            else "direct"
+
+    def loss(self, idx: torch.Tensor | None = None, params: Params | None = None,
+             form: str = "auto") -> torch.Tensor:
+        """The regularizer over tasks ``idx`` ``(S,)`` (default all) at theta or ``params``,
+        in the Gram or direct ``form`` ("auto": the cheaper for S tasks)."""
+        check_choice("form", form, FORMS)
         embs = self.embs if idx is None else self.embs[idx]
-        if self.gram:
-            star = self._star if idx is None else (self._star[0][idx], self._star[1])
-            return gram_regularizer(self.hnet, embs, self.theta_star, params, star)
-        return output_regularizer(self.hnet, embs, self(idx), params)
-
-
-def adam_lookahead(optimizer: torch.optim.Optimizer) -> dict[nn.Parameter, torch.Tensor]:
-    """The step ``dtheta`` that ``optimizer.step()`` would apply given the current ``.grad``,
-    computed without changing the optimizer state (detached).
-
-    Follows ``torch.optim.Adam`` (no amsgrad, no maximize), L2 ``weight_decay`` included.
-    Parameters without a gradient get no entry.
-    """
-    if not isinstance(optimizer, torch.optim.Adam) or isinstance(optimizer, torch.optim.AdamW):
-        raise TypeError(f"lookahead needs torch.optim.Adam, got {type(optimizer).__name__}")
-    deltas: dict[nn.Parameter, torch.Tensor] = {}
-    with torch.no_grad():
-        for group in optimizer.param_groups:
-            if group.get("amsgrad") or group.get("maximize"):
-                raise ValueError("lookahead supports Adam without amsgrad/maximize")
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad.add(p, alpha=group["weight_decay"])
-                state = optimizer.state.get(p, {})
-                step = float(state["step"]) + 1 if state else 1.0
-                m = state["exp_avg"].lerp(grad, 1 - beta1) if state else grad * (1 - beta1)
-                v = (state["exp_avg_sq"] * beta2 if state else torch.zeros_like(grad)).addcmul(
-                    grad, grad, value=1 - beta2)
-                denom = (v.sqrt() / (1 - beta2 ** step) ** 0.5).add(group["eps"])
-                deltas[p] = (m / denom) * -(group["lr"] / (1 - beta1 ** step))
-    return deltas
+        gram = self.form_for(len(embs)) == "gram" if form == "auto" else form == "gram"
+        if gram and self._star is None:
+            raise ValueError(f"{type(self.hnet).__name__} has no Gram form; use form='direct'")
+        if not gram:
+            return output_regularizer(self.hnet, embs, self(idx), params)
+        if idx is None:
+            if self._star_grams is None:
+                self._star_grams = star_grams_of(self._star[0])
+            return gram_regularizer(self.hnet, embs, self.theta_star, params, self._star,
+                                    self._star_grams)
+        return gram_regularizer(self.hnet, embs, self.theta_star, params,
+                                (self._star[0][idx], self._star[1]))

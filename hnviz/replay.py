@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hnets import build_hnet, count_params as count_hnet_params
+from .lookahead import adam
 from .regularizer import RegTargets
 from .targets import build_target, count_params as count_target_params
 from .tasks import Task
@@ -74,6 +75,16 @@ class ReplayModel:
         self.tir = build_target("mlp", in_features, body[-1], body[:-1], "relu")
         self.tir_body = nn.Parameter(self.tir.flatten_module().clone())
         self.tir_heads = torch.zeros(0, body[-1] + 1)
+        self.device = torch.device("cpu")  # of the networks; embeddings stay on the CPU
+
+    def to(self, device: torch.device) -> "ReplayModel":
+        """Move the networks and the classifier to ``device``."""
+        self.device = torch.device(device)
+        for module in (self.encoder, self.decoder, self.hnet, self.tir):
+            module.to(self.device)
+        self.tir_body = nn.Parameter(self.tir_body.detach().to(self.device))
+        self.tir_heads = self.tir_heads.to(self.device)
+        return self
 
     @staticmethod
     def count_params(config: Any, in_features: int, n_classes: int, n_tasks: int,
@@ -101,30 +112,34 @@ class ReplayModel:
         ``gen`` (or the ``saved`` embedding and theta* of a task in progress), the
         optimizers, theta* and the earlier decoders, a new classifier row."""
         c, t = self.config, task.task_id
+        dev = self.device
         if saved is None:
             emb, theta_star = torch.randn(c.rp_emb_dim, generator=gen), None
         else:
             emb, theta_star = saved[0].clone(), saved[1]
-        emb = nn.Parameter(emb)
+            if theta_star is not None:
+                theta_star = {n: v.to(dev) for n, v in theta_star.items()}
+        emb = nn.Parameter(emb.to(dev))
         reg = None
+        embs = self.embeddings.to(dev)
         if t > 0 and c.rp_beta > 0:
-            reg = RegTargets(self.hnet, self.embeddings, c.reg_targets, theta_star)
+            reg = RegTargets(self.hnet, embs, c.reg_targets, theta_star)
         with torch.no_grad():
-            old = reg() if reg is not None else self.hnet(self.embeddings)  # (t, P_dec)
+            old = reg() if reg is not None else self.hnet(embs)  # (t, P_dec)
 
         def loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             # per pixel: on the scale of a classifier's loss, so that rp_beta weighs the
             # regularizer as beta does for the main hypernetwork
             return vae_loss(x, self.encoder, self.decoder, weights, gen) / x.shape[1]
 
-        state = StepState(task, emb, torch.optim.Adam(self.hnet.parameters(), lr=c.rp_lr),
-                          torch.optim.Adam([emb], lr=c.rp_lr), reg, gen, loss=loss,
-                          extra_opts=(torch.optim.Adam(self.encoder.parameters(), lr=c.rp_lr),))
+        state = StepState(task, emb, adam(self.hnet.parameters(), c.rp_lr),
+                          adam([emb], c.rp_lr), reg, gen, loss=loss,
+                          extra_opts=(adam(self.encoder.parameters(), c.rp_lr),))
         rows = self.tir_heads.detach()[:t * self.C]
         self.tir_heads = nn.Parameter(torch.cat([rows, rows.new_zeros(self.C, rows.shape[1])]))
         tir_opt = None
         if t > 0:
-            tir_opt = torch.optim.Adam([self.tir_body, self.tir_heads], lr=c.tir_lr)
+            tir_opt = adam([self.tir_body, self.tir_heads], c.tir_lr)
         return ReplayProgress(state, tir_opt, old)
 
     def step(self, p: ReplayProgress, idx: torch.Tensor, class_probs: ClassProbs
@@ -136,8 +151,8 @@ class ReplayModel:
         out = {"rp_loss": logs["task_loss"], "rp_reg": logs["reg_loss"], "tir_loss": 0.0}
         if p.tir_opt is not None:
             task = p.state.task
-            out["tir_loss"] = self._tir_step(p, task.x_train[idx], task.y_train[idx],
-                                             class_probs)
+            out["tir_loss"] = self._tir_step(p, task.x_train[idx].to(self.device),
+                                             task.y_train[idx].to(self.device), class_probs)
         return out
 
     def _tir_step(self, p: ReplayProgress, x: torch.Tensor, y: torch.Tensor,
@@ -149,13 +164,13 @@ class ReplayModel:
         t, gen, C = len(p.old), p.state.gen, self.C
         m = math.ceil(len(x) / t)
         fake = sample(self.decoder, p.old, m, gen).reshape(t * m, -1)  # (t*m, D)
-        fake_task = torch.arange(t).repeat_interleave(m)
+        fake_task = torch.arange(t, device=x.device).repeat_interleave(m)
         with torch.no_grad():
             w = self.hnet(p.state.emb[None])[0]  # the current decoder (P_dec,)
             now = sample(self.decoder, w, len(x), gen)  # (B, D)
             if self.config.tir_current == "reconstructed":  # encoder mean -> decoder
                 x = torch.sigmoid(self.decoder(self.encoder(x).chunk(2, dim=-1)[0], w))
-            now_task = torch.full((len(x),), t)
+            now_task = torch.full((len(x),), t, device=x.device)
             targets = [self._unit_targets(class_probs(z, k), k, t + 1)
                        for z, k in ((now, now_task), (fake, fake_task))]
         p.tir_opt.zero_grad(set_to_none=True)
@@ -172,12 +187,12 @@ class ReplayModel:
         """Targets ``(n, n_tasks * C)``: each row's class probabilities ``(n, C)`` in the
         units of its task ``tasks`` ``(n,)``, zero elsewhere."""
         out = probs.new_zeros(len(probs), n_tasks, self.C)
-        out[torch.arange(len(probs)), tasks] = probs
+        out[torch.arange(len(probs), device=probs.device), tasks] = probs
         return out.reshape(len(probs), -1)
 
     def finish(self, p: ReplayProgress) -> None:
         """Keep the task's replay embedding; the classifier's rows stay as trained."""
-        self.embeddings = torch.cat([self.embeddings, p.state.emb.detach()[None]])
+        self.embeddings = torch.cat([self.embeddings, p.state.emb.detach().cpu()[None]])
         self.tir_heads = self.tir_heads.detach()
 
     # ---------------------------------------------------------------- inference
@@ -195,15 +210,17 @@ class ReplayModel:
         return p.reshape(len(x), n_tasks, self.C).sum(-1)
 
     def infer(self, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
-        """The task the classifier names for each input ``(N, D)``: ``(N,)`` in 0..n_tasks-1."""
-        return self.task_probs(x, n_tasks).argmax(-1)
+        """The task the classifier names for each input ``(N, D)``: ``(N,)`` in
+        0..n_tasks-1 (on the CPU)."""
+        return self.task_probs(x.to(self.device), n_tasks).argmax(-1).cpu()
 
     @torch.no_grad()
     def generate(self, emb: torch.Tensor, n: int, gen: torch.Generator,
                  latent: torch.Tensor | None = None) -> torch.Tensor:
         """Images ``(B, n, D)`` decoded from replay embeddings ``(B, E_r)`` (all B from one
-        latent batch ``(n, L)``, drawn from ``gen`` unless given)."""
-        return sample(self.decoder, self.hnet(emb), n, gen, latent)
+        latent batch ``(n, L)``, drawn from ``gen`` unless given); on the CPU."""
+        latent = None if latent is None else latent.to(self.device)
+        return sample(self.decoder, self.hnet(emb.to(self.device)), n, gen, latent).cpu()
 
     # -------------------------------------------------------------------- state
     def weights(self) -> dict[str, torch.Tensor]:
@@ -231,9 +248,9 @@ class ReplayModel:
             if name not in weights or tuple(weights[name].shape) != shape:
                 got = tuple(weights[name].shape) if name in weights else "nothing"
                 raise ValueError(f"holds {name} of shape {got}, expected {shape}")
-        self.embeddings = weights["rp.embeddings"].clone()
-        self.tir_body = nn.Parameter(weights["tir.body"].clone())
-        self.tir_heads = weights["tir.heads"].clone()
+        self.embeddings = weights["rp.embeddings"].cpu().clone()
+        self.tir_body = nn.Parameter(weights["tir.body"].to(self.device, copy=True))
+        self.tir_heads = weights["tir.heads"].to(self.device, copy=True)
 
     def progress_tensors(self, p: ReplayProgress) -> dict[str, torch.Tensor]:
         """What continuing ``p`` needs besides the weights: ``rp.``-named step state

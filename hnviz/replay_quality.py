@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .lookahead import adam
 from .tasks import Task, dense
 
 
@@ -29,7 +30,7 @@ def train_judge(tasks: Sequence[Task], steps: int = 1500, hidden: int = 400,
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         judge = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
-    opt = torch.optim.Adam(judge.parameters(), lr=1e-3)
+    opt = adam(judge.parameters(), 1e-3)
     for _ in range(steps):
         idx = torch.randint(len(x), (128,), generator=g)
         opt.zero_grad(set_to_none=True)

@@ -172,9 +172,11 @@ class _Moved(Exception):
     """A file named by run.json vanished while run.json changed: a new save; read again."""
 
 
-def load_run(directory: str | Path) -> Run:
+def load_run(directory: str | Path, device: Any = None) -> Run:
     """Load a run directory written by :func:`save_run`; executes nothing it reads and
-    changes nothing. Any damage raises a ``ValueError`` that names the file."""
+    changes nothing. Any damage raises a ``ValueError`` that names the file. The learner
+    is put on ``device`` (default ``$HNVIZ_DEVICE``, else the CPU; run files hold CPU
+    tensors, so a run trained on any device opens on any other)."""
     path = Path(directory)
     if not path.is_dir():
         raise ValueError(f"run directory {str(path)!r} does not exist; pass the --out directory "
@@ -182,13 +184,13 @@ def load_run(directory: str | Path) -> Run:
     with SafeDir(path, follow=True) as d:
         for attempt in range(20):
             try:
-                return _load(d)
+                return _load(d, device)
             except _Moved:
                 time.sleep(0.01 * (attempt + 1))  # a save is under way: read its result
     raise DamagedFileError(f"{path} was re-saved 20 times while it was being read; try again")
 
 
-def _load(d: SafeDir) -> Run:
+def _load(d: SafeDir, device: Any = None) -> Run:
     if not d.is_file("run.json"):
         unfinished = list_checkpoints(d.path)
         if unfinished:
@@ -224,7 +226,8 @@ def _load(d: SafeDir) -> Run:
     meta.update(matrix=metrics["matrix"], inference_matrix=inference["matrix"] if inference
                 else None, before=metrics.get("before"), fresh=metrics.get("fresh"))
     try:
-        learner = cls.from_state_dict(LearnerState(meta, *tensors), progress=False)
+        learner = cls.from_state_dict(LearnerState(meta, *tensors), progress=False,
+                                      device=device)
     except StateError as e:
         file = _metrics_file(info) if e.part == "matrix" else _FILE_OF[e.part]
         where = d.path / info.get("generation", "") / file if file in TENSOR_FILES \

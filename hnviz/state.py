@@ -167,7 +167,7 @@ class Stateful:
                 "step": 0, "sampler_pos": None}
         history = {f"task{t}.{k}": torch.as_tensor(np.ascontiguousarray(v))
                    for t, h in enumerate(self.history_) for k, v in h.items()}
-        weights = {k: v.contiguous() for k, v in self._weights().items()}
+        weights = {k: v.detach().cpu().contiguous() for k, v in self._weights().items()}
         return LearnerState(meta, weights, history, {"rng.gen": self.gen_.get_state()})
 
     @classmethod
@@ -245,13 +245,15 @@ class Stateful:
 
     @classmethod
     def from_state_dict(cls, state: LearnerState, tasks: Sequence[Any] | None = None,
-                        progress: bool = True, callbacks: Sequence[Any] = ()) -> Any:
-        """A new learner in ``state`` (see :meth:`load_state_dict`)."""
+                        progress: bool = True, callbacks: Sequence[Any] = (),
+                        device: Any = None) -> Any:
+        """A new learner in ``state`` (see :meth:`load_state_dict`) on ``device`` (any:
+        states hold CPU tensors)."""
         cls.check_described(state.meta)
         config = cls.config_of(state.meta)
         try:
             learner = cls(config, state.meta.get("random_state"), progress=progress,
-                          callbacks=callbacks)
+                          callbacks=callbacks, device=device)
         except (TypeError, ValueError) as e:
             raise StateError(f"does not describe a learner hnviz can build: {e}", "meta") from e
         learner.load_state_dict(state, tasks)

@@ -16,6 +16,7 @@ from .runs import load_run
 from .safeio import atomic_write
 from .scenarios import apply_scenario
 from .sweep_spec import Trial
+from .devices import device_setting
 from .threads import training_threads
 
 RUN_FILES = ("run.json", "trial.json")  # trial.json is written last
@@ -47,7 +48,8 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
     torch.set_num_threads(max(1, int(threads)))
     t = Trial(**trial)
     d = trial_dir(out, t)
-    with training_threads(max(1, int(threads))):  # the learner keeps the reserved count
+    device = "cuda" if spec["resources"]["gpu"] > 0 else "cpu"  # a reserved GPU is used
+    with training_threads(max(1, int(threads))), device_setting(device):
         run_one(t.method, trial_tasks(spec), spec["preset"], t.seed, d, progress=False,
                 checkpoints=True, **t.params)
     atomic_write(d / "trial.json", json.dumps({**t.to_dict(), "id": t.trial_id,

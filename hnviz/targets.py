@@ -121,6 +121,11 @@ class TargetNet:
         return (f"TargetNet({type(self.module).__name__}, in={self.in_features}, "
                 f"out={self.out_features}, heads={self.n_heads}, P={self.num_params})")
 
+    def to(self, device: torch.device) -> "TargetNet":
+        """Move the template (its own weights and buffers) to ``device``."""
+        self.module.to(device)
+        return self
+
     def head_indices(self, head: int) -> torch.Tensor:
         """Flat indices ``(P_h,)`` of the weights that head ``head``'s outputs depend on:
         every layer but the last, plus the last layer's rows of that head (all of P with

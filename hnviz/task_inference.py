@@ -12,16 +12,19 @@ from .tasks import Task
 
 class TaskInference:
     """Task inference for a fitted hypernetwork learner (``embeddings_``, ``target_``,
-    ``generate_weights``, ``config.ent_temperature`` and, for HNET+TIR, ``replay_``)."""
+    ``device_weights``, ``on_device``, ``config.ent_temperature`` and, for HNET+TIR,
+    ``replay_``)."""
 
     @torch.no_grad()
     def task_outputs(self, x: Any, chunk: int = 4096) -> torch.Tensor:
         """Outputs of every learned task's net on ``x``: ``(T, N, out)``, one vmapped pass
-        per chunk of ``chunk`` inputs; task t's own head in a multi-head net."""
+        per chunk of ``chunk`` inputs; task t's own head in a multi-head net. Computed on
+        the learner's device, returned on the CPU."""
         self.check_fitted()
         x = self.check_x(x)
-        weights = self.generate_weights(self.embeddings_)  # (T, P)
-        outs = torch.cat([self.target_(xc, weights, None) for xc in x.split(chunk)], dim=1)
+        weights = self.device_weights(self.embeddings_)  # (T, P), on the device
+        outs = torch.cat([self.target_(self.on_device(xc), weights, None).cpu()
+                          for xc in x.split(chunk)], dim=1)
         T, heads = self.n_tasks_, self.target_.n_heads
         if heads > 1:  # (T, N, heads, out) -> task t's head
             outs = outs.reshape(T, len(x), heads, -1)[torch.arange(T), :, torch.arange(T)]

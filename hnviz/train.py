@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .hnets import HyperNet
-from .regularizer import RegTargets, adam_lookahead
+from .lookahead import AdamLookahead
+from .regularizer import RegTargets
 from .targets import TargetNet
 from .tasks import Task
 from .threads import tick
@@ -96,6 +97,7 @@ class StepState:
     step: int = 0  # steps done in this task
     history: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     trajectory: list[torch.Tensor] = field(default_factory=list)  # (E,) every 10 steps
+    lookahead: AdamLookahead | None = None  # of theta_opt, made at the first lookahead
 
 
 @dataclass(frozen=True)
@@ -114,10 +116,30 @@ def _reg_indices(n_prev: int, k: int | None, gen: torch.Generator) -> torch.Tens
     return torch.randperm(n_prev, generator=gen)[:k]
 
 
+def _lookahead_regularizer(hnet: HyperNet, s: StepState, rule: StepRule) -> float:
+    """Add ``beta * d reg(theta + dtheta) / d theta`` (dtheta: Adam's step for the task
+    loss, held constant) to theta's gradients; return the regularizer. The gradient at
+    theta + dtheta is taken with respect to those values themselves (the lookahead's
+    reused tensors), which is the same number without an add per parameter."""
+    if s.lookahead is None:
+        s.lookahead = AdamLookahead(s.theta_opt)
+    ahead = s.lookahead.ahead()
+    params = {n: ahead[p].requires_grad_() if p in ahead else p
+              for n, p in hnet.named_parameters()}
+    reg = s.reg.loss(_reg_indices(len(s.reg), rule.reg_subset, s.gen), params)
+    moved = [p for p in hnet.parameters() if p in ahead]
+    grads = torch.autograd.grad(rule.beta * reg, [ahead[p] for p in moved], allow_unused=True)
+    for p, g in zip(moved, grads):
+        if g is not None:
+            p.grad.add_(g)
+    return reg.item()
+
+
 def train_step(hnet: HyperNet, target: TargetNet, s: StepState, idx: torch.Tensor,
                rule: StepRule) -> dict[str, float]:
     """One optimisation step on the batch ``idx`` ``(B,)`` of ``s.task``; returns the losses."""
-    x, y = s.task.x_train[idx], s.task.y_train[idx]
+    dev = s.emb.device  # the batch goes where the learner computes
+    x, y = s.task.x_train[idx].to(dev), s.task.y_train[idx].to(dev)
     optimizers = (s.theta_opt, s.emb_opt, *s.extra_opts)
     for opt in optimizers:
         opt.zero_grad(set_to_none=True)
@@ -127,19 +149,15 @@ def train_step(hnet: HyperNet, target: TargetNet, s: StepState, idx: torch.Tenso
     else:
         loss = s.loss(weights, x, y)
     reg_value = 0.0
-    if s.reg is not None:
-        sel = _reg_indices(len(s.reg), rule.reg_subset, s.gen)
-        params = None
-        if rule.lookahead:
-            loss.backward()  # task-loss gradient first: dtheta is Adam's step for it alone
-            delta = adam_lookahead(s.theta_opt)
-            params = {n: p + delta[p] if p in delta else p for n, p in hnet.named_parameters()}
-        reg = s.reg.loss(sel, params)
-        total = rule.beta * reg if rule.lookahead else loss + rule.beta * reg
-        total.backward()
+    if s.reg is None:
+        loss.backward()
+    elif not rule.lookahead:
+        reg = s.reg.loss(_reg_indices(len(s.reg), rule.reg_subset, s.gen))
+        (loss + rule.beta * reg).backward()
         reg_value = reg.item()
     else:
-        loss.backward()
+        loss.backward()  # task-loss gradient first: dtheta is Adam's step for it alone
+        reg_value = _lookahead_regularizer(hnet, s, rule)
     for opt in optimizers:
         opt.step()
     return {"task_loss": loss.item(), "reg_loss": reg_value}

@@ -50,7 +50,7 @@ def vae_loss(x: torch.Tensor, encoder: nn.Module, decoder: TargetNet, weights: t
     """Negative ELBO of ``x`` ``(N, D)`` in [0, 1] (mean over the batch, one z per input
     drawn with ``gen``) for the decoder with weights ``(P,)``; a scalar."""
     mu, logvar = encoder(x).chunk(2, dim=-1)  # (N, L) each
-    eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype)
+    eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype).to(mu.device)  # CPU stream
     z = mu + (0.5 * logvar).exp() * eps
     logits = decoder(z, weights)  # (N, D)
     rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
@@ -65,5 +65,5 @@ def sample(decoder: TargetNet, weights: torch.Tensor, n: int, gen: torch.Generat
     weights ``(P,)`` -> ``(n, D)``, ``(B, P)`` -> ``(B, n, D)`` (one latent batch shared
     by all B decoders); pixel means in [0, 1]."""
     if latent is None:
-        latent = torch.randn(n, decoder.in_features, generator=gen)
+        latent = torch.randn(n, decoder.in_features, generator=gen).to(weights.device)
     return torch.sigmoid(decoder(latent, weights))

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "hnviz"
 
 # lowest first; a module may import its own layer and the layers before it
 LAYERS = {
-    "core": ["validate", "threads", "metrics", "tasks", "targets", "hnets", "regularizer",
+    "core": ["validate", "threads", "devices", "metrics", "tasks", "targets", "hnets", "lookahead", "regularizer",
              "penalties", "train", "outliers", "vae", "replay"],
     "learners": ["config", "state", "base", "task_inference", "learner", "baselines", "dgr",
                  "transfer", "replay_quality"],

@@ -55,6 +55,25 @@ def test_bench_command_prints_table_and_rows(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--config", "nope"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown benchmark config 'nope'" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--reg-subset", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "reg_subset must be an integer >= 1" in bad.stderr
+
+
+def test_subset_step_regularizes_k_of_the_earlier_tasks(monkeypatch):
+    """reg_subset reaches both libraries' steps: k >= T is the full step exactly, k = 2 of
+    7 changes hnviz's gradient (which subset: tests/test_regularizer.py checks loss(idx))."""
+    monkeypatch.setitem(bench.CONFIGS, "tiny", SMALL)
+    torch.manual_seed(0)
+    full, _, g_full = bench._hnviz_step(SMALL, 7)
+    sub, _, g_sub = bench._hnviz_step(SMALL, 7, reg_subset=2)
+    ref, _, g_ref = bench._hypnettorch_step(SMALL, 7, reg_subset=2)
+    every, _, g_every = bench._hnviz_step(SMALL, 7, reg_subset=7)
+    full(), sub(), ref(), every()
+    a, b, c = g_full(), g_sub(), g_ref()
+    assert all(torch.equal(a[n], g) for n, g in g_every().items())
+    assert not torch.allclose(a["mlp.0.weight"], b["mlp.0.weight"])
+    assert all(torch.isfinite(g).all() for g in [*b.values(), *c.values()])
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from hnviz.hnets import ChunkedHyperNet, FullHyperNet
-from hnviz.regularizer import (RegTargets, adam_lookahead, gram_regularizer, output_regularizer,
-                               snapshot_features)
+from hnviz.lookahead import AdamLookahead, adam
+from hnviz.regularizer import RegTargets, gram_regularizer, output_regularizer
 
 
 def naive_regularizer(hnet, embs, targets, params=None):
@@ -79,11 +79,18 @@ def test_gram_form_equals_loop_value_and_gradient(make, shifted):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-10)
     # a subset of tasks with the cached snapshot features, through RegTargets
     reg = RegTargets(hnet, embs, theta_star=theta_star)
-    reg.gram, reg._star = True, snapshot_features(hnet, embs, theta_star)
     idx = torch.tensor([7, 2, 4])
-    torch.testing.assert_close(reg.loss(idx, params),
-                               naive_regularizer(hnet, embs[idx], targets[idx], params),
-                               rtol=1e-5, atol=0)
+    for form in ("gram", "direct"):
+        torch.testing.assert_close(reg.loss(idx, params, form),
+                                   naive_regularizer(hnet, embs[idx], targets[idx], params),
+                                   rtol=1e-5, atol=0)
+        # all tasks twice: the second Gram call uses the cached X*'X*
+        for _ in range(2):
+            fast = reg.loss(None, params, form)
+            torch.testing.assert_close(fast, slow, rtol=1e-5, atol=0)
+            for a, b in zip(torch.autograd.grad(fast, list(hnet.parameters())), g_slow):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-10)
+    torch.testing.assert_close(reg(idx), targets[idx])  # targets from the cached x* A*'
 
 
 @pytest.mark.parametrize("scale", [1e-2, 1e-4])
@@ -96,7 +103,7 @@ def test_gram_form_float32_is_as_accurate_as_the_direct_form(scale):
     embs = torch.randn(30, 32)
     theta_star = _snapshot(hnet, scale)
     reg = RegTargets(hnet, embs, theta_star=theta_star)
-    assert reg.gram  # 30 tasks x 45 chunks: the Gram form is the cheaper one
+    assert reg.form_for(30) == "gram"  # 30 tasks x 45 chunks: the cheaper one
     with torch.no_grad():
         targets = torch.func.functional_call(hnet, theta_star, (embs,))
     ref_net = copy.deepcopy(hnet).double()
@@ -138,27 +145,93 @@ def _train_a_little(opt, params, n=3):
         opt.step()
 
 
+def _plain_adam_delta(opt, p):
+    """Adam's step for one parameter by its textbook formula (Kingma & Ba, with torch's
+    eps placement and L2 weight decay)."""
+    group = next(g for g in opt.param_groups if any(q is p for q in g["params"]))
+    beta1, beta2 = group["betas"]
+    grad = p.grad + group["weight_decay"] * p.detach()
+    state = opt.state.get(p, {})
+    t = float(state["step"]) + 1 if state else 1.0
+    m = (state["exp_avg"] if state else torch.zeros_like(p)) * beta1 + (1 - beta1) * grad
+    v = (state["exp_avg_sq"] if state else torch.zeros_like(p)) * beta2 + (1 - beta2) * grad ** 2
+    m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
+    return -group["lr"] * m_hat / (v_hat.sqrt() + group["eps"])
+
+
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 @pytest.mark.parametrize("warm", [False, True])
-def test_lookahead_equals_the_step_adam_takes(weight_decay, warm):
-    hnet = ChunkedHyperNet(4, 61, 10, 3, (16,), "relu")
+@pytest.mark.parametrize("form", ["fused", "foreach", "loop"])
+def test_lookahead_is_the_step_adam_takes(weight_decay, warm, form):
+    """float64: the lookahead equals the optimizer's next step (its own arithmetic) and the
+    textbook Adam formula to rounding; optimizer state and parameters stay untouched."""
+    hnet = ChunkedHyperNet(4, 61, 10, 3, (16,), "relu").double()
     params = list(hnet.parameters())
-    opt = torch.optim.Adam(params, lr=1e-2, weight_decay=weight_decay)
+    kwargs = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}
+    opt = torch.optim.Adam(params, lr=1e-2, weight_decay=weight_decay, **kwargs[form])
     if warm:
         _train_a_little(opt, params)
-    opt.zero_grad()
-    (hnet(torch.randn(3, 4)) ** 3).mean().backward()
-    state_before = copy.deepcopy(opt.state_dict())
-    delta = adam_lookahead(opt)
-    # the optimizer state is untouched by the lookahead
-    assert str(opt.state_dict()) == str(state_before)
-    before = [p.detach().clone() for p in params]
-    opt.step()
-    for p, b in zip(params, before):
-        torch.testing.assert_close(delta[p], p.detach() - b, rtol=1e-5, atol=1e-8)
+    lookahead = AdamLookahead(opt)
+    for _ in range(2):  # twice: the shadow buffers are reused
+        opt.zero_grad()
+        (hnet(torch.randn(3, 4, dtype=torch.float64)) ** 3).mean().backward()
+        state_before = copy.deepcopy(opt.state_dict())
+        before = [p.detach().clone() for p in params]
+        delta = lookahead()
+        assert str(opt.state_dict()) == str(state_before)
+        assert all(torch.equal(p, b) for p, b in zip(params, before))
+        plain = {p: _plain_adam_delta(opt, p) for p in params}
+        opt.step()
+        for p, b in zip(params, before):
+            # the same arithmetic as the step: equal up to the rounding of b + (p - b)
+            torch.testing.assert_close(b + delta[p], p.detach(), rtol=1e-15, atol=1e-18)
+            torch.testing.assert_close(delta[p], plain[p], rtol=1e-9, atol=1e-15)
+
+
+def test_adam_is_fused_where_it_can_be():
+    p = torch.nn.Parameter(torch.ones(3))
+    assert adam([p], 0.1).defaults["fused"] is True
 
 
 def test_lookahead_needs_adam():
     p = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(TypeError, match="Adam"):
-        adam_lookahead(torch.optim.SGD([p], lr=0.1))
+        AdamLookahead(torch.optim.SGD([p], lr=0.1))
+
+
+@pytest.mark.parametrize("subset", [None, 2])
+def test_lookahead_step_equals_the_reference_step(subset):
+    """float64: train_step's lookahead (gradient taken at the lookahead's own tensors)
+    gives the parameters of the plain recipe: task-loss backward, dtheta = Adam's step
+    for it, beta * reg(theta + dtheta) backward through theta + dtheta, Adam step."""
+    from hnviz.targets import build_target
+    from hnviz.tasks import Task
+    from hnviz.train import StepRule, StepState, _reg_indices, task_loss, train_step
+
+    torch.manual_seed(0)
+    target = build_target("mlp", 5, 3, (7,), "relu")
+    hnet = ChunkedHyperNet(4, target.num_params, 20, 3, (16,), "relu").double()
+    x, y = torch.randn(8, 5, dtype=torch.float64), torch.randint(3, (8,))
+    task = Task(3, "t", "classification", x, y, x, y, 3, 4, (5,))
+    embs = torch.randn(3, 4, dtype=torch.float64)
+    ref = copy.deepcopy(hnet)
+    star = {n: p.detach() + 0.05 * torch.randn_like(p) for n, p in hnet.named_parameters()}
+    runs = []
+    for net in (hnet, ref):
+        emb = torch.nn.Parameter(torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+        runs.append(StepState(task, emb, adam(net.parameters(), 0.01), adam([emb], 0.01),
+                              RegTargets(net, embs, theta_star=star), torch.Generator().manual_seed(2)))
+    idx = torch.arange(8)
+    for _ in range(3):
+        train_step(hnet, target, runs[0], idx, StepRule(0.5, True, subset))
+        s = runs[1]  # the plain recipe, by hand
+        for opt in (s.theta_opt, s.emb_opt):
+            opt.zero_grad(set_to_none=True)
+        task_loss("classification", target(x, ref(s.emb[None])[0]), y).backward()
+        delta = AdamLookahead(s.theta_opt)()
+        params = {n: p + delta[p] for n, p in ref.named_parameters()}
+        (0.5 * s.reg.loss(_reg_indices(3, subset, s.gen), params)).backward()
+        for opt in (s.theta_opt, s.emb_opt):
+            opt.step()
+    for a, b in zip(hnet.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

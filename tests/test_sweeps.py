@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import hnviz
 from hnviz.compare import make_learner
@@ -130,6 +131,22 @@ def test_methods_take_their_own_fields():
                                 {"n_steps": 30, "ewc_lambda": 10.0}]
     learner = make_learner("ewc", "toy_regression", "cl1", 0, False, ewc_lambda=10.0, beta=0.1)
     assert learner.config.ewc_lambda == 10.0 and learner.config.n_steps == 4001
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_a_trial_given_a_gpu_trains_on_cuda(tmp_path, monkeypatch):
+    """A trial with resources.gpu > 0 asks for CUDA (here, without one: the device's
+    one-line refusal names it); with gpu 0 it trains on the CPU."""
+    monkeypatch.delenv("HNVIZ_DEVICE", raising=False)
+    spec = check_spec({**TOY, "seeds": [0], "space": {"beta": [0.05]}})
+    trial = expand(spec)[0].to_dict()
+    with pytest.raises(ValueError, match="device 'cuda': this machine's torch sees 0 CUDA"):
+        run_trial(trial, {**spec, "resources": {"cpu": 1, "gpu": 0.5}}, tmp_path / "gpu")
+    row = run_trial(trial, spec, tmp_path / "cpu")
+    plain = hnviz.HyperCL(hnviz.HyperCLConfig.preset("toy_regression", beta=0.05, n_steps=30),
+                          random_state=0, progress=False, device="cpu").fit(hnviz.toy_regression())
+    assert row["average_final"] == plain.summary()["average_final"]
+    assert os.environ.get("HNVIZ_DEVICE") is None  # put back
 
 
 def test_trials_without_ray_equal_plain_runs_and_load_again(tmp_path):
