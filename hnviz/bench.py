@@ -80,7 +80,7 @@ def _setup(cfg: BenchConfig, T: int, seed: int = 0) -> dict[str, Any]:
                          emb_dim=cfg.emb_dim, chunk_size=cfg.chunk_size,
                          chunk_emb_dim=cfg.chunk_emb_dim, beta=cfg.beta, lr=cfg.lr,
                          batch_size=cfg.batch_size, lookahead=False)
-    learner = HyperCL(hcfg, random_state=seed, progress=False)
+    learner = HyperCL(hcfg, random_state=seed, progress=False, device="cpu")
     learner.build(cfg.in_features, cfg.n_classes)
     g = torch.Generator().manual_seed(seed + 1)
     embs = torch.randn(T + 1, cfg.emb_dim, generator=g)

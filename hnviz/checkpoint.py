@@ -330,7 +330,7 @@ def _restore_global_rng(ck: Checkpoint) -> None:
 
 
 def restore(ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
-            callbacks: Sequence[Any] = ()) -> HyperCL:
+            callbacks: Sequence[Any] = (), device: Any = None) -> HyperCL:
     """A learner in the state of checkpoint ``ck`` (with its task in progress, if any,
     continued by ``continue_fit``), the global RNGs as they were; ``tasks`` the run's
     whole sequence."""
@@ -349,7 +349,7 @@ def restore(ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
         raise CheckpointError(f"{ck.where.tensors_path} lacks tensor 'rng.gen' (the learner's "
                               "random generator); the checkpoint is damaged")
     try:
-        learner = HyperCL.from_state_dict(state, tasks, progress, callbacks)
+        learner = HyperCL.from_state_dict(state, tasks, progress, callbacks, device)
     except StateError as e:  # the two files describe the learner together: name both
         raise CheckpointError(f"{path} and {ck.where.tensors_path.name}: {e}; the checkpoint "
                               "is damaged") from e

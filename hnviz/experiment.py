@@ -81,7 +81,7 @@ def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | P
 
 
 def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequence[Any],
-            progress: bool, ck: Checkpoint | None = None) -> HyperCL:
+            progress: bool, ck: Checkpoint | None = None, device: Any = None) -> HyperCL:
     clean_temporaries(directory)
     ck = ck or latest_checkpoint(directory)
     if ck is None:
@@ -96,7 +96,7 @@ def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequ
         tasks = from_spec(spec, trusted=False)  # a spec from files: no download, bounded
     spec = getattr(tasks, "spec", spec)
     tasks = task_list(tasks)
-    learner = restore(ck, tasks, progress, callbacks)
+    learner = restore(ck, tasks, progress, callbacks, device)
     learner.resumed_from_ = {"tasks_done": ck.where.tasks_done, "step": ck.where.step,
                              "checkpoint": str(ck.where.path)}
     checkpointer = Checkpointer(directory, tasks, ck.info["checkpoint_every"], ck.info["keep"],
@@ -164,7 +164,7 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
             on_resume(ck)
         start = time.perf_counter()
         if ck is not None:
-            learner = _resume(out, tasks, (), learner.progress, ck)
+            learner = _resume(out, tasks, (), learner.progress, ck, learner.device)
         elif checkpoints:
             _fit_checkpointed(learner, tasks, out, checkpoint_every, KEEP, (), overwrite)
         else:

@@ -53,6 +53,7 @@ class AdamLookahead:
         for group, shadow_group in zip(self.optimizer.param_groups, self._shadow.param_groups):
             shadow_group.update({k: v for k, v in group.items() if k != "params"})
         for p, q in self._pairs:
+            q.requires_grad_(False)  # a caller may have differentiated at q
             q.copy_(p)
             q.grad = p.grad
             state, shadow = self.optimizer.state.get(p), self._shadow.state.get(q)

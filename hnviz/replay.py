@@ -206,13 +206,13 @@ class ReplayModel:
     def task_probs(self, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
         """The classifier's probability of each of the first ``n_tasks`` tasks ``(N, n_tasks)``
         (its units' softmax summed over each task's classes)."""
-        p = torch.softmax(self.tir_logits(x)[:, :n_tasks * self.C], dim=-1)
-        return p.reshape(len(x), n_tasks, self.C).sum(-1)
+        p = torch.softmax(self.tir_logits(x.to(self.device))[:, :n_tasks * self.C], dim=-1)
+        return p.reshape(len(x), n_tasks, self.C).sum(-1).cpu()
 
     def infer(self, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
         """The task the classifier names for each input ``(N, D)``: ``(N,)`` in
         0..n_tasks-1 (on the CPU)."""
-        return self.task_probs(x.to(self.device), n_tasks).argmax(-1).cpu()
+        return self.task_probs(x, n_tasks).argmax(-1)
 
     @torch.no_grad()
     def generate(self, emb: torch.Tensor, n: int, gen: torch.Generator,

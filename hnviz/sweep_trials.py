@@ -3,6 +3,7 @@ Ray), and its row of figures read back from the run directory."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
     torch.set_num_threads(max(1, int(threads)))
     t = Trial(**trial)
     d = trial_dir(out, t)
-    device = "cuda" if spec["resources"]["gpu"] > 0 else "cpu"  # a reserved GPU is used
+    chosen = os.environ.get("HNVIZ_DEVICE", "").strip().lower()  # keep a chosen cuda:N
+    device = (chosen if chosen.startswith("cuda") else "cuda") \
+        if spec["resources"]["gpu"] > 0 else "cpu"  # a reserved GPU is used
     with training_threads(max(1, int(threads))), device_setting(device):
         run_one(t.method, trial_tasks(spec), spec["preset"], t.seed, d, progress=False,
                 checkpoints=True, **t.params)

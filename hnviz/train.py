@@ -124,14 +124,13 @@ def _lookahead_regularizer(hnet: HyperNet, s: StepState, rule: StepRule) -> floa
     if s.lookahead is None:
         s.lookahead = AdamLookahead(s.theta_opt)
     ahead = s.lookahead.ahead()
-    params = {n: ahead[p].requires_grad_() if p in ahead else p
-              for n, p in hnet.named_parameters()}
+    at = {p: ahead[p].requires_grad_() if p in ahead else p for p in hnet.parameters()}
+    params = {n: at[p] for n, p in hnet.named_parameters()}
     reg = s.reg.loss(_reg_indices(len(s.reg), rule.reg_subset, s.gen), params)
-    moved = [p for p in hnet.parameters() if p in ahead]
-    grads = torch.autograd.grad(rule.beta * reg, [ahead[p] for p in moved], allow_unused=True)
-    for p, g in zip(moved, grads):
+    grads = torch.autograd.grad(rule.beta * reg, list(at.values()), allow_unused=True)
+    for p, g in zip(at, grads):  # theta without a task-loss gradient: at theta itself
         if g is not None:
-            p.grad.add_(g)
+            p.grad = g if p.grad is None else p.grad.add_(g)
     return reg.item()
 
 
@@ -213,7 +212,7 @@ def fit_task(hnet: HyperNet, target: TargetNet, s: StepState, rule: StepRule,
     if s.sampler is None:
         s.sampler = BatchSampler(len(s.task.x_train), batch_size, s.gen)
     if not s.trajectory:
-        s.trajectory.append(s.emb.detach().clone())
+        s.trajectory.append(s.emb.detach().to("cpu", copy=True))
 
     def step(i: int) -> dict[str, float]:
         idx = s.sampler.next()
@@ -221,7 +220,7 @@ def fit_task(hnet: HyperNet, target: TargetNet, s: StepState, rule: StepRule,
         if extra is not None:
             logs.update(extra(idx))
         if (i + 1) % EMB_RECORD_EVERY == 0:
-            s.trajectory.append(s.emb.detach().clone())
+            s.trajectory.append(s.emb.detach().to("cpu", copy=True))
         s.step = i + 1
         return logs
 

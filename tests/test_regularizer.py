@@ -178,6 +178,7 @@ def test_lookahead_is_the_step_adam_takes(weight_decay, warm, form):
         state_before = copy.deepcopy(opt.state_dict())
         before = [p.detach().clone() for p in params]
         delta = lookahead()
+        assert not any(q.requires_grad for q in lookahead.ahead().values())
         assert str(opt.state_dict()) == str(state_before)
         assert all(torch.equal(p, b) for p, b in zip(params, before))
         plain = {p: _plain_adam_delta(opt, p) for p in params}
