@@ -15,7 +15,8 @@ option for long sequences; hypnettorch's ``calc_fix_target_reg(..., batch_size=k
 both libraries; the step-0 check still compares the regularizer over all T tasks.
 
 ``python -m hnviz bench [--config pmnist-small|pmnist-100] [--tasks 0,1,10,50,99]
-[--reg-subset k]``
+[--reg-subset k] [--device cpu|cuda|...]``; on a GPU each timed step ends with
+``torch.cuda.synchronize()``.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import HyperCLConfig
+from .devices import resolve_device
 from .learner import HyperCL
 from .regularizer import RegTargets
 from .tasks import Task
@@ -73,26 +75,28 @@ def _check_config(name: str) -> BenchConfig:
     return CONFIGS[name]
 
 
-def _setup(cfg: BenchConfig, T: int, seed: int = 0) -> dict[str, Any]:
-    """The hnviz learner, T + 1 embeddings, theta* (perturbed theta), data: all seeded."""
+def _setup(cfg: BenchConfig, T: int, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """The hnviz learner, T + 1 embeddings, theta* (perturbed theta), data: all seeded
+    (drawn on the CPU) and on ``device``."""
     hcfg = HyperCLConfig(target_hidden=cfg.target_hidden, target_activation="relu",
                          hnet="chunked", hnet_hidden=cfg.hnet_hidden, hnet_activation="relu",
                          emb_dim=cfg.emb_dim, chunk_size=cfg.chunk_size,
                          chunk_emb_dim=cfg.chunk_emb_dim, beta=cfg.beta, lr=cfg.lr,
                          batch_size=cfg.batch_size, lookahead=False)
-    learner = HyperCL(hcfg, random_state=seed, progress=False, device="cpu")
+    learner = HyperCL(hcfg, random_state=seed, progress=False, device=device)
     learner.build(cfg.in_features, cfg.n_classes)
+    dev = learner.device_
     g = torch.Generator().manual_seed(seed + 1)
-    embs = torch.randn(T + 1, cfg.emb_dim, generator=g)
-    theta_star = {n: p.detach() + 0.01 * torch.randn(p.shape, generator=g)
+    embs = torch.randn(T + 1, cfg.emb_dim, generator=g).to(dev)
+    theta_star = {n: p.detach() + 0.01 * torch.randn(p.shape, generator=g).to(dev)
                   for n, p in learner.hnet_.named_parameters()}
-    x = torch.randn(cfg.batch_size, cfg.in_features, generator=g)
-    y = torch.randint(cfg.n_classes, (cfg.batch_size,), generator=g)
+    x = torch.randn(cfg.batch_size, cfg.in_features, generator=g).to(dev)
+    y = torch.randint(cfg.n_classes, (cfg.batch_size,), generator=g).to(dev)
     return {"learner": learner, "embs": embs, "theta_star": theta_star, "x": x, "y": y}
 
 
-def _hnviz_step(cfg: BenchConfig, T: int, reg_subset: int | None = None
-                ) -> tuple[Any, float, Any]:
+def _hnviz_step(cfg: BenchConfig, T: int, reg_subset: int | None = None,
+                device: str = "cpu") -> tuple[Any, float, Any]:
     """hnviz's real training step, its step-0 regularizer, and a function returning the
     last step's gradients by parameter name."""
     s = _setup(cfg, T)
@@ -114,8 +118,8 @@ def _hnviz_step(cfg: BenchConfig, T: int, reg_subset: int | None = None
     return (lambda: train_step(hnet, learner.target_, state, idx, rule)), reg0, grads
 
 
-def _hypnettorch_step(cfg: BenchConfig, T: int, reg_subset: int | None = None
-                      ) -> tuple[Any, float, Any]:
+def _hypnettorch_step(cfg: BenchConfig, T: int, reg_subset: int | None = None,
+                      device: str = "cpu") -> tuple[Any, float, Any]:
     """The same step built from hypnettorch 0.0.4, with hnviz's weights copied in."""
     from hypnettorch.hnets import ChunkedHMLP
     from hypnettorch.mnets import MLP
@@ -128,7 +132,7 @@ def _hypnettorch_step(cfg: BenchConfig, T: int, reg_subset: int | None = None
     hnet = ChunkedHMLP(mnet.param_shapes, chunk_size=cfg.chunk_size,
                        chunk_emb_size=cfg.chunk_emb_dim, cond_in_size=cfg.emb_dim,
                        layers=cfg.hnet_hidden, activation_fn=torch.nn.ReLU(),
-                       num_cond_embs=T + 1, verbose=False)
+                       num_cond_embs=T + 1, verbose=False).to(s["embs"].device)
 
     def load(params: dict[str, torch.Tensor]) -> None:
         """hnviz's named parameters into hypnettorch's lists (its input is [chunk emb, e])."""
@@ -181,7 +185,7 @@ def peak_rss_mib() -> float:
 
 
 def measure(library: str, config: str, T: int, threads: int, steps: int | None = None,
-            reg_subset: int | None = None) -> dict:
+            reg_subset: int | None = None, device: str = "cpu") -> dict:
     """Median seconds of one step of ``library`` ("hnviz"/"hypnettorch") at T earlier
     tasks (``reg_subset`` of them per step), the step-0 regularizer over all T and the
     process's peak RSS (run in a fresh process)."""
@@ -189,7 +193,9 @@ def measure(library: str, config: str, T: int, threads: int, steps: int | None =
     cfg = _check_config(config)
     cfg = cfg if steps is None else replace(cfg, steps=steps)
     build = _hnviz_step if library == "hnviz" else _hypnettorch_step
-    step, reg0, _ = build(cfg, T, reg_subset)
+    step, reg0, _ = build(cfg, T, reg_subset, device)
+    if torch.device(device).type == "cuda":  # time the work, not its queueing
+        step = _synchronized(step)
     for _ in range(cfg.warmup):
         step()
     times = []
@@ -201,6 +207,13 @@ def measure(library: str, config: str, T: int, threads: int, steps: int | None =
             "peak_mib": peak_rss_mib(), "steps": cfg.steps}
 
 
+def _synchronized(step: Any) -> Any:
+    def run() -> None:
+        step()
+        torch.cuda.synchronize()
+    return run
+
+
 def _in_fresh_process(*args: Any) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
@@ -209,8 +222,8 @@ def _in_fresh_process(*args: Any) -> dict:
 
 def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
               reference: bool = True, threads: int | None = None, steps: int | None = None,
-              rtol: float = 1e-4, echo: Any = print, reg_subset: int | None = None
-              ) -> list[dict]:
+              rtol: float = 1e-4, echo: Any = print, reg_subset: int | None = None,
+              device: str = "cpu") -> list[dict]:
     """Measure hnviz (and hypnettorch when ``reference``) at each T; print a table.
 
     Raises ``AssertionError`` when the two step-0 regularizers differ by more than rtol.
@@ -231,7 +244,9 @@ def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
                          f"got {reg_subset!r}")
     echo(f"{config}: {cfg}; earlier tasks regularized per step: "
          f"{'all' if reg_subset is None else f'a random {reg_subset}'}")
-    echo(f"machine: {platform.processor() or platform.machine()}, {threads} torch threads, "
+    device = str(resolve_device(device))  # a device this machine lacks: one line, here
+    echo(f"machine: {platform.processor() or platform.machine()}, device {device}, "
+         f"{threads} torch threads, "
          f"torch {torch.__version__}; median of {steps or cfg.steps} steps per cell")
     head = f"{'T':>3} | {'hnviz ms':>9} | {'MiB':>6}"
     if reference:
@@ -239,11 +254,11 @@ def run_bench(config: str = "pmnist-small", tasks: Sequence[int] = TASK_COUNTS,
     echo(head)
     rows = []
     for T in tasks:
-        ours = _in_fresh_process("hnviz", config, T, threads, steps, reg_subset)
+        ours = _in_fresh_process("hnviz", config, T, threads, steps, reg_subset, device)
         row = {"T": T, "hnviz_s": ours["median_s"], "hnviz_mib": ours["peak_mib"]}
         line = f"{T:>3} | {ours['median_s'] * 1e3:9.1f} | {ours['peak_mib']:6.0f}"
         if reference:
-            ref = _in_fresh_process("hypnettorch", config, T, threads, steps, reg_subset)
+            ref = _in_fresh_process("hypnettorch", config, T, threads, steps, reg_subset, device)
             a, b = ours["reg0"], ref["reg0"]
             if abs(a - b) > rtol * max(abs(a), abs(b)):
                 raise AssertionError(f"T={T}: step-0 regularizer hnviz {a!r} != "

@@ -99,6 +99,8 @@ def _tool_parsers(sub: Any) -> None:
     bn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     bn.add_argument("--reg-subset", type=int, default=None, metavar="K",
                     help="regularize K random earlier tasks per step (default: all), both libraries")
+    bn.add_argument("--device", default="cpu", help="where both libraries run: cpu, cuda, "
+                    "cuda:N, mps or auto (default: cpu)")
     bn.add_argument("--no-reference", action="store_true", help="hnviz only")
     bn.add_argument("--json", default=None, help="also write the rows to this JSON file")
     bc = sub.add_parser("bench-checkpoints", help="time PermutedDigits training with and "

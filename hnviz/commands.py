@@ -182,7 +182,7 @@ def bench(args: argparse.Namespace) -> None:
     if not tasks or min(tasks) < 0:
         raise ValueError(f"--tasks must be integers >= 0, got {args.tasks!r}")
     rows = run_bench(args.config, tasks, not args.no_reference, args.threads, args.steps,
-                     reg_subset=args.reg_subset)
+                     reg_subset=args.reg_subset, device=args.device)
     if args.json:
         atomic_write(Path(args.json), json.dumps({"config": args.config, "rows": rows}, indent=1))
 

@@ -45,7 +45,7 @@ def test_bench_command_prints_table_and_rows(tmp_path):
     res = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--tasks", "0,3", "--steps",
                           "2", "--json", str(out)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "hypnettorch ms" in res.stdout and "grows" in res.stdout
+    assert "hypnettorch ms" in res.stdout and "grows" in res.stdout and "device cpu" in res.stdout
     rows = json.loads(out.read_text())["rows"]
     assert [r["T"] for r in rows] == [0, 3]
     assert rows[1]["reg0"] > 0 and all(r["ratio"] > 0 and r["hnviz_mib"] > 100 for r in rows)
@@ -58,6 +58,9 @@ def test_bench_command_prints_table_and_rows(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--reg-subset", "0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "reg_subset must be an integer >= 1" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--device", "gpu"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "device='gpu' is not a device" in bad.stderr
 
 
 def test_subset_step_regularizes_k_of_the_earlier_tasks(monkeypatch):
