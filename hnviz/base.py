@@ -326,13 +326,12 @@ class ContinualLearner(Stateful):
             raise TypeError(f"expected a hnviz Task, got {type(task).__name__}")
         if task.kind == "regression":
             pred = self.predict(task.x_test, task.task_id)
-            return float(torch.mean((pred - task.y_test.to(pred.device)) ** 2))
+            return float(torch.mean((pred - task.y_test) ** 2))
         if task.scenario == "cl1":
             pred = self.predict(task.x_test, task.task_id)
         else:
             pred = self.predict_agnostic(task.x_test, task.scenario)
-        labels = task.scenario_labels(task.y_test).to(pred.device)
-        return float((pred == labels).float().mean() * 100)
+        return float((pred == task.scenario_labels(task.y_test)).float().mean() * 100)
 
     # ------------------------------------------------------------------ results
     @property

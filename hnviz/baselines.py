@@ -272,9 +272,8 @@ class BaselineCL(ContinualLearner):
                              f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not "
                              f"fit its target net (P = {P}) and {T} tasks")
         dev = self.device_
-        self.theta_ = torch.nn.Parameter(theta.to(dev, copy=True) if copy else theta.to(dev))
-        self.importance_, self.anchors_ = ((importance.to(dev, copy=True), anchors.to(dev, copy=True))
-                                           if copy else (importance.to(dev), anchors.to(dev)))
+        self.theta_ = torch.nn.Parameter(theta.to(dev, copy=copy))
+        self.importance_, self.anchors_ = importance.to(dev, copy=copy), anchors.to(dev, copy=copy)
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
+from contextlib import ExitStack
 from typing import Any, Sequence
 
 from traitlets import TraitError
@@ -17,9 +17,10 @@ from . import commands
 from .benchmarks import BENCHMARKS
 from .compare import METHODS
 from .lock import RunLockedError
-from .devices import ENV as DEVICE_ENV, check_device, resolve_device
+from .devices import device_setting, resolve_device
 from .threads import ENV, check_threads
 from .train import NonFiniteLossError
+from .validate import scoped_env
 
 COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
@@ -98,7 +99,8 @@ def _tool_parsers(sub: Any) -> None:
     bn.add_argument("--steps", type=int, default=None, help="timed steps (default: config's)")
     bn.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     bn.add_argument("--reg-subset", type=int, default=None, metavar="K",
-                    help="regularize K random earlier tasks per step (default: all), both libraries")
+                    help="regularize K random earlier tasks per step (default: all), "
+                    "both libraries")
     bn.add_argument("--device", default="cpu", help="where both libraries run: cpu, cuda, "
                     "cuda:N, mps or auto (default: cpu)")
     bn.add_argument("--no-reference", action="store_true", help="hnviz only")
@@ -179,25 +181,20 @@ def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    saved = {name: os.environ.get(name) for name in (ENV, DEVICE_ENV)}
     try:
-        if args.command in ("train", "compare"):  # the settings of its learners
-            if args.threads is not None:
-                os.environ[ENV] = str(check_threads(args.threads, "--threads"))
-            if args.device is not None:
-                os.environ[DEVICE_ENV] = check_device(args.device, "--device")
-                resolve_device()  # a device this machine lacks: one line now, not later
-        COMMANDS[args.command](args)
+        with ExitStack() as settings:  # put back after: main() may run in a test, a notebook
+            if args.command in ("train", "compare"):  # the settings of its learners
+                if args.threads is not None:
+                    settings.enter_context(
+                        scoped_env(ENV, str(check_threads(args.threads, "--threads"))))
+                if args.device is not None:
+                    settings.enter_context(device_setting(args.device, "--device"))
+                    resolve_device()  # a device this machine lacks: one line now, not later
+            COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)
         return 130
     except USER_ERRORS as e:
         print(f"hnviz: error: {describe_error(e)}", file=sys.stderr)
         return 2
-    finally:  # main() called in a process that goes on (a test, a notebook)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return 0

@@ -10,11 +10,12 @@ tensors and open on any device: a run trained on a GPU opens in the widgets on a
 """
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
+
+from .validate import env_setting, scoped_env
 
 ENV = "HNVIZ_DEVICE"
 KINDS = ("cpu", "cuda", "mps")
@@ -43,11 +44,8 @@ def resolve_device(device: Any = None) -> torch.device:
     """The device in force: ``device`` if given, else ``$HNVIZ_DEVICE``, else the CPU;
     "auto" is CUDA if present, else MPS, else the CPU. A device this machine lacks is a
     ValueError saying so."""
-    if device is None:
-        env = os.environ.get(ENV, "").strip()
-        setting = check_device(env, ENV) if env else "cpu"
-    else:
-        setting = check_device(device)
+    setting = (env_setting(ENV, check_device) or "cpu") if device is None else \
+        check_device(device)
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else
                             "mps" if _mps_available() else "cpu")
@@ -68,17 +66,7 @@ def to_cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.cpu() for k, v in tensors.items()}
 
 
-@contextmanager
-def device_setting(device: Any) -> Iterator[None]:
-    """``$HNVIZ_DEVICE`` set to ``device`` (checked) within the block, then put back: the
-    device of learners made without one (the command line's ``--device``, sweep trials)."""
-    setting = check_device(device)
-    saved = os.environ.get(ENV)
-    os.environ[ENV] = setting
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = saved
+def device_setting(device: Any, name: str = "device") -> AbstractContextManager[None]:
+    """``$HNVIZ_DEVICE`` set to ``device`` (checked) within a ``with`` block, then put
+    back: the device of learners made without one (``--device``, sweep trials)."""
+    return scoped_env(ENV, check_device(device, name))

@@ -100,8 +100,7 @@ class HyperCL(TaskInference, ContinualLearner):
         """The two Adam optimizers of a task: theta (``config.lr``) and the task's
         embedding ``emb`` (``config.emb_lr``, default ``lr``)."""
         cfg = self.config
-        return (adam(self.hnet_.parameters(), cfg.lr),
-                adam([emb], cfg.emb_lr or cfg.lr))
+        return adam(self.hnet_.parameters(), cfg.lr), adam([emb], cfg.emb_lr or cfg.lr)
 
     # ----------------------------------------------------------------- training
     def fit(self, tasks: Iterable[Task], callbacks: Sequence[Any] = (),
@@ -140,7 +139,8 @@ class HyperCL(TaskInference, ContinualLearner):
         (if the state held one) from where it stopped, then the tasks after it."""
         tasks = task_list(tasks)
         with self.extra_callbacks(callbacks):
-            bar = tqdm(total=len(tasks), initial=self.n_tasks_, desc="tasks", disable=not self.progress)
+            bar = tqdm(total=len(tasks), initial=self.n_tasks_, desc="tasks",
+                       disable=not self.progress)
             for task in tasks[self.n_tasks_:]:
                 self._learn(task)
                 bar.update(1)
@@ -330,7 +330,7 @@ class HyperCL(TaskInference, ContinualLearner):
         if emb is None or emb.shape != want:
             got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
             raise StateError(f"holds {got}, expected {want} (its tasks and emb_dim)")
-        self.embeddings_ = emb.cpu().clone() if copy else emb.cpu()
+        self.embeddings_ = emb.to("cpu", copy=copy)
         if self.replay_ is not None:
             try:
                 self.replay_.load_weights(weights, want[0])

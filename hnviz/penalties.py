@@ -136,7 +136,8 @@ def mlp_fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor,
         else:
             p = torch.softmax(out, -1)  # d log p_c / d out = e_c - p
             wc = p
-            delta_out = torch.eye(C, dtype=theta.dtype, device=theta.device)[None] - p[:, None, :]  # (n, C, C)
+            eye = torch.eye(C, dtype=theta.dtype, device=theta.device)
+            delta_out = eye[None] - p[:, None, :]  # (n, C, C)
         delta = torch.zeros(n, C, z.shape[1], dtype=theta.dtype, device=theta.device)
         delta[:, :, lo:hi] = delta_out
         for i in range(len(weights) - 1, -1, -1):

@@ -157,8 +157,9 @@ class RegTargets:
     are ``x* A*'``) and, once used, their Gram matrices ``X*'X*``. ``mode`` "stored" also
     keeps the ``(T, P)`` targets once the direct form needs them (for a random subset of
     tasks), "snapshot" recomputes them from ``x*`` (or theta*) per call (less memory, more
-    compute). The Gram form over all tasks needs no ``(T, P)`` tensor. :meth:`loss` picks the Gram or the direct form
-    by the cost of the tasks it regularizes in that call (all, or a random subset)."""
+    compute). The Gram form over all tasks needs no ``(T, P)`` tensor. :meth:`loss` picks
+    the Gram or the direct form by the cost of the tasks it regularizes in that call (all,
+    or a random subset)."""
 
     def __init__(self, hnet: nn.Module, embs: torch.Tensor, mode: str = "stored",
                  theta_star: Params | None = None):
@@ -171,37 +172,32 @@ class RegTargets:
         self._star = (snapshot_features(hnet, self.embs, self.theta_star)
                       if _gram_capable(hnet) else None)
         self._star_grams: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        self._all: torch.Tensor | None = None  # (T, P) targets ("stored"), at the first direct call
-        self.stored = None
-        if mode == "stored" and self._star is None:
-            with torch.no_grad():
-                self.stored = functional_call(hnet, self.theta_star, (self.embs,))  # (T, P)
+        self.stored: torch.Tensor | None = None  # (T, P) targets ("stored"), at the first call
 
     def __len__(self) -> int:
         return self.embs.shape[0]
 
     def __call__(self, idx: torch.Tensor | None = None) -> torch.Tensor:
         """W* of tasks ``idx`` (default all): ``(S, P)``."""
-        if self.stored is not None:
+        if self.mode == "stored":
+            if self.stored is None:
+                self.stored = self._targets(None)
             return self.stored if idx is None else self.stored[idx]
-        if self._star is not None:
-            if self.mode == "stored":  # (T, P) made at the first call and kept
-                if self._all is None:
-                    self._all = self._from_features(self._star[0])
-                return self._all if idx is None else self._all[idx]
-            return self._from_features(self._star[0] if idx is None else self._star[0][idx])
-        embs = self.embs if idx is None else self.embs[idx]
-        with torch.no_grad():
-            return functional_call(self.hnet, self.theta_star, (embs,))
+        return self._targets(idx)
 
-    def _from_features(self, xs: torch.Tensor) -> torch.Tensor:
-        """Targets ``(S, P)`` from snapshot features ``xs`` ``(S, K, H+1)``: ``x* A*'``."""
-        return (xs @ self._star[1].T).reshape(len(xs), -1)[:, :self.hnet.num_outputs]
+    @torch.no_grad()
+    def _targets(self, idx: torch.Tensor | None) -> torch.Tensor:
+        """W* of tasks ``idx`` computed anew: ``x* A*'`` from the snapshot's features, or
+        the snapshot's forward pass where it has none."""
+        if self._star is not None:
+            xs = self._star[0] if idx is None else self._star[0][idx]  # (S, K, H+1)
+            return (xs @ self._star[1].T).reshape(len(xs), -1)[:, :self.hnet.num_outputs]
+        embs = self.embs if idx is None else self.embs[idx]
+        return functional_call(self.hnet, self.theta_star, (embs,))
 
     def form_for(self, n_tasks: int) -> str:
         """The cheaper form ("gram" or "direct") for regularizing ``n_tasks`` tasks."""
-        return "gram" if self._star is not None and _gram_is_cheaper(self.hnet, n_tasks) \
-            else "direct"
+        return "gram" if _gram_is_cheaper(self.hnet, n_tasks) else "direct"
 
     def loss(self, idx: torch.Tensor | None = None, params: Params | None = None,
              form: str = "auto") -> torch.Tensor:

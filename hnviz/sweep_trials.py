@@ -3,7 +3,6 @@ Ray), and its row of figures read back from the run directory."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from .runs import load_run
 from .safeio import atomic_write
 from .scenarios import apply_scenario
 from .sweep_spec import Trial
-from .devices import device_setting
+from .devices import ENV as DEVICE_ENV, check_device, device_setting
 from .threads import training_threads
+from .validate import env_setting
 
 RUN_FILES = ("run.json", "trial.json")  # trial.json is written last
 
@@ -49,7 +49,7 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,
     torch.set_num_threads(max(1, int(threads)))
     t = Trial(**trial)
     d = trial_dir(out, t)
-    chosen = os.environ.get("HNVIZ_DEVICE", "").strip().lower()  # keep a chosen cuda:N
+    chosen = env_setting(DEVICE_ENV, check_device) or ""  # keep a chosen cuda:N
     device = (chosen if chosen.startswith("cuda") else "cuda") \
         if spec["resources"]["gpu"] > 0 else "cpu"  # a reserved GPU is used
     with training_threads(max(1, int(threads))), device_setting(device):

@@ -22,12 +22,13 @@ trial trains at the count its ``resources.cpu`` reserves.
 """
 from __future__ import annotations
 
-import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
+
+from .validate import env_setting
 
 ENV = "HNVIZ_THREADS"
 PROBE_EVERY = 500  # steps between probes
@@ -55,10 +56,7 @@ def resolve(threads: Any = None) -> int | str:
     """The setting in force: ``threads`` if given, else ``$HNVIZ_THREADS``, else "auto"."""
     if threads is not None:
         return check_threads(threads)
-    env = os.environ.get(ENV)
-    if env is not None and env.strip():
-        return check_threads(env, ENV)
-    return "auto"
+    return env_setting(ENV, check_threads) or "auto"
 
 
 class ThreadPolicy:

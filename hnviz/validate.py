@@ -1,10 +1,12 @@
-"""Checks for values that come from users (configs, benchmark options, arrays): each bad
-value raises a ``ValueError``/``TypeError`` that names it and says what is expected,
-before it can reach torch or numpy."""
+"""Checks for values that come from users (configs, benchmark options, arrays, settings
+in environment variables): each bad value raises a ``ValueError``/``TypeError`` that
+names it and says what is expected, before it can reach torch or numpy."""
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -17,6 +19,28 @@ def is_int(value: Any) -> bool:
 def is_real(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) \
         and not isinstance(value, (bool, np.bool_))
+
+
+def env_setting(name: str, check: Callable[[Any, str], Any]) -> Any:
+    """Environment variable ``name`` as ``check(value, name)`` returns it; None when it
+    is unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return check(value, name) if value else None
+
+
+@contextmanager
+def scoped_env(name: str, value: str) -> Iterator[None]:
+    """Environment variable ``name`` set to ``value`` within the block, then put back (a
+    setting for what the block creates: the command line's ``--threads``/``--device``)."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def check_int(name: str, value: Any, lo: int | None = 1, hi: int | None = None) -> int:

@@ -49,18 +49,13 @@ def test_bench_command_prints_table_and_rows(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["T"] for r in rows] == [0, 3]
     assert rows[1]["reg0"] > 0 and all(r["ratio"] > 0 and r["hnviz_mib"] > 100 for r in rows)
-    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--tasks", "1,x"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--tasks must be comma-separated integers" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--config", "nope"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "unknown benchmark config 'nope'" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--reg-subset", "0"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "reg_subset must be an integer >= 1" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", "--device", "gpu"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "device='gpu' is not a device" in bad.stderr
+    for args, message in [(["--tasks", "1,x"], "--tasks must be comma-separated integers"),
+                          (["--config", "nope"], "unknown benchmark config 'nope'"),
+                          (["--reg-subset", "0"], "reg_subset must be an integer >= 1"),
+                          (["--device", "gpu"], "device='gpu' is not a device")]:
+        bad = subprocess.run([sys.executable, "-m", "hnviz", "bench", *args],
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
 
 
 def test_subset_step_regularizes_k_of_the_earlier_tasks(monkeypatch):
