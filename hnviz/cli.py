@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         scoped_env(ENV, str(check_threads(args.threads, "--threads"))))
                 if args.device is not None:
                     settings.enter_context(device_setting(args.device, "--device"))
-                    resolve_device()  # a device this machine lacks: one line now, not later
+                resolve_device()  # a bad or missing device: one line now, before any file
             COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)

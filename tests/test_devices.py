@@ -1,5 +1,6 @@
 """Devices: the setting's checks, training and reloading through the device code path on
 the CPU (and on CUDA where this machine has it: the same tests run there)."""
+import os
 import subprocess
 import sys
 
@@ -53,6 +54,11 @@ def test_a_missing_cuda_is_one_line(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "device 'cuda'" in res.stderr and "--device cpu" in res.stderr
     assert not (tmp_path / "r").exists()  # refused before anything was written
+    res = subprocess.run([sys.executable, "-m", "hnviz", "train", "--benchmark", "toy_regression",
+                          "--steps", "5", "--out", str(tmp_path / "e")], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "HNVIZ_DEVICE": "gpu"})
+    assert res.returncode == 2 and "HNVIZ_DEVICE='gpu' is not a device" in res.stderr
+    assert not (tmp_path / "e").exists()
 
 
 def _state_on_cpu(learner):
