@@ -9,43 +9,14 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
+from .stability import ContinualEval, stability_gap
 from .state import Stateful, grown
 from .targets import TargetNet, build_target, count_params as count_target_params
-from .tasks import Task, dense
+from .tasks import Task, dense, task_list
 from .devices import check_device, resolve_device
 from .threads import check_threads, training_threads
-from .train import NonFiniteLossError
+from .train import NonFiniteLossError, check_callbacks
 from .validate import as_float_tensor, check_bool, check_int
-
-CALLBACK_HOOKS = ("on_task_start", "on_step", "on_task_end")
-
-
-def check_callbacks(callbacks: Any) -> list[Any]:
-    """``callbacks`` as a list of objects with the :class:`hnviz.train.Callback` hooks."""
-    if not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list of hnviz.train.Callback objects, got "
-                        f"{type(callbacks).__name__}")
-    for cb in callbacks:
-        missing = [h for h in CALLBACK_HOOKS if not callable(getattr(cb, h, None))]
-        if missing:
-            raise TypeError(f"callback {cb!r:.80} lacks {', '.join(missing)}; subclass "
-                            "hnviz.train.Callback")
-    return list(callbacks)
-
-
-def task_list(tasks: Any) -> list[Task]:
-    """``tasks`` (a TaskSequence, list or other iterable of Task) as a non-empty list."""
-    if isinstance(tasks, Task) or not isinstance(tasks, Iterable) or isinstance(tasks, (str, bytes)):
-        raise TypeError(f"tasks must be a task sequence (e.g. hnviz.toy_regression()) or a "
-                        f"list of Task, got {type(tasks).__name__}")
-    tasks = list(tasks)
-    if not tasks:
-        raise ValueError("no tasks given; pass a task sequence with at least one task")
-    bad = [type(t).__name__ for t in tasks if not isinstance(t, Task)]
-    if bad:
-        raise TypeError(f"tasks must all be hnviz Task objects, got {', '.join(sorted(set(bad)))}")
-    return tasks
-
 
 class ContinualLearner(Stateful):
     """Base of :class:`hnviz.HyperCL` and the baselines.
@@ -95,6 +66,7 @@ class ContinualLearner(Stateful):
         self.before_ = np.zeros(0)  # (T,) each task's metric before it was trained
         self.fresh_ = np.zeros(0)  # (T,) an untrained net's metric on each task
         self._fresh: ContinualLearner | None = None  # the untrained net, built on demand
+        self.continual_: ContinualEval | None = None  # eval_every's records of this task
 
     @property
     def n_tasks_(self) -> int:
@@ -198,6 +170,7 @@ class ContinualLearner(Stateful):
 
     def _roll_back(self, point: tuple[Any, ...]) -> None:
         weights, n, records = point
+        self.continual_ = None
         del self.history_[n:], self.task_info_[n:], self.tasks_[n:]
         for name, value in records.items():
             setattr(self, name, value)
@@ -216,6 +189,32 @@ class ContinualLearner(Stateful):
             yield
         finally:
             del self.callbacks[n:]
+
+    def _task_started(self, task: Task, resumed: bool = False) -> None:
+        """Training of ``task`` begins (or, ``resumed``, continues): with ``eval_every``
+        a new :class:`ContinualEval` records all tasks now (a resumed task keeps its
+        own); then the callbacks' ``on_task_start``."""
+        cfg = self.config
+        if cfg.eval_every and not (resumed and self.continual_ is not None):
+            self.continual_ = ContinualEval([*self.tasks_, task], cfg.eval_samples, self.device_)
+            self._record(0)
+        self._notify("on_task_start", task)
+
+    def _record(self, done: int) -> None:
+        self.continual_.record(done, self.target_, self.current_weights(),
+                               [self.head_of(t.task_id) for t in self.continual_.tasks])
+
+    def _stepped(self, task_id: int, step: int, logs: dict[str, float]) -> None:
+        """After step ``step`` (0-based): record if due, then the callbacks' ``on_step``."""
+        cfg = self.config
+        if self.continual_ is not None and ContinualEval.due(step + 1, cfg.eval_every, cfg.n_steps):
+            self._record(step + 1)
+        self._notify("on_step", task_id, step, logs)
+
+    def current_weights(self) -> torch.Tensor:
+        """The weights ``(t + 1, P)`` each task learned so far and the one in training
+        would use now (on the learner's device; subclasses)."""
+        raise NotImplementedError
 
     def _notify(self, hook: str, *args: Any) -> None:
         """Call ``hook`` of every callback with this learner first."""
@@ -256,7 +255,11 @@ class ContinualLearner(Stateful):
         self.fresh_ = np.append(self.fresh_, task.test_metric(fresh))
 
     def _finish_task(self, task: Task, history: dict[str, np.ndarray]) -> None:
-        """Record a learned task: history, task info, a new row of ``matrix_``, callbacks."""
+        """Record a learned task: history (with continual evaluation's records), task
+        info, a new row of ``matrix_``, callbacks."""
+        if self.continual_ is not None:
+            history.update(self.continual_.arrays())
+            self.continual_ = None
         self.history_.append(history)
         self.tasks_.append(task)
         self.task_info_.append({"name": task.name, "kind": task.kind, "metric": task.metric,
@@ -345,8 +348,10 @@ class ContinualLearner(Stateful):
         (:func:`hnviz.transfer.scratch_scores`), transfer vs training from scratch."""
         T = self.n_tasks_
         known = np.isfinite(self.before_[:T]).any()  # runs saved before hnviz 0.4: unknown
-        return metrics.summary(self.matrix_, self.metric_, *(
+        out = metrics.summary(self.matrix_, self.metric_, *(
             (self.before_[:T], self.fresh_[:T]) if known else (None, None)), scratch=scratch)
+        gap = stability_gap(self.history_, self.metric_ == "accuracy")
+        return out if gap is None else {**out, **gap}
 
     @property
     def trainable_params_(self) -> int:

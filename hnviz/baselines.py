@@ -46,6 +46,7 @@ class BaselineConfig(ConfigMixin):
     xi = 1e-3). ``fisher_samples`` training inputs estimate each Fisher. DGR
     (:class:`hnviz.dgr.DGR`): a VAE with ``vae_latent`` latents and encoder layers
     ``vae_hidden`` (as HNET+TIR's), soft targets at ``distill_temperature``.
+    ``eval_every``/``eval_samples``: continual evaluation, as in :class:`HyperCLConfig`.
     """
 
     method: str = "finetune"
@@ -64,6 +65,8 @@ class BaselineConfig(ConfigMixin):
     vae_latent: int = 20
     vae_hidden: tuple[int, ...] = (400, 400)
     distill_temperature: float = 2.0
+    eval_every: int = 0
+    eval_samples: int = 200
 
     def __post_init__(self) -> None:
         def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
@@ -75,8 +78,9 @@ class BaselineConfig(ConfigMixin):
         check_choice("target network", self.target, TARGETS)
         check_choice("activation", self.target_activation, ACTIVATIONS)
         fix("multi_head", check_bool("multi_head", self.multi_head))
-        for name in ("n_steps", "batch_size", "fisher_samples", "vae_latent"):
+        for name in ("n_steps", "batch_size", "fisher_samples", "vae_latent", "eval_samples"):
             fix(name, check_int(name, getattr(self, name)))
+        fix("eval_every", check_int("eval_every", self.eval_every, 0))
         for name in ("ewc_lambda", "si_c"):
             fix(name, check_real(name, getattr(self, name), allow_lo=True))
         fix("lr", check_real("lr", self.lr))
@@ -242,16 +246,14 @@ class BaselineCL(ContinualLearner):
         sampler = BatchSampler(len(data[0]), cfg.batch_size, self.gen_)
         opt = adam([self.theta_], cfg.lr)
         path = PathIntegral(self.theta_) if cfg.method == "si" else None
-        self._notify("on_task_start", task)
+        self._task_started(task)
 
         def step(_: int) -> dict[str, float]:
             idx = sampler.next()  # one batch of indices for x, y and heads
             return self._step(opt, task.kind, tuple(self.on_device(d[idx]) for d in data), path)
 
-        def on_step(i: int, logs: dict[str, float]) -> None:
-            self._notify("on_step", task.task_id, i, logs)
-
-        history = run_steps(task, cfg.n_steps, step, on_step, self.progress)
+        history = run_steps(task, cfg.n_steps, step,
+                            lambda i, logs: self._stepped(task.task_id, i, logs), self.progress)
         self._consolidate(task, path)
         self._finish_task(task, history)
 
@@ -276,6 +278,11 @@ class BaselineCL(ContinualLearner):
         self.importance_, self.anchors_ = importance.to(dev, copy=copy), anchors.to(dev, copy=copy)
 
     # ---------------------------------------------------------------- inference
+    def current_weights(self) -> torch.Tensor:
+        """The one net every task uses, ``(t + 1, P)`` (a view of ``theta_``)."""
+        n = len(self.continual_.tasks) if self.continual_ is not None else self.n_tasks_
+        return self.theta_.detach()[None].expand(n, -1)
+
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
         """Raw outputs ``(N, out)`` (regression values or logits) for task ``task_id``

@@ -31,6 +31,8 @@ COMMANDS = {"train": commands.train, "compare": commands.compare_command,
 
 DEVICE_HELP = ("where to train: cpu, cuda, cuda:N, mps or auto (CUDA, else MPS, else the "
                "CPU; default: $HNVIZ_DEVICE, else cpu)")
+EVAL_HELP = ("continual evaluation: score every task so far every K steps (the stability "
+             "gap in the summary; default: only at task ends)")
 THREADS_HELP = ("torch threads while training: a number, or auto (the faster of torch's "
                 "default and 1, measured as it trains; default: $HNVIZ_THREADS, else auto)")
 
@@ -42,6 +44,7 @@ def _train_parsers(sub: Any) -> None:
     tr.add_argument("--beta", type=float, default=None, help="regularizer strength (0 = fine-tuning)")
     tr.add_argument("--steps", type=int, default=None, help="training steps per task")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--eval-every", type=int, default=None, metavar="K", help=EVAL_HELP)
     tr.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
     tr.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     tr.add_argument("--out", required=True, help="run directory to write")
@@ -63,6 +66,7 @@ def _train_parsers(sub: Any) -> None:
     cp.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_*)")
     cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     cp.add_argument("--steps", type=int, default=None, help="training steps per task")
+    cp.add_argument("--eval-every", type=int, default=None, metavar="K", help=EVAL_HELP)
     cp.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
     cp.add_argument("--preset", default=None, help="config preset (default: the benchmark's)")
     cp.add_argument("--out", required=True, help="directory for runs and summary")

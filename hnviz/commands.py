@@ -88,8 +88,13 @@ def train(args: argparse.Namespace) -> None:
 
     _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed, not args.no_progress,
                            args.fast, args.preset, args.resume, args.checkpoint_every,
-                           args.overwrite, beta=args.beta, n_steps=args.steps)
+                           args.overwrite, beta=args.beta, n_steps=args.steps,
+                           eval_every=args.eval_every)
     print(f"{args.benchmark:<22} " + summary_line(summary))
+    if summary.get("stability_gap") is not None:
+        print(f"stability gap {summary['stability_gap']:.3g} (worst drop "
+              f"{summary['worst_drop']:.3g}, recovered {summary['gap_recovery']:.3g} by the "
+              "task ends; positive = worse)")
     print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")
     print(f"run written to {args.out}/ (metrics in run.json)")
 
@@ -152,7 +157,7 @@ def compare_command(args: argparse.Namespace) -> None:
     preset = args.preset or preset_for(args.benchmark, args.fast)
     summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,
-                      scratch=args.scratch, n_steps=args.steps)
+                      scratch=args.scratch, n_steps=args.steps, eval_every=args.eval_every)
     print(markdown_table(summary))
     print(f"runs, summary.json and table.md written to {args.out}/")
 

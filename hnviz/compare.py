@@ -33,6 +33,7 @@ COLUMNS = {  # summary key -> table header
     "average_final": "final avg acc (%)", "during": "during acc (%)", "bwt": "BWT",
     "forgetting": "forgetting", "fwt": "FWT", "transfer_mean": "vs scratch",
     "task_inference": "task inference (%)",
+    "stability_gap": "stability gap", "gap_recovery": "gap recovery",
     "trainable_params": "trainable params", "wall_seconds": "wall time (s)",
 }
 
@@ -126,6 +127,8 @@ def row_of(learner: ContinualLearner, wall_seconds: float,
            "trainable_params": learner.trainable_params_, "wall_seconds": wall_seconds}
     if "task_inference" in s:
         row["task_inference"] = s["task_inference"]["average_final"]
+    for key in ("stability_gap", "gap_recovery"):  # with eval_every (hnviz.stability)
+        row[key] = s.get(key)
     return row
 
 
@@ -164,10 +167,14 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
-    """Markdown table of a :func:`compare` summary: one row per method, mean ± std."""
+    """Markdown table of a :func:`compare` summary: one row per method, mean ± std (the
+    stability-gap columns only where a run has them)."""
     head = (f"{summary['benchmark']['name']} ({summary['n_tasks']} tasks), "
             f"{summary['scenario']}, seeds {summary['seeds']}\n\n")
-    rows = [[method] + [format_stat(st[k], 1 if k == "wall_seconds" else 2,
-                                    thousands=k == "trainable_params") for k in COLUMNS]
-            for method, st in summary["methods"].items()]
-    return head + table(["method", *COLUMNS.values()], rows)
+    methods = summary["methods"]
+    keys = [k for k in COLUMNS if k not in ("stability_gap", "gap_recovery")
+            or any((st.get(k) or {}).get("mean") is not None for st in methods.values())]
+    rows = [[method] + [format_stat(st.get(k), 1 if k == "wall_seconds" else 2,
+                                    thousands=k == "trainable_params") for k in keys]
+            for method, st in methods.items()]
+    return head + table(["method", *(COLUMNS[k] for k in keys)], rows)

@@ -79,6 +79,8 @@ class HyperCLConfig(ConfigMixin):
     ``tir_lr``; ``tir_current`` "real" shows it the current task's images as they are,
     "reconstructed" as the VAE reconstructs them, so that on 28x28 images "looks real"
     cannot stand for "the newest task").
+    Continual evaluation (:mod:`hnviz.stability`): ``eval_every`` k > 0 scores every task
+    so far on its first ``eval_samples`` test points every k steps (0: only at task ends).
     """
 
     target: str = "mlp"
@@ -115,6 +117,8 @@ class HyperCLConfig(ConfigMixin):
     emb_lr: float | None = None
     n_steps: int = 4001
     batch_size: int = 32
+    eval_every: int = 0
+    eval_samples: int = 200
 
     def __post_init__(self) -> None:
         def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
@@ -135,8 +139,9 @@ class HyperCLConfig(ConfigMixin):
         for name in ("multi_head", "lookahead"):
             fix(name, check_bool(name, getattr(self, name)))
         for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "n_steps", "batch_size",
-                     "vae_latent", "rp_chunk_size", "rp_emb_dim"):
+                     "vae_latent", "rp_chunk_size", "rp_emb_dim", "eval_samples"):
             fix(name, check_int(name, getattr(self, name)))
+        fix("eval_every", check_int("eval_every", self.eval_every, 0))
         if self.reg_subset is not None:
             fix("reg_subset", check_int("reg_subset", self.reg_subset))
         fix("beta", check_real("beta", self.beta, allow_lo=True))
@@ -149,6 +154,19 @@ class HyperCLConfig(ConfigMixin):
         if self.emb_lr is not None:
             fix("emb_lr", check_real("emb_lr", self.emb_lr))
 
+
+    def check_task(self, task: Any) -> None:
+        """HNET+TIR and outlier exposure need classification tasks (outliers: of images
+        at least 2x2); a ``ValueError`` naming the setting otherwise."""
+        if (self.task_inference == "replay" or self.outliers != "none") \
+                and task.kind != "classification":
+            what = "task_inference='replay'" if self.task_inference == "replay" else \
+                f"outliers={self.outliers!r}"
+            raise ValueError(f"{what} needs classification tasks, got {task.kind} task "
+                             f"{task.name!r}; use task_inference='entropy', outliers='none'")
+        if self.outliers != "none" and (len(task.in_shape) != 3 or min(task.in_shape[1:]) < 2):
+            raise ValueError(f"outliers={self.outliers!r} needs images (C, H, W) of at least "
+                             f"2x2, got in_shape {tuple(task.in_shape)}; use outliers='none'")
 
     @classmethod
     def _presets(cls) -> dict[str, "HyperCLConfig"]:

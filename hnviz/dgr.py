@@ -94,17 +94,15 @@ class DGR(BaselineCL):
         vae_opt = adam([*self.encoder_.parameters(), self.decoder_theta_], cfg.lr)
         active = self._active({"scenario": task.scenario, "class_offset": task.class_offset,
                                "n_outputs": task.n_outputs})
-        self._notify("on_task_start", task)
+        self._task_started(task)
 
         def step(_: int) -> dict[str, float]:
             idx = sampler.next()
             return self._step(opt, vae_opt, self.on_device(x[idx]), self.on_device(y[idx]), old,
                               active, t)
 
-        def on_step(i: int, logs: dict[str, float]) -> None:
-            self._notify("on_step", task.task_id, i, logs)
-
-        history = run_steps(task, cfg.n_steps, step, on_step, self.progress)
+        history = run_steps(task, cfg.n_steps, step,
+                            lambda i, logs: self._stepped(task.task_id, i, logs), self.progress)
         self._finish_task(task, history)
 
     def _step(self, opt: torch.optim.Optimizer, vae_opt: torch.optim.Optimizer,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .base import ContinualLearner, task_list
+from .base import ContinualLearner
+from .tasks import task_list
 from .benchmarks import BENCHMARKS, FAST_DATA, from_spec, get_benchmark
 from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_temporaries, is_final,
                          latest_checkpoint, list_checkpoints, remove_checkpoints, restore)

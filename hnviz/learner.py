@@ -8,19 +8,19 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics
-from .base import ContinualLearner, task_list
+from .base import ContinualLearner
 from .state import LearnerState, StateError, grown, saved_matrix
 from .config import HyperCLConfig
 from .devices import to_cpu
 from .lookahead import adam
 from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
-from .outliers import shuffled_blocks, uniform_cross_entropy
+from .outliers import exposure_loss
 from .regularizer import RegTargets
+from .stability import ContinualEval
 from .replay import REPLAY_LOGS, ReplayModel, ReplayProgress
-from .tasks import Task, dense
+from .tasks import Task, dense, task_list
 from .task_inference import TaskInference
-from .train import (StepRule, StepState, fit_task, load_step_state, step_state_tensors,
-                    task_loss)
+from .train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
 from .threads import training_threads
 from .validate import as_float_tensor
 
@@ -155,7 +155,7 @@ class HyperCL(TaskInference, ContinualLearner):
             state = self._start_task(task)
         self.in_progress_ = state
         try:
-            self._notify("on_task_start", task)
+            self._task_started(task, resumed=state.step > 0)
             rule = StepRule(self.config.beta, self.config.lookahead, self.config.reg_subset)
             rp = self.replay_progress_
             extra = None if rp is None else \
@@ -182,14 +182,14 @@ class HyperCL(TaskInference, ContinualLearner):
         return out
 
     def _on_step(self, step: int, logs: dict[str, float]) -> None:
-        self._notify("on_step", self.in_progress_.task.task_id, step, logs)
+        self._stepped(self.in_progress_.task.task_id, step, logs)
 
     def _start_task(self, task: Task) -> StepState:
         """Build the model at the first task; draw the task's embedding; make the
         optimizers and the regularizer's targets (theta* = the hnet now)."""
         self._build_for(task)
         cfg = self.config
-        self._check_inference(task)
+        cfg.check_task(task)
         if self._init_embedding is not None:
             init = self._init_embedding.clone()
         elif cfg.emb_init == "copy_previous" and self.n_tasks_ > 0:
@@ -206,19 +206,6 @@ class HyperCL(TaskInference, ContinualLearner):
             self.replay_progress_ = self.replay_.start(task, self.gen_)
         return self._step_state(task, emb, reg)
 
-    def _check_inference(self, task: Task) -> None:
-        """HNET+TIR and outlier exposure need classification tasks of images in [0, 1]."""
-        cfg = self.config
-        if (cfg.task_inference == "replay" or cfg.outliers != "none") \
-                and task.kind != "classification":
-            what = "task_inference='replay'" if cfg.task_inference == "replay" else \
-                f"outliers={cfg.outliers!r}"
-            raise ValueError(f"{what} needs classification tasks, got {task.kind} task "
-                             f"{task.name!r}; use task_inference='entropy', outliers='none'")
-        if cfg.outliers != "none" and (len(task.in_shape) != 3 or min(task.in_shape[1:]) < 2):
-            raise ValueError(f"outliers={cfg.outliers!r} needs images (C, H, W) of at least "
-                             f"2x2, got in_shape {tuple(task.in_shape)}; use outliers='none'")
-
     @torch.no_grad()
     def _outputs_before(self, task: Task, emb: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Test outputs for a task not trained yet, from its starting embedding ``emb``
@@ -233,17 +220,13 @@ class HyperCL(TaskInference, ContinualLearner):
                          self.head_of(task.task_id), loss=self._outlier_loss(task))
 
     def _outlier_loss(self, task: Task) -> Any:
-        """The task loss plus outlier exposure (:mod:`hnviz.outliers`) where the task will be
-        inferred by entropy (cl2/cl3, ``outliers`` set); None (the plain loss) otherwise."""
+        """The task loss plus outlier exposure (:func:`hnviz.outliers.exposure_loss`) where
+        the task will be inferred by entropy (cl2/cl3, ``outliers`` set); else None."""
         cfg = self.config
         if cfg.outliers == "none" or cfg.task_inference != "entropy" or task.scenario == "cl1":
             return None
-        head, shape, w = self.head_of(task.task_id), task.in_shape, cfg.outlier_weight
-
-        def loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            out = self.target_(torch.cat([x, shuffled_blocks(x, shape, self.gen_)]), weights, head)
-            return task_loss(task.kind, out[:len(x)], y) + w * uniform_cross_entropy(out[len(x):])
-        return loss
+        return exposure_loss(task, self.target_, self.head_of(task.task_id), self.gen_,
+                             cfg.outlier_weight)
 
     # ---------------------------------------------------------------- inference
     def check_embedding(self, emb: Any) -> torch.Tensor:
@@ -281,6 +264,12 @@ class HyperCL(TaskInference, ContinualLearner):
         if head is not None:
             head = self.check_task_id(head)
         return self.target_(x, weights, self.head_of(head or 0)).cpu()
+
+    @torch.no_grad()
+    def current_weights(self) -> torch.Tensor:
+        embs = self.on_device(self.embeddings_)
+        s = self.in_progress_
+        return self.hnet_(embs if s is None else torch.cat([embs, s.emb.detach()[None]]))
 
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:
@@ -346,6 +335,8 @@ class HyperCL(TaskInference, ContinualLearner):
             state.meta["step"], state.meta["sampler_pos"] = s.step, s.sampler.pos
             rp = self.replay_progress_
             extra = {} if rp is None else self.replay_.progress_tensors(rp)
+            if self.continual_ is not None:
+                extra.update(self.continual_.tensors())
             state.training.update(to_cpu({**step_state_tensors(s), **extra}))
         return state
 
@@ -393,6 +384,10 @@ class HyperCL(TaskInference, ContinualLearner):
             if self.replay_ is not None:
                 self.replay_progress_ = self.replay_.restore(task, self.gen_, state.tensor,
                                                              step, cfg.batch_size)
+            if cfg.eval_every:
+                self.continual_ = ContinualEval([*self.tasks_, task], cfg.eval_samples,
+                                                self.device_)
+                self.continual_.load(state.tensor, step, cfg.eval_every)
         except StateError:
             raise
         except ValueError as e:

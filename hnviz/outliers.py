@@ -14,8 +14,11 @@ the shape goes — what inputs of other classes look like to a net that learned 
 from __future__ import annotations
 
 from itertools import permutations
+from typing import Any, Callable
 
 import torch
+
+from .train import task_loss
 
 OUTLIERS = ("none", "blocks")
 _ORDERS = list(permutations(range(4)))  # _ORDERS[0] is the identity
@@ -46,3 +49,14 @@ def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     distribution: ``logsumexp(o) - mean(o)``, smallest (log C) for equal logits; a
     scalar."""
     return (torch.logsumexp(logits, dim=-1) - logits.mean(dim=-1)).mean()
+
+
+def exposure_loss(task: Any, target: Any, head: int, gen: torch.Generator,
+                  weight: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss of generated weights ``(P,)`` on a batch ``x`` ``(N, D)``, ``y`` of
+    ``task``: its task loss plus ``weight`` times the uniform cross-entropy of the
+    ``target`` net's outputs (head ``head``) on the batch's shuffled blocks (``gen``)."""
+    def loss(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = target(torch.cat([x, shuffled_blocks(x, task.in_shape, gen)]), weights, head)
+        return task_loss(task.kind, out[:len(x)], y) + weight * uniform_cross_entropy(out[len(x):])
+    return loss

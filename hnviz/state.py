@@ -137,11 +137,16 @@ def history_bytes(config: Any, n_tasks: int) -> int:
     """The most bytes a described learner's step logs take in a file: per task up to 4
     float64 logs per step (7 for a learner with ``task_inference="replay"``, whose
     replay side logs 3 more) and an embedding trajectory of at most ``n_steps + 2`` float32
-    rows of ``emb_dim`` (learners without embeddings: none), plus 1 MiB of headers. Bounded
-    by :func:`max_params` numbers; raises :class:`StateError` above it."""
+    rows of ``emb_dim`` (learners without embeddings: none), with ``eval_every`` k the
+    continual evaluation's records (``n_steps // k + 2`` steps of up to ``n_tasks`` metrics),
+    plus 1 MiB of headers. Bounded by :func:`max_params` numbers; raises
+    :class:`StateError` above it."""
     steps = getattr(config, "n_steps", 0)
     logs = 7 if getattr(config, "task_inference", None) == "replay" else 4
     per_task = logs * steps + (steps + 2) * getattr(config, "emb_dim", 0)  # numbers, <= 8 bytes
+    every = getattr(config, "eval_every", 0)
+    if every:
+        per_task += (steps // every + 2) * (n_tasks + 1)
     check_size(n_tasks * per_task)
     return 8 * n_tasks * per_task + 2**20
 

@@ -3,7 +3,7 @@ regression and classification (built by :mod:`hnviz.benchmarks`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -137,10 +137,12 @@ class Task:
         """The task's test metric of raw outputs ``out`` ``(N_test, width)`` of a net: MSE
         for regression; accuracy in percent otherwise, against the local labels when
         ``width`` is the task's ``n_outputs`` and the scenario's labels when it is a
-        shared head over all classes (cl3)."""
+        shared head over all classes (cl3). ``out`` may cover the first test points only.
+        """
+        y = self.y_test[:len(out)]
         if self.kind == "regression":
-            return float(torch.mean((out - self.y_test) ** 2))
-        y = self.y_test if out.shape[-1] == self.n_outputs else self.scenario_labels(self.y_test)
+            return float(torch.mean((out - y) ** 2))
+        y = y if out.shape[-1] == self.n_outputs else self.scenario_labels(y)
         return float((out.argmax(-1) == y).float().mean() * 100)
 
     @property
@@ -186,3 +188,17 @@ class TaskSequence:
 
     def __repr__(self) -> str:
         return f"TaskSequence({self.name!r}, {len(self)} tasks, metric={self.metric})"
+
+
+def task_list(tasks: Any) -> list[Task]:
+    """``tasks`` (a TaskSequence, list or other iterable of Task) as a non-empty list."""
+    if isinstance(tasks, Task) or not isinstance(tasks, Iterable) or isinstance(tasks, (str, bytes)):
+        raise TypeError(f"tasks must be a task sequence (e.g. hnviz.toy_regression()) or a "
+                        f"list of Task, got {type(tasks).__name__}")
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("no tasks given; pass a task sequence with at least one task")
+    bad = [type(t).__name__ for t in tasks if not isinstance(t, Task)]
+    if bad:
+        raise TypeError(f"tasks must all be hnviz Task objects, got {', '.join(sorted(set(bad)))}")
+    return tasks

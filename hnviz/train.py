@@ -40,6 +40,22 @@ class Callback:
     def on_task_end(self, learner: Any, task_id: int, logs: dict[str, Any]) -> None: ...
 
 
+CALLBACK_HOOKS = ("on_task_start", "on_step", "on_task_end")
+
+
+def check_callbacks(callbacks: Any) -> list[Any]:
+    """``callbacks`` as a list of objects with the :class:`hnviz.train.Callback` hooks."""
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of hnviz.train.Callback objects, got "
+                        f"{type(callbacks).__name__}")
+    for cb in callbacks:
+        missing = [h for h in CALLBACK_HOOKS if not callable(getattr(cb, h, None))]
+        if missing:
+            raise TypeError(f"callback {cb!r:.80} lacks {', '.join(missing)}; subclass "
+                            "hnviz.train.Callback")
+    return list(callbacks)
+
+
 class NonFiniteLossError(FloatingPointError):
     """Training diverged: a loss became NaN or infinite (the learner is left as it was
     before the task; see :meth:`hnviz.base.ContinualLearner.partial_fit`)."""

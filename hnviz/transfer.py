@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .base import ContinualLearner, task_list
+from .base import ContinualLearner
+from .tasks import task_list
 
 
 def scratch_scores(make_learner: Callable[[], ContinualLearner], tasks: Any,

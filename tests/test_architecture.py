@@ -14,7 +14,7 @@ PACKAGE = ROOT / "hnviz"
 # lowest first; a module may import its own layer and the layers before it
 LAYERS = {
     "core": ["validate", "threads", "devices", "metrics", "tasks", "targets", "hnets", "lookahead", "regularizer",
-             "penalties", "train", "outliers", "vae", "replay"],
+             "penalties", "train", "stability", "outliers", "vae", "replay"],
     "learners": ["config", "state", "base", "task_inference", "learner", "baselines", "dgr",
                  "transfer", "replay_quality"],
     "io": ["safeio", "lock"],

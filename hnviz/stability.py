@@ -1,0 +1,132 @@
+"""Continual evaluation: every task's metric *while* later tasks train, and the stability gap.
+
+The matrix R scores the tasks only at the end of each task. Continual-evaluation studies
+(De Lange et al., ICLR 2023, "the stability gap") found that methods such as EWC lose old
+tasks sharply in the first steps of a new task and partly recover by its end: a drop
+that R never shows. With ``eval_every = k`` in a config, a learner scores the tasks
+learned so far and the one in progress on the first ``eval_samples`` test points of each,
+before a task's first step and after every k-th step (and the last), each task through
+its own net and head (the task identity given, as in cl1), and keeps the records in its
+history: ``ce_step`` ``(n,)`` steps done in the task, ``ce_metric`` ``(n, t + 1)``.
+
+:func:`stability_gap` summarises the records: for every earlier task j while task t
+trains, the largest drop from its value at t's start and how much of it came back by
+t's end, in the metric's units with "worse" counted positive for MSE and accuracy alike.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .tasks import Task, dense
+from .targets import TargetNet
+
+
+class ContinualEval:
+    """Records the metrics of ``tasks`` (0..t, the last one training) during one task.
+
+    ``n_samples``: test points per task (the first ones: a fixed subsample); ``device``:
+    where the learner's nets are. ``steps``/``rows``: what was recorded so far (a
+    checkpoint restores them with :meth:`load`).
+    """
+
+    def __init__(self, tasks: Sequence[Task], n_samples: int, device: Any):
+        self.tasks = list(tasks)
+        self.x = [dense(t.x_test[:n_samples]).to(device) for t in self.tasks]  # (n_j, D)
+        sizes = {tuple(x.shape) for x in self.x}
+        self.stacked = torch.stack(self.x) if len(sizes) == 1 else None  # (T, n, D)
+        self.steps: list[int] = []
+        self.rows: list[list[float]] = []
+
+    @staticmethod
+    def due(done: int, every: int, n_steps: int) -> bool:
+        """Whether to record after ``done`` steps of a task of ``n_steps``."""
+        return done % every == 0 or done == n_steps
+
+    @torch.no_grad()
+    def record(self, done: int, target: TargetNet, weights: torch.Tensor,
+               heads: Sequence[int]) -> list[float]:
+        """Score every task with its net: ``weights`` ``(T, P)`` (row j: task j's net now),
+        ``heads`` each task's output head; append the row under ``done`` steps."""
+        if self.stacked is not None and len(set(heads)) == 1:  # one vmapped pass
+            outs = list(target(self.stacked, weights, heads[0]).cpu())
+        else:
+            outs = [target(x, w, h).cpu() for x, w, h in zip(self.x, weights, heads)]
+        row = [task.test_metric(out) for task, out in zip(self.tasks, outs)]
+        self.steps.append(int(done))
+        self.rows.append(row)
+        return row
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``ce_step`` ``(n,)`` and ``ce_metric`` ``(n, T)``, the history's records."""
+        return {"ce_step": np.asarray(self.steps, dtype=np.int64),
+                "ce_metric": np.asarray(self.rows, dtype=np.float64).reshape(-1, len(self.tasks))}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The records as checkpoint tensors ``task.ce_step``, ``task.ce_metric``."""
+        return {f"task.{k}": torch.as_tensor(v) for k, v in self.arrays().items()}
+
+    def load(self, tensor: Any, done: int, every: int) -> None:
+        """Take the records of a checkpoint (``tensor(name)``) made after ``done`` steps
+        recording every ``every``; a ``ValueError`` says what does not fit."""
+        steps, rows = tensor("task.ce_step"), tensor("task.ce_metric")
+        want = [s for s in range(done + 1) if s % every == 0]
+        if steps.tolist() != want or tuple(rows.shape) != (len(want), len(self.tasks)):
+            raise ValueError(f"continual-evaluation records of shape {tuple(rows.shape)} at "
+                             f"steps {steps.tolist()[:4]}... do not fit {done} steps "
+                             f"recorded every {every} over {len(self.tasks)} tasks")
+        self.steps, self.rows = want, rows.double().tolist()
+
+
+def records(history: Sequence[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each task's ``(ce_step (n,), ce_metric (n, t + 1))`` from a learner's
+    ``history_``; empty where the run was trained without ``eval_every``."""
+    if not history or any("ce_metric" not in h for h in history):
+        return []
+    return [(np.asarray(h["ce_step"]), np.asarray(h["ce_metric"], dtype=float)) for h in history]
+
+
+def curves(history: Sequence[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """All records on one axis: ``x`` ``(n,)`` steps since the first task's start (each
+    task's records offset by the steps of the tasks before) and ``y`` ``(n, T)`` each
+    task's metric (NaN before the task starts)."""
+    recs = records(history)
+    if not recs:
+        return np.zeros(0), np.zeros((0, 0))
+    T = len(recs)
+    xs, ys, offset = [], [], 0
+    for t, (steps, rows) in enumerate(recs):
+        xs.append(steps + offset)
+        ys.append(np.pad(rows, ((0, 0), (0, T - rows.shape[1])), constant_values=np.nan))
+        offset += int(steps[-1]) if len(steps) else 0
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def stability_gap(history: Sequence[dict[str, np.ndarray]],
+                  higher_is_better: bool = True) -> dict[str, Any] | None:
+    """The stability gap of a learner's continual-evaluation records (None without any,
+    or with a single task).
+
+    For each task t >= 1 and earlier task j: ``drop`` = the worst value of j during t
+    minus its value at t's start, ``recovery`` = the worst value minus the value at t's
+    end, both signed so that positive means worse (accuracy points lost; MSE gained).
+    Returns ``stability_gap`` (mean drop over all pairs), ``gap_recovery`` (mean
+    recovery), ``worst_drop`` (largest drop) and ``gap_per_task`` ``(T,)`` (mean drop of
+    the earlier tasks while task t trained; None for the first).
+    """
+    recs = records(history)
+    if len(recs) < 2:
+        return None
+    sign = 1.0 if higher_is_better else -1.0
+    drops, recs_back, per_task = [], [], [None]
+    for steps, rows in recs[1:]:
+        old = sign * rows[:, :-1]  # (n, t): larger is better
+        worst = old.min(axis=0)
+        drop, back = old[0] - worst, old[-1] - worst
+        drops.extend(drop.tolist())
+        recs_back.extend(back.tolist())
+        per_task.append(float(drop.mean()))
+    return {"stability_gap": float(np.mean(drops)), "gap_recovery": float(np.mean(recs_back)),
+            "worst_drop": float(np.max(drops)), "gap_per_task": per_task}
