@@ -1,5 +1,5 @@
 """Command line: ``python -m hnviz train|compare|sweep|figures|replay-quality|bench|
-bench-checkpoints|bench-contention|demo ...``.
+bench-checkpoints|bench-contention|bench-eval|demo ...``.
 
 This module parses the arguments; :mod:`hnviz.commands` does the work.
 """
@@ -26,7 +26,7 @@ COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
             "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo,
             "replay-quality": commands.replay_quality_command,
-            "bench-contention": commands.bench_contention}
+            "bench-contention": commands.bench_contention, "bench-eval": commands.bench_eval}
 
 
 DEVICE_HELP = ("where to train: cpu, cuda, cuda:N, mps or auto (CUDA, else MPS, else the "
@@ -122,6 +122,14 @@ def _tool_parsers(sub: Any) -> None:
     bt.add_argument("--tasks", type=int, default=3, help="number of tasks")
     bt.add_argument("--repeats", type=int, default=3, help="rounds (median)")
     bt.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
+    be = sub.add_parser("bench-eval", help="time PermutedDigits training with and without "
+                        "continual evaluation (its overhead)")
+    be.add_argument("--methods", default="hnet,ewc", help="comma-separated methods")
+    be.add_argument("--tasks", type=int, default=10, help="number of tasks")
+    be.add_argument("--every", type=int, default=10, help="evaluate every K steps")
+    be.add_argument("--samples", type=int, default=200, help="test points per task")
+    be.add_argument("--repeats", type=int, default=3, help="pairs of runs (median)")
+    be.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
     sw = sub.add_parser("sweep", help="grid or random search over config fields and seeds "
                         "on Ray Tune (pip install -e '.[sweep]')")
     sw.add_argument("config", help="sweep file (.yaml/.yml or .json), e.g. "

@@ -199,6 +199,14 @@ def bench_checkpoints(args: argparse.Namespace) -> None:
     checkpoint_overhead(args.tasks, args.every, args.repeats, args.steps, args.dir)
 
 
+def bench_eval(args: argparse.Namespace) -> None:
+    """``python -m hnviz bench-eval``: what continual evaluation costs."""
+    from .bench_eval import eval_overhead
+
+    eval_overhead([m.strip() for m in args.methods.split(",") if m.strip()], args.tasks,
+                  args.every, args.repeats, args.steps, args.samples)
+
+
 def sweep(args: argparse.Namespace) -> None:
     """``python -m hnviz sweep``: run (or finish) a sweep, print its table, plot it."""
     from .sweep_spec import load_spec

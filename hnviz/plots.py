@@ -9,6 +9,7 @@ import torch
 from matplotlib.axes import Axes
 
 from .analysis import forgetting_curves, project_embeddings
+from .stability import curves as continual_curves, earlier_mean, task_starts
 from .tasks import Task
 from .learner import HyperCL
 
@@ -130,6 +131,33 @@ def plot_forgetting_curves(R: np.ndarray, metric: str = "accuracy", ax: Axes | N
            xlim=(0.5, T + 0.5))
     ax.legend(fontsize=8, ncol=2 if not many else 1, loc="lower left")
     return {"lines": lines, "mean": mean, "band": band}
+
+
+def plot_continual(history: Sequence[dict[str, np.ndarray]], metric: str = "accuracy",
+                   ax: Axes | None = None, tasks: Sequence[int] | None = None,
+                   mean: bool = True, color: Any = None, label: str | None = None) -> dict[str, Any]:
+    """Continual evaluation (a learner's ``history_`` trained with ``eval_every``): each
+    task's metric at every recorded step of the whole run (``tasks``: which, default all;
+    colours as :func:`task_colors`), dotted task boundaries and, with ``mean``, the mean
+    over the earlier tasks only (the task in training left out: what is being forgotten;
+    ``color``/``label`` for it). Returns the artists (``lines``, ``mean``, ``bounds``)."""
+    x, y = continual_curves(history)
+    if not len(x):
+        raise ValueError("this run has no continual-evaluation records; train it with "
+                         "eval_every=k (e.g. python -m hnviz train ... --eval-every 10)")
+    ax, T = _ax(ax, (8, 3.5)), y.shape[1]
+    bounds = [ax.axvline(b, color="0.7", lw=0.8, ls=":") for b in task_starts(x)]
+    colors = task_colors(T)
+    lines = [ax.plot(x, y[:, j], color=colors[j], lw=1.0, alpha=0.8,
+                     label=f"task {j + 1}" if T <= 10 and label is None else None)[0]
+             for j in (range(T) if tasks is None else tasks)]
+    out: dict[str, Any] = {"lines": lines, "bounds": bounds, "mean": None}
+    if mean:
+        out["mean"], = ax.plot(x, earlier_mean(x, y), color=color or "k", lw=2.2,
+                               label=label or "mean of the earlier tasks")
+    ax.set(xlabel="training step (all tasks)", ylabel=_metric_label(metric),
+           title="every task while the later ones train (dotted: a new task starts)")
+    return out
 
 
 def plot_landscape(land: dict[str, Any], ax: Axes | None = None, metric: str = "accuracy",

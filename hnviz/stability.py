@@ -104,6 +104,22 @@ def curves(history: Sequence[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.nda
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def earlier_mean(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """For :func:`curves`' ``x`` ``(n,)``, ``y`` ``(n, T)``: the mean ``(n,)`` over the tasks
+    learned before the one training at each record (NaN during the first task): what is
+    being forgotten, without the task that is being learned."""
+    new_task = np.diff(x, prepend=-1) == 0  # a task's first record repeats the last x
+    task_of = np.cumsum(new_task)  # the task training at each record
+    old = np.arange(y.shape[1])[None] < task_of[:, None]
+    total, count = np.where(old, y, 0.0).sum(axis=1), old.sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def task_starts(x: np.ndarray) -> np.ndarray:
+    """The steps of :func:`curves`' ``x`` where a task after the first starts."""
+    return x[np.diff(x, prepend=-1) == 0]
+
+
 def stability_gap(history: Sequence[dict[str, np.ndarray]],
                   higher_is_better: bool = True) -> dict[str, Any] | None:
     """The stability gap of a learner's continual-evaluation records (None without any,

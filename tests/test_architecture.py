@@ -23,7 +23,7 @@ LAYERS = {
     "results": ["analysis", "plots", "tables", "widgets.view", "widgets.net_panel",
                 "widgets.live", "widgets.lab", "widgets.embedding", "widgets.interpolation",
                 "widgets.dashboard", "widgets.replay", "widgets.export", "widgets"],
-    "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention",
+    "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention", "bench_eval",
                     "sweep_spec", "sweep_trials", "sweep_ray", "sweeps"],
     "interface": ["commands", "cli", "__main__", "__init__"],
 }

@@ -165,3 +165,12 @@ def test_bad_settings_get_one_line():
         hnviz.HyperCLConfig(eval_every=-1)
     with pytest.raises(ValueError, match="eval_samples must be an integer >= 1"):
         BaselineConfig(eval_samples=0)
+
+
+def test_bench_eval_times_both_and_checks_the_weights(capsys):
+    from hnviz.bench_eval import eval_overhead
+
+    out = eval_overhead(["hnet", "finetune"], n_tasks=2, every=5, repeats=1, n_steps=20)
+    assert set(out) == {"hnet", "finetune"}
+    assert all(len(v["plain_s"]) == len(v["eval_s"]) == 1 for v in out.values())
+    assert capsys.readouterr().out.count("weights identical") == 2

@@ -13,7 +13,9 @@ from traitlets import HasTraits, Int, TraitError, Tuple, Unicode, validate
 
 from .. import metrics
 from ..analysis import forgetting_curves
+from ..plots import task_colors
 from ..runs import Run
+from ..stability import curves, earlier_mean, records, task_starts
 from .view import (AnalysisWidget, check_task_trait, guarded, html_table, integer_ticks,
                    learner_of, metric_label, metric_norm, save_figure)
 
@@ -54,7 +56,9 @@ class DashboardState(HasTraits):
 class ForgettingDashboard(AnalysisWidget):
     """Compare runs: the metric matrix R of one run, forgetting curves (every task of one
     run; mean and 10–90 % band of each selected run), a summary table, a task highlight,
-    and a button that saves the figure (PNG or SVG).
+    and a button that saves the figure (PNG or SVG). Runs trained with ``eval_every``
+    also get continuous curves below: each task at every recorded step (one run) or the
+    mean of the earlier tasks (each selected run), where a stability gap shows.
 
     ``runs``: one run (learner, :class:`Run` or directory) or a mapping name -> run.
     Runs that cannot be loaded are reported in ``output``; the others are shown.
@@ -66,6 +70,7 @@ class ForgettingDashboard(AnalysisWidget):
         self.save_dir = Path(save_dir)
         items = runs.items() if isinstance(runs, Mapping) else [(self._name(runs), runs)]
         self.matrices: dict[str, np.ndarray] = {}
+        self.continual: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # curves() per run
         self.transfer: dict[str, dict[str, float | None]] = {}  # FWT and vs scratch per run
         self.metric = ""
         for name, source in items:
@@ -76,6 +81,8 @@ class ForgettingDashboard(AnalysisWidget):
                                      f"{self.metric}; compare runs of one kind")
                 self.metric = learner.metric_
                 self.matrices[str(name)] = np.asarray(learner.matrix_, dtype=float)
+                if records(learner.history_):  # trained with eval_every
+                    self.continual[str(name)] = curves(learner.history_)
                 figures = run.metrics if run is not None else learner.summary()
                 self.transfer[str(name)] = {k: figures.get(k) for k in TRANSFER}
             except Exception as e:  # noqa: BLE001
@@ -98,8 +105,10 @@ class ForgettingDashboard(AnalysisWidget):
         return getattr(getattr(source, "config", None), "method", "hnet")
 
     def _build(self) -> None:
-        fig = self.new_figure((12, 4.6))
-        self.ax_R, self.ax_curves = fig.subplots(1, 2, width_ratios=[1, 1.35])
+        fig = self.new_figure((9.4, 7.6 if self.continual else 4.4))
+        grid = fig.add_gridspec(2 if self.continual else 1, 2, width_ratios=[1, 1.35])
+        self.ax_R, self.ax_curves = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+        self.ax_ce = fig.add_subplot(grid[1, :]) if self.continual else None
         cmap = "viridis" if self.metric == "accuracy" else "viridis_r"
         self.image = self.ax_R.imshow(np.zeros((2, 2)), cmap=cmap, interpolation="nearest",
                                       norm=metric_norm(self.metric, self._all_values()))
@@ -121,6 +130,8 @@ class ForgettingDashboard(AnalysisWidget):
                 "mean": ax.plot(x, fc["mean"], color=color, lw=2.5)[0],
                 "highlight": ax.plot([], [], color=color, lw=2, ls="--", marker="o", ms=3)[0],
             }
+            if name in self.continual:
+                self.artists[name].update(self._continual_artists(name, color))
         ax.set(xlabel="tasks trained", ylabel=metric_label(self.metric),
                xlim=(0.5, self.state.n_tasks + 0.5))
         if self.metric == "accuracy":  # from 10 points below the lowest value, in tens
@@ -156,6 +167,48 @@ class ForgettingDashboard(AnalysisWidget):
         self._update()
         fig.tight_layout()
         self.redraw()
+
+    def _continual_artists(self, name: str, color: str) -> dict[str, Any]:
+        """The lower panel's artists of run ``name``: every task's curve, the mean of the
+        earlier tasks, a highlighted task and the task boundaries."""
+        ax, (x, y) = self.ax_ce, self.continual[name]
+        T = y.shape[1]
+        tasks = LineCollection([np.column_stack([x, y[:, j]]) for j in range(T)],
+                               colors=task_colors(T), linewidths=0.8 if T > 10 else 1.2,
+                               alpha=0.7)
+        ax.set(xlabel="training step (all tasks)", ylabel=metric_label(self.metric),
+               title="while training: every task at every recorded step (dotted: a task "
+                     "starts)")
+        return {"ce_tasks": ax.add_collection(tasks),
+                "ce_mean": ax.plot(x, earlier_mean(x, y), color=color, lw=2.2)[0],
+                "ce_highlight": ax.plot([], [], color=color, lw=2, ls="--")[0],
+                "ce_bounds": [ax.axvline(b, color="0.75", lw=0.8, ls=":")
+                              for b in task_starts(x)]}
+
+    def _update_continual(self) -> None:
+        st, handles = self.state, []
+        single = len(st.selected) == 1
+        for name, art in self.artists.items():
+            if "ce_mean" not in art:
+                continue
+            shown = name in st.selected
+            x, y = self.continual[name]
+            art["ce_tasks"].set_visible(shown and single)
+            art["ce_mean"].set_visible(shown)
+            art["ce_mean"].set_label(f"{name}: mean of the earlier tasks")
+            for b in art["ce_bounds"]:
+                b.set_visible(shown)
+            has_task = 0 <= st.task < y.shape[1]
+            art["ce_highlight"].set_visible(shown and has_task)
+            if has_task:
+                art["ce_highlight"].set_data(x, y[:, st.task])
+                art["ce_highlight"].set_label(f"{name}: task {st.task + 1}")
+            if shown:
+                handles += [art["ce_mean"]] + ([art["ce_highlight"]] if has_task else [])
+        self.ax_ce.relim(visible_only=True)
+        self.ax_ce.autoscale_view()
+        if handles:
+            self.ax_ce.legend(handles=handles, fontsize=8, loc="lower left", framealpha=0.8)
 
     def _all_values(self) -> np.ndarray:
         return np.concatenate([R.ravel() for R in self.matrices.values()])
@@ -210,6 +263,8 @@ class ForgettingDashboard(AnalysisWidget):
         what = ("every task (colour: task 1 dark … last yellow)" if single
                 else "mean over tasks seen, band 10–90 %")
         self.ax_curves.set_title(f"forgetting curves: {what}", fontsize=10)
+        if self.ax_ce is not None:
+            self._update_continual()
         self.table.value = html_table(self.summary())
 
     @guarded

@@ -8,6 +8,8 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import Float, HasTraits, Int
 
+from ..plots import task_colors
+from ..stability import curves, records
 from ..tasks import Task
 from ..train import Callback
 from .view import AnalysisWidget, guarded, integer_ticks, metric_label, metric_norm
@@ -25,7 +27,9 @@ class LiveState(HasTraits):
 
 class LiveTraining(AnalysisWidget, Callback):
     """A callback widget: pass it to ``fit``/``partial_fit`` (``callbacks=[live]``) and
-    it plots the task and regularizer losses and the metric matrix while the model trains.
+    it plots the task and regularizer losses and the metric matrix while the model trains,
+    and, for a learner with ``eval_every`` (continual evaluation), every task's metric at
+    every recorded step: the moment an old task is forgotten.
 
     It redraws at most every ``min_interval`` seconds and at every task's end; its figure
     is a PNG image, which updates even while the kernel is busy.
@@ -39,8 +43,17 @@ class LiveTraining(AnalysisWidget, Callback):
         self.reg_loss: list[float] = []
         self.boundaries: list[int] = []
         self._last = 0.0
-        fig = self.new_figure((11, 3.8), live=True)
-        self.ax_loss, self.ax_R = fig.subplots(1, 2, width_ratios=[1.5, 1])
+        fig = self.new_figure((9.4, 6.4), live=True)
+        grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
+        self.ax_loss, self.ax_R = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+        self.ax_ce = fig.add_subplot(grid[1, :])
+        self.ce_lines: list[Any] = []
+        self.ce_hint = self.ax_ce.text(0.5, 0.5, "train with eval_every=k (e.g. 10) to see "
+                                       "every task's metric during training",
+                                       ha="center", va="center", transform=self.ax_ce.transAxes,
+                                       color="0.4")
+        self.ax_ce.set(xlabel="training step (all tasks)", ylabel="metric",
+                       title="every task while the later ones train (dotted: a new task starts)")
         self.loss_line, = self.ax_loss.plot([], [], color="C0", lw=1, label="task loss")
         self.reg_line, = self.ax_loss.plot([], [], color="C3", lw=1, label="regularizer")
         self.ax_loss.set(xlabel="training step (all tasks)", ylabel="loss", yscale="log",
@@ -58,11 +71,13 @@ class LiveTraining(AnalysisWidget, Callback):
 
     def on_task_start(self, learner: Any, task: Task) -> None:
         self.boundaries.append(len(self.task_loss))
+        self.learner = learner
         self.n_steps = learner.config.n_steps
         self.n_tasks = task.n_tasks
         self.state.task, self.state.step = task.task_id, 0
         if len(self.boundaries) > 1:
-            self.ax_loss.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":")
+            for ax in (self.ax_loss, self.ax_ce):
+                ax.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":")
 
     def on_step(self, learner: Any, task_id: int, step: int, logs: dict[str, float]) -> None:
         self.task_loss.append(logs["task_loss"])
@@ -98,6 +113,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.reg_line.set_data(x, np.where(reg > 0, reg, np.nan))
         self.ax_loss.relim()
         self.ax_loss.autoscale_view()
+        self._render_continual()
         st = self.state
         self.status.value = (f"task {st.task + 1}/{getattr(self, 'n_tasks', '?')} · step "
                              f"{st.step}/{getattr(self, 'n_steps', '?')} · task loss "
@@ -105,5 +121,25 @@ class LiveTraining(AnalysisWidget, Callback):
         self.redraw()
         self._last = time.perf_counter()
 
-
-
+    def _render_continual(self) -> None:
+        """Every task's continual-evaluation curve so far (finished tasks and the one in
+        training), one line per task in the task's colour."""
+        learner = getattr(self, "learner", None)
+        current = getattr(learner, "continual_", None)
+        if current is None and not (learner is not None and records(learner.history_)):
+            return
+        history = [*learner.history_[:len(current.tasks) - 1], current.arrays()] \
+            if current is not None else learner.history_
+        x, y = curves(history)
+        T = y.shape[1]
+        colors = task_colors(max(T, getattr(self, "n_tasks", T)))
+        while len(self.ce_lines) < T:
+            self.ce_lines.append(self.ax_ce.plot([], [], lw=1.2,
+                                                 color=colors[len(self.ce_lines)])[0])
+        for j, line in enumerate(self.ce_lines):
+            line.set_data(x, y[:, j])
+        self.ce_hint.set_visible(False)
+        self.ax_ce.set_ylabel(metric_label(learner.tasks_[0].metric if learner.tasks_
+                                           else current.tasks[0].metric))
+        self.ax_ce.relim()
+        self.ax_ce.autoscale_view()
