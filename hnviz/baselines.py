@@ -66,7 +66,7 @@ class BaselineConfig(ConfigMixin):
     vae_hidden: tuple[int, ...] = (400, 400)
     distill_temperature: float = 2.0
     eval_every: int = 0
-    eval_samples: int = 200
+    eval_samples: int = 100
 
     def __post_init__(self) -> None:
         def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)

@@ -127,7 +127,7 @@ def _tool_parsers(sub: Any) -> None:
     be.add_argument("--methods", default="hnet,ewc", help="comma-separated methods")
     be.add_argument("--tasks", type=int, default=10, help="number of tasks")
     be.add_argument("--every", type=int, default=10, help="evaluate every K steps")
-    be.add_argument("--samples", type=int, default=200, help="test points per task")
+    be.add_argument("--samples", type=int, default=100, help="test points per task")
     be.add_argument("--repeats", type=int, default=3, help="pairs of runs (median)")
     be.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
     sw = sub.add_parser("sweep", help="grid or random search over config fields and seeds "

@@ -118,7 +118,7 @@ class HyperCLConfig(ConfigMixin):
     n_steps: int = 4001
     batch_size: int = 32
     eval_every: int = 0
-    eval_samples: int = 200
+    eval_samples: int = 100
 
     def __post_init__(self) -> None:
         def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)

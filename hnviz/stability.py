@@ -48,16 +48,30 @@ class ContinualEval:
     @torch.no_grad()
     def record(self, done: int, target: TargetNet, weights: torch.Tensor,
                heads: Sequence[int]) -> list[float]:
-        """Score every task with its net: ``weights`` ``(T, P)`` (row j: task j's net now),
-        ``heads`` each task's output head; append the row under ``done`` steps."""
-        if self.stacked is not None and len(set(heads)) == 1:  # one vmapped pass
-            outs = list(target(self.stacked, weights, heads[0]).cpu())
-        else:
-            outs = [target(x, w, h).cpu() for x, w, h in zip(self.x, weights, heads)]
+        """Score every task with its net: ``weights`` ``(T, P)`` (row j: task j's net now;
+        one net expanded to T rows is run once), ``heads`` each task's output head;
+        append the row under ``done`` steps."""
+        outs = self._outputs(target, weights, heads)
         row = [task.test_metric(out) for task, out in zip(self.tasks, outs)]
         self.steps.append(int(done))
         self.rows.append(row)
         return row
+
+    def _outputs(self, target: TargetNet, weights: torch.Tensor,
+                 heads: Sequence[int]) -> list[torch.Tensor]:
+        """Each task's outputs ``(n_j, out)`` on the CPU: one pass over all tasks' inputs
+        (all heads, then each task's own) where they stack, else task by task."""
+        if self.stacked is None:
+            return [target(x, w, h).cpu() for x, w, h in zip(self.x, weights, heads)]
+        T, n, D = self.stacked.shape
+        if weights.stride(0) == 0:  # the same net for every task (a baseline)
+            out = target(self.stacked.reshape(T * n, D), weights[0], None).reshape(T, n, -1)
+        else:
+            out = target(self.stacked, weights, None)  # (T, n, heads * out)
+        if target.n_heads > 1:
+            o = target.out_features
+            out = torch.stack([out[j, :, h * o:(h + 1) * o] for j, h in enumerate(heads)])
+        return list(out.cpu())
 
     def arrays(self) -> dict[str, np.ndarray]:
         """``ce_step`` ``(n,)`` and ``ce_metric`` ``(n, T)``, the history's records."""

@@ -107,20 +107,18 @@ class ForgettingDashboard(AnalysisWidget):
     def _build(self) -> None:
         fig = self.new_figure((9.4, 7.6 if self.continual else 4.4))
         grid = fig.add_gridspec(2 if self.continual else 1, 2, width_ratios=[1, 1.35])
-        self.ax_R, self.ax_curves = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
-        self.ax_ce = fig.add_subplot(grid[1, :]) if self.continual else None
+        self.ax_R, self.ax_curves, self.ax_ce = (fig.add_subplot(grid[0, 0]), fig.add_subplot(
+            grid[0, 1]), fig.add_subplot(grid[1, :]) if self.continual else None)
         cmap = "viridis" if self.metric == "accuracy" else "viridis_r"
         self.image = self.ax_R.imshow(np.zeros((2, 2)), cmap=cmap, interpolation="nearest",
                                       norm=metric_norm(self.metric, self._all_values()))
         fig.colorbar(self.image, ax=self.ax_R, label=metric_label(self.metric))
         self.ax_R.set(xlabel="evaluated task", ylabel="after training task")
-        self.R_mark = self.ax_R.axvline(0, color="r", lw=1.5, visible=False)
-        ax = self.ax_curves
+        self.R_mark, ax = self.ax_R.axvline(0, color="r", lw=1.5, visible=False), self.ax_curves
         self.artists: dict[str, dict[str, Any]] = {}
         for i, (name, R) in enumerate(self.matrices.items()):
-            fc, T = forgetting_curves(R), len(R)
+            fc, T, color = forgetting_curves(R), len(R), f"C{i % 10}"
             x = np.arange(1, T + 1)
-            color = f"C{i % 10}"
             tasks = LineCollection([np.column_stack([x, c]) for c in fc["curves"]],
                                    cmap="viridis", linewidths=0.8 if T > 10 else 1.5, alpha=0.55)
             tasks.set_array(np.arange(1, T + 1))
@@ -155,8 +153,7 @@ class ForgettingDashboard(AnalysisWidget):
         # the slider counts tasks from 1 (0: none); the state is 0-based (-1: none)
         traitlets.link((self.task_slider, "value"), (self.state, "task"),
                        transform=(lambda v: v - 1, lambda t: t + 1))
-        self.table = widgets.HTML()
-        self.filename = widgets.Text("forgetting", description="file")
+        self.table, self.filename = widgets.HTML(), widgets.Text("forgetting", description="file")
         self.fmt = widgets.ToggleButtons(options=["png", "svg"], value="png")
         self.fmt.style.button_width = "50px"
         self.save_button = widgets.Button(description="save figure", icon="save")

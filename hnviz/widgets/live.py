@@ -32,16 +32,20 @@ class LiveTraining(AnalysisWidget, Callback):
     every recorded step: the moment an old task is forgotten.
 
     It redraws at most every ``min_interval`` seconds and at every task's end; its figure
-    is a PNG image, which updates even while the kernel is busy.
+    is a PNG image, which updates even while the kernel is busy. ``mse_range`` (lo, hi)
+    fixes the matrix's colour scale for MSE (default: from each run's values; accuracy is
+    always 0-100 %), so that runs compare by colour. :meth:`reset` clears it for a new run.
     """
 
-    def __init__(self, min_interval: float = 0.5):
+    def __init__(self, min_interval: float = 0.5, mse_range: tuple[float, float] | None = None):
         AnalysisWidget.__init__(self)
         self.state = LiveState()
-        self.min_interval = min_interval
+        self.min_interval, self.mse_range = min_interval, mse_range
         self.task_loss: list[float] = []
         self.reg_loss: list[float] = []
         self.boundaries: list[int] = []
+        self.marks: list[Any] = []  # the task-start lines
+        self.learner: Any = None
         self._last = 0.0
         fig = self.new_figure((9.4, 6.4), live=True)
         grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
@@ -69,6 +73,28 @@ class LiveTraining(AnalysisWidget, Callback):
         self.view.children = [self.status, self.fig_view.widget, self.output]
         self.redraw()
 
+    def reset(self, title: str = "") -> None:
+        """Forget the run shown (losses, task starts, curves, matrix); ``title`` names the
+        next one in the panels' titles (e.g. "β = 0.01")."""
+        self.task_loss.clear()
+        self.reg_loss.clear()
+        self.boundaries.clear()
+        for mark in self.marks:
+            mark.remove()
+        for line in self.ce_lines:
+            line.remove()
+        self.marks.clear()
+        self.ce_lines.clear()
+        self.learner, self.state.task, self.state.step = None, -1, 0
+        self.loss_line.set_data([], [])
+        self.reg_line.set_data([], [])
+        self.image.set_data(np.full((1, 1), np.nan))
+        suffix = f" ({title})" if title else ""
+        self.ax_loss.set_title("losses" + suffix)
+        self.ax_R.set_title("matrix R" + suffix, fontsize=10)
+        self.status.value = "waiting for training to start"
+        self.redraw()
+
     def on_task_start(self, learner: Any, task: Task) -> None:
         self.boundaries.append(len(self.task_loss))
         self.learner = learner
@@ -77,7 +103,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.state.task, self.state.step = task.task_id, 0
         if len(self.boundaries) > 1:
             for ax in (self.ax_loss, self.ax_ce):
-                ax.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":")
+                self.marks.append(ax.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":"))
 
     def on_step(self, learner: Any, task_id: int, step: int, logs: dict[str, float]) -> None:
         self.task_loss.append(logs["task_loss"])
@@ -91,7 +117,8 @@ class LiveTraining(AnalysisWidget, Callback):
         R = learner.matrix_
         T = len(R)
         metric = learner.metric_
-        self.image.set_norm(metric_norm(metric, R))
+        self.image.set_norm(metric_norm(metric, self.mse_range if self.mse_range and
+                                        metric != "accuracy" else R))
         if metric != "accuracy":
             self.image.set_cmap("viridis_r")
         self.image.set_data(np.ma.masked_invalid(R))
@@ -100,7 +127,9 @@ class LiveTraining(AnalysisWidget, Callback):
         self.colorbar.update_normal(self.image)
         self.colorbar.set_label(metric_label(metric))
         avg = float(np.mean(R[-1]))
-        self.ax_R.set_title(f"matrix R (average now {avg:.3g})", fontsize=10)
+        what = "accuracy (%), higher" if metric == "accuracy" else "MSE, lower"
+        self.ax_R.set_title(f"matrix R: average now {avg:.3g}\n({what} is better)",
+                            fontsize=10)
         if T == 1:  # the colour bar got its label: lay out once more
             self.figure.tight_layout()
         self._render()
@@ -124,7 +153,7 @@ class LiveTraining(AnalysisWidget, Callback):
     def _render_continual(self) -> None:
         """Every task's continual-evaluation curve so far (finished tasks and the one in
         training), one line per task in the task's colour."""
-        learner = getattr(self, "learner", None)
+        learner = self.learner
         current = getattr(learner, "continual_", None)
         if current is None and not (learner is not None and records(learner.history_)):
             return
