@@ -157,8 +157,7 @@ class LiveTraining(AnalysisWidget, Callback):
         current = getattr(learner, "continual_", None)
         if current is None and not (learner is not None and records(learner.history_)):
             return
-        history = [*learner.history_[:len(current.tasks) - 1], current.arrays()] \
-            if current is not None else learner.history_
+        history = learner.history_ if current is None else [*learner.history_, current.arrays()]
         x, y = curves(history)
         T = y.shape[1]
         colors = task_colors(max(T, getattr(self, "n_tasks", T)))
