@@ -40,6 +40,8 @@ def test_live_training_draws_every_task_while_it_trains(runs):
     for j, line in enumerate(live.ce_lines):
         np.testing.assert_array_equal(line.get_xdata(), x)
         np.testing.assert_array_equal(line.get_ydata(), y[:, j])
+    live.reset("next")
+    assert live.ce_lines == [] and live.ce_hint.get_visible() and live.task_loss == []
     # mid task 2: task 1's 9 records, then task 2's first 5 (steps 0..20), for tasks 1, 2
     assert len(peek.seen) == 2 and len(peek.seen[0]) == 9 + 5
     np.testing.assert_array_equal(peek.seen[0][9:], hnet.history_[1]["ce_metric"][:5, 0])

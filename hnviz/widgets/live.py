@@ -89,6 +89,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.loss_line.set_data([], [])
         self.reg_line.set_data([], [])
         self.image.set_data(np.full((1, 1), np.nan))
+        self.ce_hint.set_visible(True)  # until a run with records draws
         suffix = f" ({title})" if title else ""
         self.ax_loss.set_title("losses" + suffix)
         self.ax_R.set_title("matrix R" + suffix, fontsize=10)
