@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test check lab clean
+.PHONY: venv demo test check docs lab clean
 
 # (Re)create the virtual environment whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -28,6 +28,12 @@ test: $(STAMP)
 # The inner loop: the tests not marked slow (about a minute and a half).
 check: $(STAMP)
 	HNVIZ_FAST=1 $(BIN)/python -m pytest tests -m "not slow" -n auto --dist loadfile -q -p no:cacheprovider
+
+# The documentation site (Sphinx, strict: any warning fails): build/docs/index.html.
+# The notebooks are executed first with their short settings (skipped when up to date).
+docs: $(STAMP)
+	$(BIN)/python docs/execute_notebooks.py
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) notebooks

@@ -157,6 +157,8 @@ def plot_continual(history: Sequence[dict[str, np.ndarray]], metric: str = "accu
                                label=label or "mean of the earlier tasks")
     ax.set(xlabel="training step (all tasks)", ylabel=_metric_label(metric),
            title="every task while the later ones train (dotted: a new task starts)")
+    if metric != "accuracy":
+        ax.set_yscale("log")
     return out
 
 

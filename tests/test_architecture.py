@@ -21,7 +21,7 @@ LAYERS = {
     "data": ["data", "scenarios", "benchmarks"],
     "run files": ["checkpoint", "runs"],
     "results": ["analysis", "plots", "tables", "widgets.view", "widgets.net_panel",
-                "widgets.live", "widgets.lab", "widgets.embedding", "widgets.interpolation",
+                "widgets.live", "widgets.lab_view", "widgets.lab", "widgets.embedding", "widgets.interpolation",
                 "widgets.dashboard", "widgets.replay", "widgets.export", "widgets"],
     "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention", "bench_eval",
                     "sweep_spec", "sweep_trials", "sweep_ray", "sweeps"],

@@ -6,6 +6,9 @@ checks at the same time.
   pixels; the page saves the notebook. Screenshots go to ``test-artifacts/browser/``.
 - The executed notebook's outputs (what nbval checked before): no cell raised, and every
   ``# NBVAL_CHECK_OUTPUT`` cell printed exactly its committed text.
+- The executed notebooks are kept in build/notebooks/, and then ``make docs`` builds the
+  documentation site from them in strict mode (the last test of this file): every public
+  name has its API entry and every notebook page shows its figures.
 
 Under CI=true a missing Chromium or Playwright fails; elsewhere the notebooks run with
 nbclient instead (the output checks only), saying what to install for the browser.
@@ -28,6 +31,7 @@ EXPECTED = ["01_quickstart", "02_embedding_space", "03_long_sequences", "04_clas
             "05_teaching_demo", "06_sweeps"]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 ARTIFACTS = Path(os.environ.get("HNVIZ_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+EXECUTED = ROOT / "build" / "notebooks"
 WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class")
 
 
@@ -126,6 +130,8 @@ def test_notebook_runs_in_jupyterlab(request, path):
         lab, browser = request.getfixturevalue("lab"), request.getfixturevalue("browser")
         executed = run_in_browser(lab, browser, path.name, committed)
     assert output_problems(committed, executed) == []
+    EXECUTED.mkdir(parents=True, exist_ok=True)  # for the docs site (test_docs_site)
+    nbformat.write(executed, EXECUTED / path.name)
 
 
 def run_in_browser(lab, browser, name: str, committed):
@@ -221,3 +227,40 @@ def test_output_checks_catch_errors_wrong_text_and_unrun_cells():
         "cell 0 raised ValueError: boom", "cell 1 printed '2\\n', expected '1\\n'"]
     bad.cells[1].execution_count = None
     assert "cell 1 did not run" in output_problems(committed, bad)
+
+
+# ---------------------------------------------------------------- the docs site
+def _public_names() -> list[str]:
+    import hnviz
+    import hnviz.widgets
+
+    return [f"hnviz.{n}" for n in hnviz.__all__] + [f"hnviz.widgets.{n}"
+                                                   for n in hnviz.widgets.__all__]
+
+
+def _output_images(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+               for o in c.outputs)
+
+
+@pytest.mark.slow
+def test_docs_site():
+    """``make docs`` (strict: a warning fails) after the notebooks above ran: it reuses
+    their executed copies. Every public name of hnviz and hnviz.widgets has an API entry,
+    every notebook page shows as many figures as its executed notebook has."""
+    import re
+
+    res = subprocess.run(["make", "-s", "docs"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=1800)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    site = ROOT / "build" / "docs"
+    api = "".join(p.read_text() for p in (site / "api").glob("*.html"))
+    missing = [n for n in _public_names() if f'id="{n}"' not in api]
+    assert missing == [], f"public names without an API entry: {missing}"
+    for path in NOTEBOOKS:
+        page = (site / "notebooks" / f"{path.stem}.html").read_text()
+        shown = len(re.findall(r'<img [^>]*src="../_images/[0-9a-f]{64}\.png"', page))
+        want = _output_images(nbformat.read(EXECUTED / path.name, as_version=4))
+        assert want >= 1 and shown == want, f"{path.stem}: {shown} figures on the page, {want} made"
+    index = (site / "index.html").read_text()
+    assert all(f"notebooks/{p.stem}.html" in index for p in NOTEBOOKS)

@@ -305,26 +305,7 @@ def test_figures_command(saved, tmp_path):
     assert "does not exist" in res.stderr
 
 
-# ------------------------------------------------------ teaching lab and transfer
-def test_forgetting_lab_trains_per_beta(toy):
-    from hnviz.widgets import ForgettingLab
-
-    lab = ForgettingLab(toy, n_steps=40, beta=0.0)
-    lab.train()
-    lab.slider.value = 0.01  # slider -> state
-    assert lab.state.beta == 0.01
-    learner = lab.train()
-    assert learner.config.beta == 0.01 and lab.errors == []
-    assert sorted(lab.results) == [0.0, 0.01]
-    lines = {line.get_label(): line for line in lab.ax_final.lines}
-    np.testing.assert_array_equal(lines["β = 0.01"].get_ydata(), learner.matrix_[-1])
-    fits = [line for line in lab.ax_fit.lines]  # the generated nets' functions
-    assert len(fits) == 3 and "β = 0.01" in lab.ax_fit.get_title()
-    np.testing.assert_allclose(lab.live.image.get_array().filled(np.nan), learner.matrix_)
-    with pytest.raises(TraitError, match="beta = -1.0 must be finite and >= 0"):
-        lab.state.beta = -1.0
-
-
+# ------------------------------------------------------------------- transfer
 def test_transfer_init_embedding_and_toy_variant(toy):
     from hnviz.benchmarks import toy_variant
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib.colors import LogNorm
 from traitlets import Float, HasTraits, Int
 
 from ..plots import task_colors
@@ -118,8 +119,8 @@ class LiveTraining(AnalysisWidget, Callback):
         R = learner.matrix_
         T = len(R)
         metric = learner.metric_
-        self.image.set_norm(metric_norm(metric, self.mse_range if self.mse_range and
-                                        metric != "accuracy" else R))
+        fixed = self.mse_range and metric != "accuracy"
+        self.image.set_norm(LogNorm(*self.mse_range) if fixed else metric_norm(metric, R))
         if metric != "accuracy":
             self.image.set_cmap("viridis_r")
         self.image.set_data(np.ma.masked_invalid(R))
@@ -168,7 +169,15 @@ class LiveTraining(AnalysisWidget, Callback):
         for j, line in enumerate(self.ce_lines):
             line.set_data(x, y[:, j])
         self.ce_hint.set_visible(False)
-        self.ax_ce.set_ylabel(metric_label(learner.tasks_[0].metric if learner.tasks_
-                                           else current.tasks[0].metric))
-        self.ax_ce.relim()
-        self.ax_ce.autoscale_view()
+        metric = learner.tasks_[0].metric if learner.tasks_ else current.tasks[0].metric
+        better = "higher" if metric == "accuracy" else "lower"
+        self.ax_ce.set_ylabel(f"{metric_label(metric)}\n{better} is better")
+        if metric == "accuracy":  # fixed scales: runs compare by eye
+            self.ax_ce.set_ylim(0, 102)
+            return
+        self.ax_ce.set_yscale("log")
+        if self.mse_range:
+            self.ax_ce.set_ylim(*self.mse_range)
+        else:
+            self.ax_ce.relim()
+            self.ax_ce.autoscale_view()

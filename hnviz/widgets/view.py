@@ -3,6 +3,7 @@ widget base (messages, errors, display), and the small helpers of the views: res
 a learner/run/directory, task labels, colour scales, ticks, saving a figure."""
 from __future__ import annotations
 
+import base64
 import functools
 import io
 from pathlib import Path
@@ -125,7 +126,14 @@ class AnalysisWidget:
         self.view.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.view._repr_mimebundle_(**kwargs)
+        """The live widget, and the figure as it is now as a PNG: JupyterLab shows the
+        widget; a static page (nbconvert, the docs site, GitHub) shows the picture."""
+        bundle = self.view._repr_mimebundle_(**kwargs)
+        if self.figure is not None and isinstance(bundle, dict):
+            buf = io.BytesIO()
+            self.figure.savefig(buf, format="png", dpi=self.figure.dpi)
+            bundle["image/png"] = base64.b64encode(buf.getvalue()).decode("ascii")
+        return bundle
 
 
 def learner_of(source: Any) -> tuple[ContinualLearner, Run | None]:
