@@ -15,6 +15,9 @@ message area, and in ``errors``. A widget displays itself when it ends a cell.
 - :class:`ReplayExplorer` — HNET+TIR: the images each task's replay embedding generates,
   along a path between two of them, and what the task-inference net makes of them.
 
+:func:`set_display` sets the widest figure (900 px: a 960 px notebook column or a 1280 px
+projector at 130 % zoom) and a ``font_scale`` for a projector, for widgets made after it.
+
 Widgets take a trained learner, a :class:`hnviz.runs.Run` or a run directory. Under
 ``%matplotlib widget`` (ipympl) figures are interactive canvases (click the embedding
 plane to pick a point); under any other backend they are PNG images redrawn on change.
@@ -26,7 +29,9 @@ from .interpolation import InterpolationExplorer, InterpolationState
 from .lab import ForgettingLab, LabSession, LabState
 from .live import LiveState, LiveTraining
 from .replay import ReplayExplorer, ReplayState
+from .view import set_display
 
 __all__ = ["DashboardState", "EmbeddingExplorer", "EmbeddingState", "ForgettingDashboard",
            "ForgettingLab", "InterpolationExplorer", "InterpolationState", "LabSession",
-           "LabState", "LiveState", "LiveTraining", "ReplayExplorer", "ReplayState", "save_figures"]
+           "LabState", "LiveState", "LiveTraining", "ReplayExplorer", "ReplayState", "save_figures",
+           "set_display"]

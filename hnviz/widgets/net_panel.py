@@ -77,9 +77,13 @@ class NetPanel:
         return np.array([path.vertices[1, 1] for path in self.bars.get_paths()])
 
     def describe(self) -> str:
+        """The generated net's metric on each task, labelled: "MSE on task 1: 0.269,
+        2: 0.508, 3: 0.163" (more than four tasks: their mean)."""
+        name = "MSE" if self.metric != "accuracy" else "accuracy (%)"
         if len(self.values) <= 4:
             fmt = "{:.1f}" if self.metric == "accuracy" else "{:.3g}"
-            return ", ".join(fmt.format(v) for v in self.values)
-        return f"mean {np.mean(self.values):.3g}"
+            return f"{name} on task " + ", ".join(f"{t + 1}: " + fmt.format(v)
+                                                 for t, v in enumerate(self.values))
+        return f"mean {name} over {len(self.values)} tasks: {np.mean(self.values):.3g}"
 
 

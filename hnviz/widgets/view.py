@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,9 +28,56 @@ from ..runs import Run, load_run
 from ..safeio import atomic_write
 from ..tasks import Task
 
-__all__ = ["AnalysisWidget", "FigureView", "check_task_trait", "guarded", "html_table",
-           "hypercl_of", "integer_ticks", "learner_of", "metric_label", "metric_norm",
-           "resolve", "save_figure", "task_labels"]
+__all__ = ["AnalysisWidget", "DISPLAY", "FigureView", "check_task_trait", "display_size",
+           "guarded", "html_table", "hypercl_of", "integer_ticks", "learner_of", "metric_label", "metric_norm",
+           "resolve", "save_figure", "set_display", "task_labels", "wrap_titles"]
+
+
+DISPLAY = {"width": 900, "font_scale": 1.0}  # set_display(); read when a widget is made
+BASE_DPI = 90
+
+
+def set_display(width: int | None = None, font_scale: float | None = None) -> dict[str, float]:
+    """How widgets made from now on are sized: ``width`` the widest figure in CSS pixels
+    (default 900: a 960 px notebook column, or a 1280 px projector at 130 % zoom, less
+    JupyterLab's margins); ``font_scale`` enlarges every text and line of a figure by
+    that factor at the same pixel size (e.g. 1.4 for a projector). Returns the settings."""
+    if width is not None:
+        if not 300 <= width <= 4000:
+            raise ValueError(f"width = {width} px is outside 300..4000; use e.g. 900")
+        DISPLAY["width"] = int(width)
+    if font_scale is not None:
+        if not 0.5 <= font_scale <= 3:
+            raise ValueError(f"font_scale = {font_scale} is outside 0.5..3; use e.g. 1.4")
+        DISPLAY["font_scale"] = float(font_scale)
+    return dict(DISPLAY)
+
+
+def display_size(figsize: tuple[float, float]) -> tuple[tuple[float, float], float]:
+    """The figure size (inches) and dpi of a widget figure designed as ``figsize`` at 90
+    dpi, under :func:`set_display`: fonts scaled by ``font_scale`` (fewer inches, more
+    dpi: the same pixels), then shrunk to at most ``width`` pixels, aspect kept."""
+    scale = DISPLAY["font_scale"]
+    dpi = BASE_DPI * scale
+    w, h = figsize[0] / scale, figsize[1] / scale
+    fit = min(1.0, DISPLAY["width"] / (w * dpi))
+    return (w * fit, h * fit), dpi
+
+
+def wrap_titles(figure: Figure) -> tuple[int, ...]:
+    """Break every axes title that would be wider than its axes into lines (estimated from
+    the font size: no drawing needed), so a long title is never cut at the figure's edge.
+    Returns each title's number of line breaks (a change calls for a new layout)."""
+    for ax in figure.axes:
+        title = ax.title
+        text = title.get_text()
+        if not text:
+            continue
+        char_px = title.get_fontsize() * figure.dpi / 72 * 0.55
+        chars = max(12, int(ax.bbox.width * 1.05 / char_px))
+        if any(len(line) > chars for line in text.split("\n")):
+            title.set_text("\n".join(textwrap.fill(line, chars) for line in text.split("\n")))
+    return tuple(ax.title.get_text().count("\n") for ax in figure.axes)
 
 
 def _ipympl_active() -> bool:
@@ -42,8 +90,12 @@ class FigureView:
     (``interactive``), otherwise an ``ipywidgets.Image`` re-rendered as PNG by :meth:`draw`.
     ``live=True`` always uses the image: it updates while the kernel is busy training."""
 
-    def __init__(self, figsize: tuple[float, float], live: bool = False, dpi: int = 90):
-        self.interactive = _ipympl_active() and not live
+    def __init__(self, figsize: tuple[float, float], live: bool = False,
+                 dpi: float | None = None):
+        if dpi is None:
+            figsize, dpi = display_size(figsize)
+        self.interactive, self.live = _ipympl_active() and not live, live
+        self._title_lines: tuple[int, ...] | None = None
         if self.interactive:
             with plt.ioff():
                 self.figure = plt.figure(figsize=figsize, dpi=dpi)
@@ -63,6 +115,13 @@ class FigureView:
             self.widget = widgets.Image(format="png")
 
     def draw(self) -> None:
+        """Show the figure's current state. A live figure (data, limits and titles change
+        between draws, which are at most every half second) is laid out again each time;
+        an interactive one when a title's line count changes (not on every slider step)."""
+        lines = wrap_titles(self.figure)
+        if self.live or lines != self._title_lines:
+            self.figure.tight_layout()
+            self._title_lines = lines
         if self.interactive:
             self.figure.canvas.draw_idle()
             return
