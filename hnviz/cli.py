@@ -1,5 +1,5 @@
 """Command line: ``python -m hnviz train|compare|sweep|figures|replay-quality|bench|
-bench-checkpoints|bench-contention|bench-eval|demo ...``.
+bench-checkpoints|bench-contention|bench-eval|bench-widgets|demo ...``.
 
 This module parses the arguments; :mod:`hnviz.commands` does the work.
 """
@@ -26,7 +26,8 @@ COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
             "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo,
             "replay-quality": commands.replay_quality_command,
-            "bench-contention": commands.bench_contention, "bench-eval": commands.bench_eval}
+            "bench-contention": commands.bench_contention, "bench-eval": commands.bench_eval,
+            "bench-widgets": commands.bench_widgets}
 
 
 DEVICE_HELP = ("where to train: cpu, cuda, cuda:N, mps or auto (CUDA, else MPS, else the "
@@ -130,6 +131,9 @@ def _tool_parsers(sub: Any) -> None:
     be.add_argument("--samples", type=int, default=100, help="test points per task")
     be.add_argument("--repeats", type=int, default=3, help="pairs of runs (median)")
     be.add_argument("--steps", type=int, default=None, help="steps per task (preset: 1000)")
+    bw = sub.add_parser("bench-widgets", help="time a slider step of the toy interpolation "
+                        "figure, blitted and drawn whole")
+    bw.add_argument("--steps", type=int, default=40, help="alpha steps per mode (median)")
     sw = sub.add_parser("sweep", help="grid or random search over config fields and seeds "
                         "on Ray Tune (pip install -e '.[sweep]')")
     sw.add_argument("config", help="sweep file (.yaml/.yml or .json), e.g. "

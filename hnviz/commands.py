@@ -207,6 +207,13 @@ def bench_eval(args: argparse.Namespace) -> None:
                   args.every, args.repeats, args.steps, args.samples)
 
 
+def bench_widgets(args: argparse.Namespace) -> None:
+    """``python -m hnviz bench-widgets``: a slider step's figure update, blitted or not."""
+    from .bench_widgets import slider_latency
+
+    slider_latency(args.steps)
+
+
 def sweep(args: argparse.Namespace) -> None:
     """``python -m hnviz sweep``: run (or finish) a sweep, print its table, plot it."""
     from .sweep_spec import load_spec

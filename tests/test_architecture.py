@@ -24,6 +24,7 @@ LAYERS = {
                 "widgets.live", "widgets.lab_view", "widgets.lab", "widgets.embedding", "widgets.interpolation",
                 "widgets.dashboard", "widgets.replay", "widgets.export", "widgets"],
     "experiments": ["experiment", "compare", "bench", "bench_checkpoints", "bench_contention", "bench_eval",
+                    "bench_widgets",
                     "sweep_spec", "sweep_trials", "sweep_ray", "sweeps"],
     "interface": ["commands", "cli", "__main__", "__init__"],
 }

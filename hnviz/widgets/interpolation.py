@@ -60,6 +60,8 @@ class InterpolationExplorer(AnalysisWidget):
         self.state.a, self.state.b = a, b
         self._build()
 
+    blit = True  # a step of alpha draws only what it changes (False: the whole figure)
+
     def _build(self) -> None:
         T = len(self.tasks)
         fig = self.new_figure((11, 4.3))
@@ -139,7 +141,16 @@ class InterpolationExplorer(AnalysisWidget):
 
     @guarded
     def _on_alpha(self, _: Any) -> None:
-        self._update_alpha()
-        self.redraw()
+        self._update_alpha()  # only the marker and the net's panel change: blit them
+        self.redraw(changed=self.changing_artists() if self.blit else ())
+
+    def changing_artists(self) -> list[Any]:
+        """What a step of alpha changes, in drawing order (the path's legend stays above
+        the marker, as in a full draw); empty when the net panel's limits may change."""
+        net = self.net.changing_artists()
+        if net is None:
+            return []
+        legend = self.ax_path.get_legend()
+        return [self.marker, *([legend] if legend is not None else []), *net]
 
 

@@ -72,6 +72,15 @@ class NetPanel:
                 self.ax.set_ylim(0, 1.1 * max(float(np.nanmax(self.values)), 1e-6))
         return self.values
 
+    def changing_artists(self) -> list[Any] | None:
+        """What :meth:`update` changes, for blitting: the function's line or the bars and
+        the title; None when an update can also change the axis limits (MSE bars)."""
+        if not self.regression and self.metric != "accuracy":
+            return None
+        legend = self.ax.get_legend()  # above the line or bars, as in a full draw
+        return [self.line if self.regression else self.bars, self.ax.title,
+                *([legend] if legend is not None else [])]
+
     def bar_heights(self) -> np.ndarray:
         """The drawn bar heights ``(T,)`` (classification)."""
         return np.array([path.vertices[1, 1] for path in self.bars.get_paths()])

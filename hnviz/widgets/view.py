@@ -113,25 +113,64 @@ class FigureView:
             self.figure = Figure(figsize=figsize, dpi=dpi)
             FigureCanvasAgg(self.figure)
             self.widget = widgets.Image(format="png")
+        self._background: Any = None  # the pixels under the blitted artists (see draw)
+        self._blit_key: tuple[int, ...] = ()
+        self._drawing = False
+        self.figure.canvas.mpl_connect("draw_event", self._forget_background)
 
-    def draw(self) -> None:
-        """Show the figure's current state. A live figure (data, limits and titles change
-        between draws, which are at most every half second) is laid out again each time;
-        an interactive one when a title's line count changes (not on every slider step)."""
+    def draw(self, changed: Sequence[Any] = ()) -> None:
+        """Show the figure's current state. ``changed``: the only artists that changed
+        since the last draw with the same ``changed`` (e.g. a slider's marker and line):
+        those are drawn over a saved background (blitting) instead of the whole figure.
+        A live figure (data, limits and titles change between draws, at most every half
+        second) is laid out again each time; an interactive one when a title's line count
+        changes (not on every slider step)."""
         lines = wrap_titles(self.figure)
         if self.live or lines != self._title_lines:
             self.figure.tight_layout()
-            self._title_lines = lines
-        if self.interactive:
-            self.figure.canvas.draw_idle()
-            return
+            self._title_lines, self._background = lines, None
+        key = tuple(id(a) for a in changed)
         canvas = self.figure.canvas
-        canvas.draw()  # then encode the pixels: faster than savefig, which draws again
+        if not changed:
+            if self.interactive:
+                canvas.draw_idle()
+                return
+            canvas.draw()
+        elif self._background is not None and key == self._blit_key:
+            canvas.restore_region(self._background)
+            for artist in changed:
+                self.figure.draw_artist(artist)
+        else:  # a new background: everything but the changed artists
+            for artist in changed:
+                artist.set_animated(True)
+            try:
+                self._drawing = True
+                canvas.draw()
+            finally:
+                self._drawing = False
+                for artist in changed:
+                    artist.set_animated(False)
+            self._background, self._blit_key = canvas.copy_from_bbox(self.figure.bbox), key
+            for artist in changed:
+                self.figure.draw_artist(artist)
+        self._show()
+
+    def _show(self) -> None:
+        """Send the canvas's pixels to the page: ipympl's blit (only the changed pixels
+        travel), or a PNG for the image widget (encoded from the pixels, not redrawn)."""
+        canvas = self.figure.canvas
+        if self.interactive:
+            canvas.blit(self.figure.bbox)
+            return
         image = PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(),
                                      "raw", "RGBA", 0, 1)
         buf = io.BytesIO()
         image.save(buf, format="png", compress_level=1)
         self.widget.value = buf.getvalue()
+
+    def _forget_background(self, _: Any) -> None:
+        if not self._drawing:  # someone else drew the figure (a zoom, a resize, savefig)
+            self._background = None
 
     def close(self) -> None:
         if self.interactive:
@@ -173,10 +212,11 @@ class AnalysisWidget:
     def layout(self, *controls: widgets.Widget, below: Sequence[widgets.Widget] = ()) -> None:
         self.view.children = [*controls, self.fig_view.widget, *below, self.output]
 
-    def redraw(self) -> None:
-        """Render the figure now (the image view) or schedule a redraw (ipympl)."""
+    def redraw(self, changed: Sequence[Any] = ()) -> None:
+        """Render the figure now (the image view) or schedule a redraw (ipympl);
+        ``changed``: only these artists changed (see :meth:`FigureView.draw`)."""
         if self.fig_view is not None:
-            self.fig_view.draw()
+            self.fig_view.draw(changed)
 
     def close(self) -> None:
         """Close the figure and the widgets."""
