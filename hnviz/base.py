@@ -201,8 +201,15 @@ class ContinualLearner(Stateful):
         self._notify("on_task_start", task)
 
     def _record(self, done: int) -> None:
-        self.continual_.record(done, self.target_, self.current_weights(),
-                               [self.head_of(t.task_id) for t in self.continual_.tasks])
+        weights = self.current_weights()
+        self.continual_.record(done, self.target_, weights,
+                               [self.head_of(t.task_id) for t in self.continual_.tasks],
+                               self.weight_drift(weights))
+
+    def weight_drift(self, weights: torch.Tensor) -> torch.Tensor | None:
+        """How far the earlier tasks' weights ``weights[:t]`` moved from the targets of
+        the task in training's regularizer ``(t,)``; None where there are none (here)."""
+        return None
 
     def _stepped(self, task_id: int, step: int, logs: dict[str, float]) -> None:
         """After step ``step`` (0-based): record if due, then the callbacks' ``on_step``."""

@@ -16,7 +16,7 @@ from .lookahead import adam
 from .hnets import HyperNet, build_hnet, count_params as count_hnet_params
 from .outliers import exposure_loss
 from .regularizer import RegTargets
-from .stability import ContinualEval
+from .stability import ContinualEval, weight_drift
 from .replay import REPLAY_LOGS, ReplayModel, ReplayProgress
 from .tasks import Task, dense, task_list
 from .task_inference import TaskInference
@@ -270,6 +270,11 @@ class HyperCL(TaskInference, ContinualLearner):
         embs = self.on_device(self.embeddings_)
         s = self.in_progress_
         return self.hnet_(embs if s is None else torch.cat([embs, s.emb.detach()[None]]))
+
+    def weight_drift(self, weights: torch.Tensor) -> torch.Tensor | None:
+        """Each earlier task's ``||h(e_t, theta) - W*_t||`` ``(t,)`` (see stability)."""
+        s = self.in_progress_
+        return weight_drift(weights[:len(s.reg)], s.reg()) if s is not None and s.reg else None
 
     @torch.no_grad()
     def predict_output(self, x: Any, task_id: int) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 from matplotlib.axes import Axes
 
 from .analysis import forgetting_curves, project_embeddings
-from .stability import curves as continual_curves, earlier_mean, task_starts
+from .stability import curves as continual_curves, drift_curves, earlier_mean, task_starts
 from .tasks import Task
 from .learner import HyperCL
 
@@ -160,6 +160,38 @@ def plot_continual(history: Sequence[dict[str, np.ndarray]], metric: str = "accu
     if metric != "accuracy":
         ax.set_yscale("log")
     return out
+
+
+DRIFT_TITLE = "old tasks' weights: distance from their targets"
+DRIFT_LABEL = "‖h(e_t, θ) − W*_t‖ (lower: kept)"
+
+
+def visible_drift(y: np.ndarray) -> np.ndarray:
+    """Drift values for a log plot: a task's drift at its targets' own step is 0 up to
+    rounding (1e-7), which would stretch the axis over decades; below 1e-5 of the largest
+    drift is NaN (not drawn)."""
+    top = np.nanmax(y) if np.isfinite(y).any() else 0.0
+    return np.where(y > 1e-5 * top, y, np.nan)
+
+
+def plot_drift(history: Sequence[dict[str, np.ndarray]], ax: Axes | None = None) -> dict[str, Any]:
+    """The drift view of a hypernetwork run trained with ``eval_every``: for every earlier
+    task t while a later one trains, ``||h(e_t, theta) - W*_t||`` (how far its generated
+    weights moved from the regularizer's targets), log scale, task colours, task starts
+    dotted. Returns the artists (``lines``, ``bounds``)."""
+    x, y = drift_curves(history)
+    if not len(x) or np.isnan(y).all():
+        raise ValueError("this run has no weight-drift records: a hypernetwork run trained "
+                         "with eval_every=k over at least two tasks has them")
+    ax, T = _ax(ax, (8, 3.5)), y.shape[1]
+    bounds = [ax.axvline(b, color="0.7", lw=0.8, ls=":") for b in task_starts(x)]
+    colors = task_colors(T)
+    y = visible_drift(y)
+    lines = [ax.plot(x, y[:, j], color=colors[j], lw=1.0,
+                     label=f"task {j + 1}" if T <= 10 else None)[0] for j in range(T)]
+    ax.set(xlabel="training step (all tasks)", ylabel=DRIFT_LABEL, yscale="log",
+           title=DRIFT_TITLE)
+    return {"lines": lines, "bounds": bounds}
 
 
 def plot_landscape(land: dict[str, Any], ax: Axes | None = None, metric: str = "accuracy",

@@ -39,6 +39,7 @@ class ContinualEval:
         self.stacked = torch.stack(self.x) if len(sizes) == 1 else None  # (T, n, D)
         self.steps: list[int] = []
         self.rows: list[list[float]] = []
+        self.drifts: list[list[float]] = []  # per record: each earlier task's drift
 
     @staticmethod
     def due(done: int, every: int, n_steps: int) -> bool:
@@ -47,14 +48,17 @@ class ContinualEval:
 
     @torch.no_grad()
     def record(self, done: int, target: TargetNet, weights: torch.Tensor,
-               heads: Sequence[int]) -> list[float]:
+               heads: Sequence[int], drift: Sequence[float] | None = None) -> list[float]:
         """Score every task with its net: ``weights`` ``(T, P)`` (row j: task j's net now;
         one net expanded to T rows is run once), ``heads`` each task's output head;
-        append the row under ``done`` steps."""
+        append the row under ``done`` steps. ``drift``: the earlier tasks' weight drift
+        ``(t,)`` (see :func:`weight_drift`; None: no regularizer targets)."""
         outs = self._outputs(target, weights, heads)
         row = [task.test_metric(out) for task, out in zip(self.tasks, outs)]
         self.steps.append(int(done))
         self.rows.append(row)
+        if drift is not None:
+            self.drifts.append([float(d) for d in drift])
         return row
 
     def _outputs(self, target: TargetNet, weights: torch.Tensor,
@@ -74,12 +78,19 @@ class ContinualEval:
         return list(out.cpu())
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """``ce_step`` ``(n,)`` and ``ce_metric`` ``(n, T)``, the history's records."""
-        return {"ce_step": np.asarray(self.steps, dtype=np.int64),
-                "ce_metric": np.asarray(self.rows, dtype=np.float64).reshape(-1, len(self.tasks))}
+        """``ce_step`` ``(n,)``, ``ce_metric`` ``(n, T)`` and, where every record had one
+        (a hypernetwork from its second task), ``ce_drift`` ``(n, T - 1)``: the earlier
+        tasks' weight drift. The history's records."""
+        T = len(self.tasks)
+        out = {"ce_step": np.asarray(self.steps, dtype=np.int64),
+               "ce_metric": np.asarray(self.rows, dtype=np.float64).reshape(-1, T)}
+        if self.drifts and len(self.drifts) == len(self.rows):
+            out["ce_drift"] = np.asarray(self.drifts, dtype=np.float64).reshape(-1, T - 1)
+        return out
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The records as checkpoint tensors ``task.ce_step``, ``task.ce_metric``."""
+        """The records as checkpoint tensors ``task.ce_step``, ``task.ce_metric``,
+        ``task.ce_drift``."""
         return {f"task.{k}": torch.as_tensor(v) for k, v in self.arrays().items()}
 
     def load(self, tensor: Any, done: int, every: int) -> None:
@@ -92,6 +103,33 @@ class ContinualEval:
                              f"steps {steps.tolist()[:4]}... do not fit {done} steps "
                              f"recorded every {every} over {len(self.tasks)} tasks")
         self.steps, self.rows = want, rows.double().tolist()
+        try:  # a baseline's, a first task's or an older checkpoint have none
+            self.drifts = tensor("task.ce_drift").double().tolist()
+        except (KeyError, ValueError):  # the learner's StateError is a ValueError
+            self.drifts = []
+
+
+@torch.no_grad()
+def weight_drift(weights: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """How far each earlier task's generated weights moved from the regularizer's
+    targets: ``||h(e_t, theta) - W*_t||`` per row ``(t,)`` of ``weights`` and ``targets``
+    ``(t, P)`` (W*_t = the weights generated for task t when the current task began)."""
+    return torch.linalg.vector_norm(weights.double() - targets.double(), dim=1)
+
+
+def drift_curves(history: Sequence[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`curves` for the weight drift: ``x`` ``(n,)`` and ``y`` ``(n, T)``,
+    NaN where a task had no targets (while it trains, or in a baseline's run)."""
+    x, metric = curves(history)
+    if not len(x):
+        return x, metric
+    T, ys = metric.shape[1], []
+    for h in history:
+        n = len(h["ce_step"])
+        d = np.asarray(h["ce_drift"], dtype=float).reshape(n, -1) if "ce_drift" in h \
+            else np.zeros((n, 0))
+        ys.append(np.pad(d, ((0, 0), (0, T - d.shape[1])), constant_values=np.nan))
+    return x, np.concatenate(ys)
 
 
 def records(history: Sequence[dict[str, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:

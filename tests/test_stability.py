@@ -128,22 +128,29 @@ def test_records_survive_run_files_and_a_checkpoint_resume(tmp_path):
     for h, g in zip(full.history_, back.history_):
         assert np.array_equal(h["ce_step"], g["ce_step"])
         assert np.array_equal(h["ce_metric"], g["ce_metric"])
+        assert np.array_equal(h.get("ce_drift", 0), g.get("ce_drift", 0))
     assert back.summary()["stability_gap"] == full.summary()["stability_gap"]
     assert json.loads((tmp_path / "run" / "run.json").read_text())
 
+    for stop in ((0, 30), (1, 30)):  # the first task has no drift, the second has
+        _check_resumed_records(full, tasks, cfg, stop, tmp_path / f"ck{stop[0]}")
+
+
+def _check_resumed_records(full, tasks, cfg, stop, path):
     class Stop(Callback):
         def on_step(self, learner, task_id, step, logs):
-            if (task_id, step) == (1, 30):
+            if (task_id, step) == stop:
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         hnviz.fit_checkpointed(hnviz.HyperCL(cfg, progress=False, callbacks=[Stop()]), tasks,
-                               tmp_path / "ck", every=10)
-    done = hnviz.resume(tmp_path / "ck", tasks, progress=False)
-    assert done.resumed_from_["step"] == 30
+                               path, every=10)
+    done = hnviz.resume(path, tasks, progress=False)
+    assert (done.resumed_from_["tasks_done"], done.resumed_from_["step"]) == stop
     for h, g in zip(full.history_, done.history_):
         assert np.array_equal(h["ce_step"], g["ce_step"])
         assert np.array_equal(h["ce_metric"], g["ce_metric"])
+        assert np.array_equal(h.get("ce_drift", 0), g.get("ce_drift", 0))
 
 
 def test_compare_table_shows_the_gap_only_when_recorded(tmp_path):
@@ -174,3 +181,57 @@ def test_bench_eval_times_both_and_checks_the_weights(capsys):
     assert set(out) == {"hnet", "finetune"}
     assert all(len(v["plain_s"]) == len(v["eval_s"]) == 1 for v in out.values())
     assert capsys.readouterr().out.count("weights identical") == 2
+
+
+class HandDrift(Callback):
+    """The drift by hand: each earlier task's generated weights when a task starts (the
+    regularizer's targets) and at every recorded step, one net at a time, float64."""
+
+    def __init__(self):
+        self.drift = {}  # (task_id, steps done) -> [||h(e_j) - W*_j|| for j < task_id]
+
+    @torch.no_grad()
+    def _weights(self, learner):
+        return [learner.hnet_(e[None])[0].double() for e in learner.embeddings_]
+
+    def on_task_start(self, learner, task):
+        self.targets = self._weights(learner)
+        self.drift[task.task_id, 0] = [0.0] * len(self.targets)
+
+    def on_step(self, learner, task_id, step, logs):
+        if (step + 1) % K == 0 or step + 1 == learner.config.n_steps:
+            self.drift[task_id, step + 1] = [float(torch.linalg.vector_norm(w - t)) for w, t in
+                                             zip(self._weights(learner), self.targets)]
+
+
+def test_weight_drift_equals_a_hand_computation():
+    tasks = hnviz.toy_regression()
+    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=40, eval_every=K)
+    hand = HandDrift()
+    learner = hnviz.HyperCL(cfg, progress=False).fit(tasks, callbacks=[hand])
+    assert "ce_drift" not in learner.history_[0]  # no earlier task, no targets
+    for t, h in enumerate(learner.history_[1:], start=1):
+        assert h["ce_drift"].shape == (5, t)  # the earlier tasks only
+        for i, s in enumerate(h["ce_step"]):
+            np.testing.assert_allclose(h["ce_drift"][i], hand.drift[t, s], rtol=1e-4, atol=1e-5)
+    assert learner.history_[2]["ce_drift"][-1, 0] > 1e-3  # it did move: the test can fail
+    from hnviz.stability import drift_curves
+
+    x, y = drift_curves(learner.history_)
+    assert y.shape == (15, 3) and np.isnan(y[:5]).all()  # task 1 trains: no earlier task
+    np.testing.assert_array_equal(y[10:, :2], learner.history_[2]["ce_drift"])
+    assert np.isnan(y[10:, 2]).all() and np.isnan(y[5:10, 1:]).all()
+
+
+def test_a_baseline_has_no_drift_and_the_plot_says_why():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hnviz.plots import plot_drift
+
+    tasks = hnviz.toy_regression()
+    ewc = BaselineCL(BaselineConfig(method="ewc", n_steps=20, eval_every=5), progress=False)
+    ewc.fit(tasks)
+    assert all("ce_drift" not in h and "ce_metric" in h for h in ewc.history_)
+    with pytest.raises(ValueError, match="no weight-drift records: a hypernetwork run"):
+        plot_drift(ewc.history_)

@@ -8,8 +8,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import hnviz  # noqa: E402
-from hnviz.plots import plot_continual  # noqa: E402
-from hnviz.stability import curves, earlier_mean  # noqa: E402
+from hnviz.plots import plot_continual, visible_drift  # noqa: E402
+from hnviz.stability import curves, drift_curves, earlier_mean  # noqa: E402
 from hnviz.train import Callback  # noqa: E402
 from hnviz.widgets import ForgettingDashboard, LiveTraining  # noqa: E402
 
@@ -40,8 +40,14 @@ def test_live_training_draws_every_task_while_it_trains(runs):
     for j, line in enumerate(live.ce_lines):
         np.testing.assert_array_equal(line.get_xdata(), x)
         np.testing.assert_array_equal(line.get_ydata(), y[:, j])
+    dx, dy = drift_curves(hnet.history_)  # the drift view: each earlier task's distance
+    assert not live.drift_hint.get_visible() and live.ax_drift.get_yscale() == "log"
+    for j, line in enumerate(live.drift_lines):
+        np.testing.assert_array_equal(line.get_xdata(), dx)
+        np.testing.assert_array_equal(line.get_ydata(), visible_drift(dy)[:, j])
     live.reset("next")
     assert live.ce_lines == [] and live.ce_hint.get_visible() and live.task_loss == []
+    assert live.drift_lines == [] and live.drift_hint.get_visible()
     # mid task 2: task 1's 9 records, then task 2's first 5 (steps 0..20), for tasks 1, 2
     assert len(peek.seen) == 2 and len(peek.seen[0]) == 9 + 5
     np.testing.assert_array_equal(peek.seen[0][9:], hnet.history_[1]["ce_metric"][:5, 0])

@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from traitlets import Float, HasTraits, Int
 
-from ..plots import task_colors
-from ..stability import curves, records
+from ..plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
+from ..stability import curves, drift_curves, records
 from ..tasks import Task
 from ..train import Callback
 from .view import AnalysisWidget, guarded, integer_ticks, metric_label, metric_norm
@@ -51,14 +51,21 @@ class LiveTraining(AnalysisWidget, Callback):
         fig = self.new_figure((9.4, 6.4), live=True)
         grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
         self.ax_loss, self.ax_R = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
-        self.ax_ce = fig.add_subplot(grid[1, :])
+        self.ax_ce, self.ax_drift = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
         self.ce_lines: list[Any] = []
-        self.ce_hint = self.ax_ce.text(0.5, 0.5, "train with eval_every=k (e.g. 10) to see "
+        self.drift_lines: list[Any] = []
+        self.ce_hint = self.ax_ce.text(0.5, 0.5, "train with eval_every=k (e.g. 10)\nto see "
                                        "every task's metric during training",
                                        ha="center", va="center", transform=self.ax_ce.transAxes,
                                        color="0.4")
+        self.drift_hint = self.ax_drift.text(0.5, 0.5, "a hypernetwork with eval_every:\nhow "
+                                             "far the old tasks'\nweights move", ha="center",
+                                             va="center", transform=self.ax_drift.transAxes,
+                                             color="0.4")
         self.ax_ce.set(xlabel="training step (all tasks)", ylabel="metric",
                        title="every task while the later ones train (dotted: a new task starts)")
+        self.ax_drift.set(xlabel="training step (all tasks)", ylabel=DRIFT_LABEL,
+                          title=DRIFT_TITLE)
         self.loss_line, = self.ax_loss.plot([], [], color="C0", lw=1, label="task loss")
         self.reg_line, = self.ax_loss.plot([], [], color="C3", lw=1, label="regularizer")
         self.ax_loss.set(xlabel="training step (all tasks)", ylabel="loss", yscale="log",
@@ -82,10 +89,12 @@ class LiveTraining(AnalysisWidget, Callback):
         self.boundaries.clear()
         for mark in self.marks:
             mark.remove()
-        for line in self.ce_lines:
+        for line in (*self.ce_lines, *self.drift_lines):
             line.remove()
         self.marks.clear()
         self.ce_lines.clear()
+        self.drift_lines.clear()
+        self.drift_hint.set_visible(True)
         self.learner, self.state.task, self.state.step = None, -1, 0
         self.loss_line.set_data([], [])
         self.reg_line.set_data([], [])
@@ -104,7 +113,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.n_tasks = task.n_tasks
         self.state.task, self.state.step = task.task_id, 0
         if len(self.boundaries) > 1:
-            for ax in (self.ax_loss, self.ax_ce):
+            for ax in (self.ax_loss, self.ax_ce, self.ax_drift):
                 self.marks.append(ax.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":"))
 
     def on_step(self, learner: Any, task_id: int, step: int, logs: dict[str, float]) -> None:
@@ -160,6 +169,7 @@ class LiveTraining(AnalysisWidget, Callback):
         if current is None and not (learner is not None and records(learner.history_)):
             return
         history = learner.history_ if current is None else [*learner.history_, current.arrays()]
+        self._render_drift(history)
         x, y = curves(history)
         T = y.shape[1]
         colors = task_colors(max(T, getattr(self, "n_tasks", T)))
@@ -172,12 +182,28 @@ class LiveTraining(AnalysisWidget, Callback):
         metric = learner.tasks_[0].metric if learner.tasks_ else current.tasks[0].metric
         better = "higher" if metric == "accuracy" else "lower"
         self.ax_ce.set_ylabel(f"{metric_label(metric)}\n{better} is better")
+        if metric != "accuracy":
+            self.ax_ce.set_yscale("log")
+        self.ax_ce.relim()
+        self.ax_ce.autoscale_view()
         if metric == "accuracy":  # fixed scales: runs compare by eye
             self.ax_ce.set_ylim(0, 102)
-            return
-        self.ax_ce.set_yscale("log")
-        if self.mse_range:
+        elif self.mse_range:
             self.ax_ce.set_ylim(*self.mse_range)
-        else:
-            self.ax_ce.relim()
-            self.ax_ce.autoscale_view()
+
+    def _render_drift(self, history: list[dict[str, Any]]) -> None:
+        """Each earlier task's weight drift so far (a hypernetwork from its second task)."""
+        x, y = drift_curves(history)
+        if not len(x) or np.isnan(y).all():
+            return
+        colors = task_colors(max(y.shape[1], getattr(self, "n_tasks", y.shape[1])))
+        while len(self.drift_lines) < y.shape[1]:
+            self.drift_lines.append(self.ax_drift.plot([], [], lw=1.2,
+                                                       color=colors[len(self.drift_lines)])[0])
+        y = visible_drift(y)
+        for j, line in enumerate(self.drift_lines):
+            line.set_data(x, y[:, j])
+        self.drift_hint.set_visible(False)
+        self.ax_drift.set_yscale("log")
+        self.ax_drift.relim()
+        self.ax_drift.autoscale_view()

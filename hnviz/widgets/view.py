@@ -64,19 +64,27 @@ def display_size(figsize: tuple[float, float]) -> tuple[tuple[float, float], flo
     return (w * fit, h * fit), dpi
 
 
-def wrap_titles(figure: Figure) -> tuple[int, ...]:
+def wrap_titles(figure: Figure, wrapped: dict[int, tuple[str, str]] | None = None
+                ) -> tuple[int, ...]:
     """Break every axes title that would be wider than its axes into lines (estimated from
     the font size: no drawing needed), so a long title is never cut at the figure's edge.
+    ``wrapped`` remembers each title's text before wrapping (id -> (text, wrapped text)):
+    a title wrapped before is wrapped again from its own text when its axes change size.
     Returns each title's number of line breaks (a change calls for a new layout)."""
+    wrapped = {} if wrapped is None else wrapped
     for ax in figure.axes:
         title = ax.title
         text = title.get_text()
-        if not text:
-            continue
+        before = wrapped.get(id(title))
+        if before is not None and text == before[1]:
+            text = before[0]  # our own wrapping of it: start from the widget's text
         char_px = title.get_fontsize() * figure.dpi / 72 * 0.55
         chars = max(12, int(ax.bbox.width * 1.05 / char_px))
-        if any(len(line) > chars for line in text.split("\n")):
-            title.set_text("\n".join(textwrap.fill(line, chars) for line in text.split("\n")))
+        lines = "\n".join(textwrap.fill(line, chars) if len(line) > chars else line
+                          for line in text.split("\n"))
+        if lines != title.get_text():
+            title.set_text(lines)
+        wrapped[id(title)] = (text, lines)
     return tuple(ax.title.get_text().count("\n") for ax in figure.axes)
 
 
@@ -96,6 +104,7 @@ class FigureView:
             figsize, dpi = display_size(figsize)
         self.interactive, self.live = _ipympl_active() and not live, live
         self._title_lines: tuple[int, ...] | None = None
+        self._wrapped: dict[int, tuple[str, str]] = {}  # wrap_titles' memory
         if self.interactive:
             with plt.ioff():
                 self.figure = plt.figure(figsize=figsize, dpi=dpi)
@@ -125,7 +134,7 @@ class FigureView:
         A live figure (data, limits and titles change between draws, at most every half
         second) is laid out again each time; an interactive one when a title's line count
         changes (not on every slider step)."""
-        lines = wrap_titles(self.figure)
+        lines = wrap_titles(self.figure, self._wrapped)
         if self.live or lines != self._title_lines:
             self.figure.tight_layout()
             self._title_lines, self._background = lines, None
