@@ -162,8 +162,8 @@ def plot_continual(history: Sequence[dict[str, np.ndarray]], metric: str = "accu
     return out
 
 
-DRIFT_TITLE = "old tasks' weights: distance from their targets"
-DRIFT_LABEL = "‖h(e_t, θ) − W*_t‖ (lower: kept)"
+DRIFT_TITLE = "old tasks' weights: distance from their targets (lower: kept)"
+DRIFT_LABEL = "‖h(e_t, θ) − W*_t‖"
 
 
 def visible_drift(y: np.ndarray) -> np.ndarray:

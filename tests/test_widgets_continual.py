@@ -18,7 +18,7 @@ from hnviz.widgets import ForgettingDashboard, LiveTraining  # noqa: E402
 def runs():
     tasks = hnviz.permuted_digits(3, seed=2)
     cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=40, eval_every=5)
-    live = LiveTraining(min_interval=0.0)
+    live = LiveTraining(min_interval=60)  # renders at task ends and when Peek asks
 
     class Peek(Callback):  # what the live panel shows in the middle of task 2
         def on_step(self, learner, task_id, step, logs):

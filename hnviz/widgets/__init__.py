@@ -12,6 +12,8 @@ message area, and in ``errors``. A widget displays itself when it ends a cell.
 - :class:`ForgettingDashboard` — matrix, forgetting curves and metrics of one or more runs.
 - :class:`LiveTraining` — a callback that plots loss and matrix while a learner trains.
 - :class:`ForgettingLab` — a classroom demo: pick beta, train, compare.
+- :class:`MethodsLab` — fine-tuning, EWC and the hypernetwork learning the same tasks,
+  side by side and live.
 - :class:`ReplayExplorer` — HNET+TIR: the images each task's replay embedding generates,
   along a path between two of them, and what the task-inference net makes of them.
 
@@ -28,10 +30,11 @@ from .export import save_figures
 from .interpolation import InterpolationExplorer, InterpolationState
 from .lab import ForgettingLab, LabSession, LabState
 from .live import LiveState, LiveTraining
+from .methods_lab import MethodsLab, MethodsSession
 from .replay import ReplayExplorer, ReplayState
 from .view import set_display
 
 __all__ = ["DashboardState", "EmbeddingExplorer", "EmbeddingState", "ForgettingDashboard",
            "ForgettingLab", "InterpolationExplorer", "InterpolationState", "LabSession",
-           "LabState", "LiveState", "LiveTraining", "ReplayExplorer", "ReplayState", "save_figures",
+           "LabState", "LiveState", "LiveTraining", "MethodsLab", "MethodsSession", "ReplayExplorer", "ReplayState", "save_figures",
            "set_display"]
