@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 import jupyterlab as jl
+import lecturer
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -158,7 +159,10 @@ def run_in_browser(lab, browser, name: str, committed):
         assert not errors, f"{name}: JavaScript errors {errors}"
         n_code = sum(c.cell_type == "code" for c in committed.cells)
         jl.save(page, work / name, n_code)
-        return nbformat.read(work / name, as_version=4)
+        executed = nbformat.read(work / name, as_version=4)
+        if stem == "05_teaching_demo":  # after the save: the script changes the widgets
+            check_lecturer(lecturer.run(page, browser, lab, name, ARTIFACTS))
+        return executed
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / f"{stem}_FAILED.png"), full_page=True)
         print(f"the end of JupyterLab's log:\n{log.read_text()[-4000:]}")
@@ -166,6 +170,24 @@ def run_in_browser(lab, browser, name: str, committed):
     finally:
         page.close()
         jl.shutdown_kernels(url, token)
+
+
+def check_lecturer(r: dict) -> None:
+    """Acceptance of the classroom script (tests/lecturer.py): one run per press, the
+    stop within a second, a reset that clears, colours fixed per β, nothing cut at
+    1280 x 720 or 130 %, all three methods' panels change, slider steps fast."""
+    s = r["state"]
+    assert s["runs"] == [[0.0, "done"], [0.01, "done"], [0.1, "done"], [1.0, "done"],
+                         [10.0, "stopped"]], s["runs"]  # the double-click trained once
+    assert s["ignored"] == 1 and s["lines"] == [0.0, 0.01, 0.1, 1.0] and s["colours_fixed"]
+    assert s["clipped"] == [] and max(s["widths"].values()) <= 790, s
+    assert s["followed_is_latest"]
+    assert r["stopped_in"] <= 1.0, f"the stop took {r['stopped_in']:.2f} s"
+    assert r["after_reset"] == {"runs": [], "lines": 0}
+    assert min(r["methods"]["changed_per_panel"]) > 0.005 and r["methods"]["reset_same"] > 0.995, \
+        r["methods"]
+    assert r["screens"] == {"1280x720": [], "130%": []}, r["screens"]
+    assert min(r["slider_ms"]) > 0 and r["slider_median_ms"] <= 200, r["slider_ms"]
 
 
 def check_widgets_live(page, name: str) -> None:

@@ -1,4 +1,4 @@
-"""Every widget's figure fits a notebook column (at most 900 px wide by default) and
+"""Every widget's figure fits a notebook column (at most 790 px wide by default) and
 nothing is cut at its edges (the tight bounding box of everything drawn lies inside the
 canvas), at the normal font size and at a projector's ``font_scale``, after training and
 after interaction; titles are wrapped instead of cut, numbers in titles are labelled."""
@@ -26,7 +26,7 @@ def toy_run():
     return hnviz.HyperCL(cfg, progress=False).fit(toy), toy
 
 
-def assert_fits(figure, width=900):
+def assert_fits(figure, width=790):
     figure.canvas.draw()
     box = figure.get_tightbbox(figure.canvas.get_renderer())
     w, h = figure.get_size_inches()

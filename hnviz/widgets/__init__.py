@@ -17,7 +17,7 @@ message area, and in ``errors``. A widget displays itself when it ends a cell.
 - :class:`ReplayExplorer` — HNET+TIR: the images each task's replay embedding generates,
   along a path between two of them, and what the task-inference net makes of them.
 
-:func:`set_display` sets the widest figure (900 px: a 960 px notebook column or a 1280 px
+:func:`set_display` sets the widest figure (790 px: a 960 px notebook column or a 1280 px
 projector at 130 % zoom) and a ``font_scale`` for a projector, for widgets made after it.
 
 Widgets take a trained learner, a :class:`hnviz.runs.Run` or a run directory. Under

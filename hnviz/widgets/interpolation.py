@@ -79,7 +79,7 @@ class InterpolationExplorer(AnalysisWidget):
         for x in (0.0, 1.0):
             ax.axvline(x, color="0.6", ls="--", lw=1)
         self.marker = ax.axvline(self.state.alpha, color="k", lw=1.5)
-        ax.set(xlabel="α   (0: task a's embedding, 1: task b's)",
+        ax.set(xlabel="α  (0: task a, 1: task b)",
                ylabel=metric_label(self.net.metric),
                xlim=(-self.extrapolate - 0.02, 1 + self.extrapolate + 0.02))
         if self.net.metric == "accuracy":

@@ -33,18 +33,19 @@ __all__ = ["AnalysisWidget", "DISPLAY", "FigureView", "check_task_trait", "displ
            "resolve", "save_figure", "set_display", "task_labels", "wrap_titles"]
 
 
-DISPLAY = {"width": 900, "font_scale": 1.0}  # set_display(); read when a widget is made
+DISPLAY = {"width": 790, "font_scale": 1.0}  # set_display(); read when a widget is made
 BASE_DPI = 90
 
 
 def set_display(width: int | None = None, font_scale: float | None = None) -> dict[str, float]:
     """How widgets made from now on are sized: ``width`` the widest figure in CSS pixels
-    (default 900: a 960 px notebook column, or a 1280 px projector at 130 % zoom, less
-    JupyterLab's margins); ``font_scale`` enlarges every text and line of a figure by
-    that factor at the same pixel size (e.g. 1.4 for a projector). Returns the settings."""
+    (default 790: a 960 px notebook column, or a 1280 px projector at 130 % zoom with
+    the file browser hidden, less JupyterLab's margins); ``font_scale`` enlarges every
+    text and line of a figure by that factor at the same pixel size (e.g. 1.4 for a
+    projector). Returns the settings."""
     if width is not None:
         if not 300 <= width <= 4000:
-            raise ValueError(f"width = {width} px is outside 300..4000; use e.g. 900")
+            raise ValueError(f"width = {width} px is outside 300..4000; use e.g. 790")
         DISPLAY["width"] = int(width)
     if font_scale is not None:
         if not 0.5 <= font_scale <= 3:
@@ -121,7 +122,9 @@ class FigureView:
         else:
             self.figure = Figure(figsize=figsize, dpi=dpi)
             FigureCanvasAgg(self.figure)
-            self.widget = widgets.Image(format="png")
+            # never wider than its column: a narrower one scales the picture down
+            self.widget = widgets.Image(format="png", layout=widgets.Layout(max_width="100%",
+                                                                            height="auto"))
         self._background: Any = None  # the pixels under the blitted artists (see draw)
         self._blit_key: tuple[int, ...] = ()
         self._drawing = False
