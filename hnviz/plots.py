@@ -15,7 +15,8 @@ from .learner import HyperCL
 
 
 def _ax(ax: Axes | None, figsize: tuple[float, float] = (6, 4)) -> Axes:
-    return ax if ax is not None else plt.figure(figsize=figsize).add_subplot()
+    """``ax``, or one on a new figure laid out to keep every label inside (constrained)."""
+    return ax if ax is not None else plt.figure(figsize=figsize, layout="constrained").add_subplot()
 
 
 def task_colors(n: int) -> np.ndarray:
@@ -58,7 +59,7 @@ def plot_toy_fits(learner: HyperCL | None, tasks: Sequence[Task], ax: Axes | Non
                                   color=color))
         artists += ax.plot(x, y, color=color, lw=2, label=task.name)
     ax.set(xlabel="x", ylabel="y", title="hypernetwork fits after the last task")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return artists
 
 
@@ -251,11 +252,14 @@ def plot_task_confusion(C: np.ndarray, ax: Axes | None = None,
     import seaborn as sns
 
     ax = _ax(ax, (5, 4))
-    labels = names if names is not None else [str(t + 1) for t in range(len(C))]
+    # task numbers unless the names are short: long ones would be cut at the figure's edge
+    short = names is not None and max(len(n) for n in names) <= 6
+    labels = list(names) if short else [str(t + 1) for t in range(len(C))]
     sns.heatmap(C, annot=len(C) <= 12, fmt=".0f", cmap="magma", vmin=0, vmax=100, ax=ax,
                 square=True, xticklabels=labels, yticklabels=labels,
                 cbar_kws={"label": "% of the task's test inputs"})
-    ax.set(xlabel="inferred task", ylabel="true task", title="task inference by entropy")
+    ax.set(xlabel="inferred task (column)", ylabel="true task (row)",
+           title="task inference by entropy")
     return ax.collections[0]
 
 
@@ -275,19 +279,23 @@ def plot_loss_curves(curves: dict[str, np.ndarray], ax: Axes | None = None,
 
 
 def plot_final_metrics(matrices: dict[str, np.ndarray], metric: str = "accuracy",
-                       ax: Axes | None = None) -> list[Any]:
-    """Each task's final metric (the last row of R) for several runs, one line per run."""
+                       ax: Axes | None = None, chance: float | None = None) -> list[Any]:
+    """Each task's final metric (the last row of R) for several runs, one line per run;
+    ``chance``: the accuracy of guessing (e.g. 10 for ten classes), drawn dashed."""
     ax = _ax(ax, (7, 3.5))
     lines = []
     for name, R in matrices.items():
         final = np.asarray(R, dtype=float)[-1]
         lines += ax.plot(np.arange(1, len(final) + 1), final, marker="o" if len(final) <= 20
                          else None, lw=1.5, label=f"{name} (mean {np.mean(final):.3g})")
-    ax.set(xlabel="task", ylabel=f"final {_metric_label(metric)}",
+    better = "higher" if metric == "accuracy" else "lower"
+    ax.set(xlabel="task", ylabel=f"final {_metric_label(metric)}\n({better} is better)",
            title="each task after the whole sequence")
     if metric != "accuracy":
         ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", ls="--", lw=1, label=f"chance ({chance:g} %)")
+    ax.legend(fontsize=9)
     return lines
 
 

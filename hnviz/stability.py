@@ -82,10 +82,11 @@ class ContinualEval:
         (a hypernetwork from its second task), ``ce_drift`` ``(n, T - 1)``: the earlier
         tasks' weight drift. The history's records."""
         T = len(self.tasks)
-        out = {"ce_step": np.asarray(self.steps, dtype=np.int64),
-               "ce_metric": np.asarray(self.rows, dtype=np.float64).reshape(-1, T)}
-        if self.drifts and len(self.drifts) == len(self.rows):
-            out["ce_drift"] = np.asarray(self.drifts, dtype=np.float64).reshape(-1, T - 1)
+        n = min(len(self.steps), len(self.rows))  # a record being appended by another thread
+        out = {"ce_step": np.asarray(self.steps[:n], dtype=np.int64),
+               "ce_metric": np.asarray(self.rows[:n], dtype=np.float64).reshape(-1, T)}
+        if self.drifts and len(self.drifts) >= n:
+            out["ce_drift"] = np.asarray(self.drifts[:n], dtype=np.float64).reshape(-1, T - 1)
         return out
 
     def tensors(self) -> dict[str, torch.Tensor]:

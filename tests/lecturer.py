@@ -79,6 +79,7 @@ print(json.dumps({
     "widths": {n: round(w.figure.get_size_inches()[0] * w.figure.dpi) for n, w in _widgets.items()},
     "clipped": [n for n, w in _widgets.items() if not _inside(w.figure)],
     "followed_is_latest": lab.followed[0].learner is lab.learner,
+    "errors": lab.errors + methods.errors,
 }))
 """
 

@@ -20,7 +20,7 @@ LAYERS = {
     "io": ["safeio", "lock"],
     "data": ["data", "scenarios", "benchmarks"],
     "run files": ["checkpoint", "runs"],
-    "results": ["analysis", "plots", "tables", "widgets.view", "widgets.net_panel",
+    "results": ["analysis", "plots", "tables", "widgets.figure_view", "widgets.view", "widgets.net_panel",
                 "widgets.live", "widgets.lab_view", "widgets.run_control",
                 "widgets.training_widget", "widgets.lab", "widgets.methods_lab", "widgets.embedding", "widgets.interpolation",
                 "widgets.dashboard", "widgets.replay", "widgets.export", "widgets"],
@@ -171,7 +171,7 @@ def _private_reach_ins(module: str) -> list[str]:
 
 # Private attributes of third-party objects that hnviz has to touch, each with its reason.
 ALLOWED_PRIVATE = {
-    "widgets.view": ["._size"],  # ipympl's canvas size trait (see FigureView)
+    "widgets.figure_view": ["._size"],  # ipympl's canvas size trait (see FigureView)
     "sweep_ray": ["._private"],  # ray._private.ray_constants: Ray's laptop mode switch
 }
 

@@ -181,7 +181,7 @@ def check_lecturer(r: dict) -> None:
                          [10.0, "stopped"]], s["runs"]  # the double-click trained once
     assert s["ignored"] == 1 and s["lines"] == [0.0, 0.01, 0.1, 1.0] and s["colours_fixed"]
     assert s["clipped"] == [] and max(s["widths"].values()) <= 790, s
-    assert s["followed_is_latest"]
+    assert s["followed_is_latest"] and s["errors"] == [], s
     assert r["stopped_in"] <= 1.0, f"the stop took {r['stopped_in']:.2f} s"
     assert r["after_reset"] == {"runs": [], "lines": 0}
     assert min(r["methods"]["changed_per_panel"]) > 0.005 and r["methods"]["reset_same"] > 0.995, \

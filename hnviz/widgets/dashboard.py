@@ -255,7 +255,7 @@ class ForgettingDashboard(AnalysisWidget):
             if shown:
                 handles += [art["mean"]] + ([art["band"]] if single else []) \
                     + ([art["highlight"]] if has_task else [])
-        self.ax_curves.legend(handles=handles, fontsize=7, loc="lower left", framealpha=0.8,
+        self.ax_curves.legend(handles=handles, fontsize=9, loc="lower left", framealpha=0.8,
                               ncol=1 if single or len(handles) <= 4 else 2)
         what = ("every task (colour: task 1 dark … last yellow)" if single
                 else "mean over tasks seen, band 10–90 %")

@@ -122,7 +122,7 @@ class InterpolationExplorer(AnalysisWidget):
         if self.net.metric != "accuracy":
             norm = metric_norm(self.net.metric, m)
             self.ax_path.set(yscale="log", ylim=(norm.vmin, norm.vmax))
-        self.ax_path.legend(fontsize=7, loc="lower left" if self.net.metric == "accuracy"
+        self.ax_path.legend(fontsize=9, loc="lower left" if self.net.metric == "accuracy"
                             else "upper left", ncol=1 if self.many else 2)
         self.ax_path.set_title(f"{self.net.metric} along the path from task {a + 1} to task {b + 1}",
                                fontsize=10)

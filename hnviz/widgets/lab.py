@@ -21,6 +21,7 @@ from .lab_view import LabFigure
 from .live import LiveTraining
 from .run_control import RunControl
 from .training_widget import TrainingWidget
+from .view import drawing, guarded
 
 BETAS = (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)  # the slider's stops: a colour each
 
@@ -149,11 +150,17 @@ class ForgettingLab(TrainingWidget):
         self.live.reset(f"β = {beta:g}")
         learner = self.session.train(beta, self.state.n_steps, [self.live], claimed=True)
         if learner is not None:
-            self.plot.update(self.session)
-            self.redraw()
-            for follower in self.followers:
-                self._show_follower(follower, learner)
+            self._show_result(learner)
         return learner
+
+    @drawing
+    @guarded
+    def _show_result(self, learner: HyperCL) -> None:
+        """The result figure and the followers for ``learner``."""
+        self.plot.update(self.session)
+        self.redraw()
+        for follower in self.followers:
+            self._show_follower(follower, learner)
 
     def _clear(self) -> None:
         self.live.reset()

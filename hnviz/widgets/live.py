@@ -13,7 +13,8 @@ from ..plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
 from ..stability import curves, drift_curves, records
 from ..tasks import Task
 from ..train import Callback
-from .view import AnalysisWidget, guarded, integer_ticks, metric_label, metric_norm
+from .view import (AnalysisWidget, drawing, guarded, integer_ticks, metric_label,
+                   metric_norm)
 
 
 # ------------------------------------------------------------------ LiveTraining
@@ -47,7 +48,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.boundaries: list[int] = []
         self.marks: list[Any] = []  # the task-start lines
         self.learner: Any = None
-        self._last = 0.0
+        self._last, self._pending = 0.0, False
         fig = self.new_figure((9.4, 6.4), live=True)
         grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
         self.ax_loss, self.ax_R = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
@@ -81,6 +82,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.view.children = [self.status, self.fig_view.widget, self.output]
         self.redraw()
 
+    @drawing
     def reset(self, title: str = "") -> None:
         """Forget the run shown (losses, task starts, curves, matrix); ``title`` names the
         next one in the panels' titles (e.g. "β = 0.01")."""
@@ -113,21 +115,29 @@ class LiveTraining(AnalysisWidget, Callback):
         self.n_tasks = task.n_tasks
         self.state.task, self.state.step = task.task_id, 0
         if len(self.boundaries) > 1:
-            for ax in (self.ax_loss, self.ax_ce, self.ax_drift):
-                self.marks.append(ax.axvline(self.boundaries[-1], color="0.75", lw=0.8, ls=":"))
+            self._mark_start(self.boundaries[-1])
+
+    @drawing
+    def _mark_start(self, step: int) -> None:
+        for ax in (self.ax_loss, self.ax_ce, self.ax_drift):
+            self.marks.append(ax.axvline(step, color="0.75", lw=0.8, ls=":"))
 
     def on_step(self, learner: Any, task_id: int, step: int, logs: dict[str, float]) -> None:
         self.task_loss.append(logs["task_loss"])
         self.reg_loss.append(logs.get("reg_loss", 0.0))
         self.state.step, self.state.task_loss = step + 1, logs["task_loss"]
         self.state.reg_loss = logs.get("reg_loss", 0.0)
-        if time.perf_counter() - self._last >= self.min_interval:
+        if not self._pending and time.perf_counter() - self._last >= self.min_interval:
+            self._pending = True  # one render at a time in flight (see _render)
             self._render()
 
     def on_task_end(self, learner: Any, task_id: int, logs: dict[str, Any]) -> None:
-        R = learner.matrix_
+        self._show_matrix(np.array(learner.matrix_, dtype=float), learner.metric_)
+
+    @drawing
+    @guarded
+    def _show_matrix(self, R: np.ndarray, metric: str) -> None:
         T = len(R)
-        metric = learner.metric_
         fixed = self.mse_range and metric != "accuracy"
         self.image.set_norm(LogNorm(*self.mse_range) if fixed else metric_norm(metric, R))
         if metric != "accuracy":
@@ -145,11 +155,14 @@ class LiveTraining(AnalysisWidget, Callback):
             self.figure.tight_layout()
         self._render()
 
+    @drawing
     @guarded
     def _render(self) -> None:
-        x = np.arange(len(self.task_loss))
-        self.loss_line.set_data(x, self.task_loss)
-        reg = np.asarray(self.reg_loss, dtype=float)
+        loss, reg = list(self.task_loss), list(self.reg_loss)  # the trainer appends to them
+        n = min(len(loss), len(reg))
+        x = np.arange(n)
+        self.loss_line.set_data(x, loss[:n])
+        reg = np.asarray(reg[:n], dtype=float)
         self.reg_line.set_data(x, np.where(reg > 0, reg, np.nan))
         self.ax_loss.relim()
         self.ax_loss.autoscale_view()
@@ -159,16 +172,17 @@ class LiveTraining(AnalysisWidget, Callback):
                              f"{st.step}/{getattr(self, 'n_steps', '?')} · task loss "
                              f"{st.task_loss:.4g} · regularizer {st.reg_loss:.3g}")
         self.redraw()
-        self._last = time.perf_counter()
+        self._last, self._pending = time.perf_counter(), False
 
     def _render_continual(self) -> None:
         """Every task's continual-evaluation curve so far (finished tasks and the one in
         training), one line per task in the task's colour."""
         learner = self.learner
-        current = getattr(learner, "continual_", None)
-        if current is None and not (learner is not None and records(learner.history_)):
+        current = getattr(learner, "continual_", None)  # read once: training moves on
+        history = list(getattr(learner, "history_", []))
+        if current is None and not (learner is not None and records(history)):
             return
-        history = learner.history_ if current is None else [*learner.history_, current.arrays()]
+        history = history if current is None else [*history, current.arrays()]
         self._render_drift(history)
         x, y = curves(history)
         T = y.shape[1]

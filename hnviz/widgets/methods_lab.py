@@ -23,7 +23,7 @@ from ..train import Callback
 from .lab_view import MSE_RANGE
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import guarded, metric_label
+from .view import drawing, guarded, metric_label
 
 METHODS = ("finetune", "ewc", "hnet")
 NAMES = {"finetune": "fine-tuning", "ewc": "EWC", "si": "SI", "online_ewc": "online EWC",
@@ -109,7 +109,7 @@ class MethodsLab(TrainingWidget):
                          len(tasks), n_steps)
         self.learners_per_step = len(methods)
         self.tasks, self.methods, self.metric = tasks, list(methods), tasks[0].metric
-        self.min_interval, self._last = min_interval, 0.0
+        self.min_interval, self._last, self._pending = min_interval, 0.0, False
         fig = self.new_figure((9.4, 3.6), live=True)
         axes = fig.subplots(1, len(self.methods), sharex=True, sharey=True, squeeze=False)[0]
         self.axes = dict(zip(self.methods, axes))
@@ -155,13 +155,14 @@ class MethodsLab(TrainingWidget):
 
     def _train_run(self) -> dict[str, ContinualLearner] | None:
         self._clear()
-        self.axes[self.methods[0]].set_xlim(0, self.steps.value * len(self.tasks))
         feed = _Feed(self)
         out = self.session.train(self.steps.value, lambda m: [feed], claimed=True)
         self.render()
         return out
 
+    @drawing
     def _clear(self) -> None:
+        self.axes[self.methods[0]].set_xlim(0, self.steps.value * len(self.tasks))
         for lines in self.lines.values():
             for line in lines:
                 line.set_data([], [])
@@ -172,17 +173,21 @@ class MethodsLab(TrainingWidget):
             ax.set_title(NAMES.get(method, method), fontsize=11)
 
     def maybe_render(self, force: bool = False) -> None:
-        """Redraw if ``min_interval`` passed since the last redraw (or ``force``)."""
-        if force or time.perf_counter() - self._last >= self.min_interval:
+        """Redraw if ``min_interval`` passed since the last redraw (or ``force``), unless
+        a redraw is still waiting for the main thread."""
+        if force or (not self._pending and
+                     time.perf_counter() - self._last >= self.min_interval):
+            self._pending = True
             self.render()
 
+    @drawing
     @guarded
     def render(self) -> None:
         """Every panel from its learner's records so far, then the figure."""
         for method, learner in list(self.learners.items()):
-            current = learner.continual_
-            history = learner.history_ if current is None else [*learner.history_,
-                                                                 current.arrays()]
+            current = learner.continual_  # read once: training moves on
+            history = list(learner.history_)
+            history = history if current is None else [*history, current.arrays()]
             x, y = curves(history)
             for j, line in enumerate(self.lines[method]):
                 line.set_data(*((x, y[:, j]) if j < y.shape[1] else ([], [])))
@@ -190,7 +195,7 @@ class MethodsLab(TrainingWidget):
                 self._mark_starts(x)
             self.axes[method].set_title(self._title(method, learner), fontsize=11)
         self.redraw()
-        self._last = time.perf_counter()
+        self._last, self._pending = time.perf_counter(), False
 
     def _mark_starts(self, x: np.ndarray) -> None:
         starts = task_starts(x)

@@ -38,14 +38,14 @@ class NetPanel:
             self.x = torch.linspace(lo, hi, 300)[:, None]
             for t, c in zip(tasks, colors):
                 ax.scatter(t.x_train[:, 0], t.y_train[:, 0], s=6, color=c, alpha=0.35,
-                           label=t.name if T <= 10 else None)
+                           label=f"task {t.task_id + 1}" if T <= 10 else None)
             ys = torch.cat([t.y_train[:, 0] for t in tasks])
             pad = 0.15 * float(ys.max() - ys.min())
             ax.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
             self.line, = ax.plot(self.x[:, 0], np.zeros(len(self.x)), color="k", lw=2.5,
                                  label="generated net")
             ax.set(xlabel="x", ylabel="y")
-            ax.legend(fontsize=7, loc="upper left", ncol=2)
+            ax.legend(fontsize=9, loc="upper left", ncol=2)
         else:
             self.bars = ax.add_collection(PolyCollection(bar_verts(np.zeros(T)),
                                                          facecolors=colors, edgecolors="none"))
@@ -57,7 +57,7 @@ class NetPanel:
                 ax.set_ylim(0, 102)
             if T <= 20:
                 ax.set_xticks(range(1, T + 1))
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=9, loc="lower right")
         self.values = np.zeros(T)
 
     def update(self, emb: np.ndarray) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""How a widget's figure reaches the page: its size (:func:`set_display`: the column
+width and a font scale), the view (an ipympl canvas or a PNG image, with blitting), title
+wrapping so nothing is cut, and drawing from one thread at a time (:func:`drawing`)."""
+from __future__ import annotations
+
+import functools
+import io
+import textwrap
+import threading
+from typing import Any, Callable, Sequence
+
+import ipywidgets as widgets
+import matplotlib
+import matplotlib.pyplot as plt
+import PIL.Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["BASE_DPI", "DISPLAY", "DRAW_LOCK", "FigureView", "display_size", "drawing",
+           "set_display", "wrap_titles"]
+
+
+DISPLAY = {"width": 790, "font_scale": 1.0}  # set_display(); read when a widget is made
+BASE_DPI = 90
+
+
+def set_display(width: int | None = None, font_scale: float | None = None) -> dict[str, float]:
+    """How widgets made from now on are sized: ``width`` the widest figure in CSS pixels
+    (default 790: a 960 px notebook column, or a 1280 px projector at 130 % zoom with
+    the file browser hidden, less JupyterLab's margins); ``font_scale`` enlarges every
+    text and line of a figure by that factor at the same pixel size (e.g. 1.4 for a
+    projector). Returns the settings."""
+    if width is not None:
+        if not 300 <= width <= 4000:
+            raise ValueError(f"width = {width} px is outside 300..4000; use e.g. 790")
+        DISPLAY["width"] = int(width)
+    if font_scale is not None:
+        if not 0.5 <= font_scale <= 3:
+            raise ValueError(f"font_scale = {font_scale} is outside 0.5..3; use e.g. 1.4")
+        DISPLAY["font_scale"] = float(font_scale)
+    return dict(DISPLAY)
+
+
+def display_size(figsize: tuple[float, float]) -> tuple[tuple[float, float], float]:
+    """The figure size (inches) and dpi of a widget figure designed as ``figsize`` at 90
+    dpi, under :func:`set_display`: fonts scaled by ``font_scale`` (fewer inches, more
+    dpi: the same pixels), then shrunk to at most ``width`` pixels, aspect kept."""
+    scale = DISPLAY["font_scale"]
+    dpi = BASE_DPI * scale
+    w, h = figsize[0] / scale, figsize[1] / scale
+    fit = min(1.0, DISPLAY["width"] / (w * dpi))
+    return (w * fit, h * fit), dpi
+
+
+def wrap_titles(figure: Figure, wrapped: dict[int, tuple[str, str]] | None = None
+                ) -> tuple[int, ...]:
+    """Break every axes title that would be wider than its axes into lines (estimated from
+    the font size: no drawing needed), so a long title is never cut at the figure's edge.
+    ``wrapped`` remembers each title's text before wrapping (id -> (text, wrapped text)):
+    a title wrapped before is wrapped again from its own text when its axes change size.
+    Returns each title's number of line breaks (a change calls for a new layout)."""
+    wrapped = {} if wrapped is None else wrapped
+    for ax in figure.axes:
+        title = ax.title
+        text = title.get_text()
+        before = wrapped.get(id(title))
+        if before is not None and text == before[1]:
+            text = before[0]  # our own wrapping of it: start from the widget's text
+        char_px = title.get_fontsize() * figure.dpi / 72 * 0.55
+        chars = max(12, int(ax.bbox.width * 1.05 / char_px))
+        lines = "\n".join(textwrap.fill(line, chars) if len(line) > chars else line
+                          for line in text.split("\n"))
+        if lines != title.get_text():
+            title.set_text(lines)
+        wrapped[id(title)] = (text, lines)
+    return tuple(ax.title.get_text().count("\n") for ax in figure.axes)
+
+
+DRAW_LOCK = threading.RLock()
+
+
+def drawing(method: Callable) -> Callable:
+    """Hold :data:`DRAW_LOCK` while ``method`` runs: matplotlib must lay out and draw text
+    in one thread at a time (its math-text parser is not thread-safe), and in JupyterLab
+    three threads draw widgets: the kernel's main thread (cells), the subshell thread
+    that handles widget events (sliders, clicks, ipympl's draw requests) and a lab's
+    training thread. A method that changes a figure's artists and draws it takes the lock
+    for both, so no figure is drawn half-updated."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with DRAW_LOCK:
+            return method(*args, **kwargs)
+    return wrapper
+
+
+def _ipympl_active() -> bool:
+    backend = matplotlib.get_backend().lower()
+    return "ipympl" in backend or backend == "widget"
+
+
+class FigureView:
+    """A figure shown as a widget: the ipympl canvas when ``%matplotlib widget`` is on
+    (``interactive``), otherwise an ``ipywidgets.Image`` re-rendered as PNG by :meth:`draw`.
+    ``live=True`` always uses the image: it updates while the kernel is busy training."""
+
+    def __init__(self, figsize: tuple[float, float], live: bool = False,
+                 dpi: float | None = None):
+        if dpi is None:
+            figsize, dpi = display_size(figsize)
+        self.interactive, self.live = _ipympl_active() and not live, live
+        self._title_lines: tuple[int, ...] | None = None
+        self._wrapped: dict[int, tuple[str, str]] = {}  # wrap_titles' memory
+        if self.interactive:
+            with plt.ioff():
+                self.figure = plt.figure(figsize=figsize, dpi=dpi)
+            canvas = self.figure.canvas
+            canvas.header_visible = False
+            # Give the front end the canvas size in the widget's first state. Otherwise
+            # it learns the size only from the kernel's reply to its "initialized"
+            # message, and a view created in the wrong moment of that exchange stays
+            # 0 x 0 px for good (seen in JupyterLab 4.6 + ipympl 0.10 when the figure is
+            # a child of a box). ipympl's own _repr_mimebundle_ sets the same trait.
+            canvas._size = tuple(float(v) for v in self.figure.bbox.size
+                                 / canvas.device_pixel_ratio)
+            canvas.draw = drawing(canvas.draw)  # ipympl draws on the page's requests too
+            self.widget = canvas
+        else:
+            self.figure = Figure(figsize=figsize, dpi=dpi)
+            FigureCanvasAgg(self.figure)
+            # never wider than its column: a narrower one scales the picture down
+            self.widget = widgets.Image(format="png", layout=widgets.Layout(max_width="100%",
+                                                                            height="auto"))
+        self._background: Any = None  # the pixels under the blitted artists (see draw)
+        self._blit_key: tuple[int, ...] = ()
+        self._drawing = False
+        self.figure.canvas.mpl_connect("draw_event", self._forget_background)
+
+    @drawing
+    def draw(self, changed: Sequence[Any] = ()) -> None:
+        """Show the figure's current state. ``changed``: the only artists that changed
+        since the last draw with the same ``changed`` (e.g. a slider's marker and line):
+        those are drawn over a saved background (blitting) instead of the whole figure.
+        A live figure (data, limits and titles change between draws, at most every half
+        second) is laid out again each time; an interactive one when a title's line count
+        changes (not on every slider step)."""
+        lines = wrap_titles(self.figure, self._wrapped)
+        if self.live or lines != self._title_lines:
+            self.figure.tight_layout()
+            self._title_lines, self._background = lines, None
+        key = tuple(id(a) for a in changed)
+        canvas = self.figure.canvas
+        if not changed:
+            if self.interactive:
+                canvas.draw_idle()
+                return
+            canvas.draw()
+        elif self._background is not None and key == self._blit_key:
+            canvas.restore_region(self._background)
+            for artist in changed:
+                self.figure.draw_artist(artist)
+        else:  # a new background: everything but the changed artists
+            for artist in changed:
+                artist.set_animated(True)
+            try:
+                self._drawing = True
+                canvas.draw()
+            finally:
+                self._drawing = False
+                for artist in changed:
+                    artist.set_animated(False)
+            self._background, self._blit_key = canvas.copy_from_bbox(self.figure.bbox), key
+            for artist in changed:
+                self.figure.draw_artist(artist)
+        self._show()
+
+    def _show(self) -> None:
+        """Send the canvas's pixels to the page: ipympl's blit (only the changed pixels
+        travel), or a PNG for the image widget (encoded from the pixels, not redrawn)."""
+        canvas = self.figure.canvas
+        if self.interactive:
+            canvas.blit(self.figure.bbox)
+            return
+        image = PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(),
+                                     "raw", "RGBA", 0, 1)
+        buf = io.BytesIO()
+        image.save(buf, format="png", compress_level=1)
+        self.widget.value = buf.getvalue()
+
+    def _forget_background(self, _: Any) -> None:
+        if not self._drawing:  # someone else drew the figure (a zoom, a resize, savefig)
+            self._background = None
+
+    def close(self) -> None:
+        if self.interactive:
+            plt.close(self.figure)
