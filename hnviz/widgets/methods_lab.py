@@ -20,7 +20,7 @@ from ..plots import task_colors
 from ..stability import curves, task_starts
 from ..tasks import Task
 from ..train import Callback
-from .lab_view import MSE_RANGE
+from .lab_view import MSE_RANGE, chance_accuracy
 from .run_control import RunControl
 from .training_widget import TrainingWidget
 from .view import drawing, guarded, metric_label
@@ -133,9 +133,7 @@ class MethodsLab(TrainingWidget):
         first.set_ylabel(f"{metric_label(self.metric)}, {better} is better")
         if self.metric == "accuracy":
             first.set_ylim(0, 102)
-            task = self.tasks[0]
-            chance = 100 / ((task.n_classes_total if task.scenario == "cl3" else None)
-                            or task.n_outputs)
+            chance = chance_accuracy(self.tasks[0])
             for ax in self.axes.values():
                 ax.axhline(chance, color="0.5", ls="--", lw=1)
         else:
