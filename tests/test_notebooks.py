@@ -60,6 +60,27 @@ def test_notebook_conventions(path):
             assert not cell.outputs and cell.execution_count is None
 
 
+FIGURE_CALLS = ("plt.subplots(", "plot_", "Explorer(", "Dashboard(", "Lab(", ".follow(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_says_what_to_notice(path):
+    """Under every cell that shows a figure or a widget, the next text cell (after any
+    checks or printouts, before the next figure) tells a student what to notice."""
+    cells = nbformat.read(path, as_version=4).cells
+
+    def shows(cell) -> bool:
+        code = [l for l in cell.source.splitlines() if not l.startswith(("from ", "import "))]
+        return cell.cell_type == "code" and any(c in l for l in code for c in FIGURE_CALLS)
+
+    figures = [i for i, c in enumerate(cells) if shows(c)]
+    assert figures, f"{path.name}: no figure found; FIGURE_CALLS is out of date"
+    for i in figures:
+        after = [c for c in cells[i + 1:] if c.cell_type == "markdown" or shows(c)]
+        text = after[0].source if after and after[0].cell_type == "markdown" else ""
+        assert "What to notice" in text, f"{path.name}: cell {i} {cells[i].source[:60]!r}"
+
+
 def test_notebooks_are_committed_clean():
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "clean_notebooks.py"), "--check"],
                          capture_output=True, text=True)

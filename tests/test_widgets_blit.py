@@ -67,3 +67,16 @@ def test_bench_widgets_times_both_modes(capsys):
     assert out["blit_ms"] > 0 and out["full_ms"] > 0
     assert out["speedup"] == pytest.approx(out["full_ms"] / out["blit_ms"])
     assert "blitted" in capsys.readouterr().out
+
+
+def test_throttle_lets_one_redraw_through_per_interval():
+    from hnviz.widgets.figure_view import Throttle
+
+    free = Throttle(0.0)
+    assert free.ready() and not free.ready()  # one in flight: the second waits
+    free.done()
+    assert free.ready()
+    slow = Throttle(60.0)
+    assert slow.ready()
+    slow.done()
+    assert not slow.ready()  # within the interval after a redraw

@@ -75,3 +75,27 @@ def test_plot_continual_needs_records(runs):
     assert len(art["lines"]) == 3 and len(art["bounds"]) == 2
     with pytest.raises(ValueError, match="--eval-every"):
         plot_continual(plain.history_)
+
+
+def test_dashboard_marks_chance_on_fixed_accuracy_axes(runs):
+    hnet, plain, _, _ = runs
+    from hnviz.widgets.dashboard import accuracy_floor, run_chance
+
+    assert run_chance(hnet.task_info_) == pytest.approx(10.0)  # 10 digits, one head
+    cl3 = [{"metric": "accuracy", "scenario": "cl3", "n_outputs": 2, "class_offset": 2 * t}
+           for t in range(5)]
+    assert run_chance(cl3) == pytest.approx(10.0)  # 10 classes on one shared head
+    assert run_chance([{**cl3[0], "scenario": "cl1"}]) == pytest.approx(50.0)
+    assert run_chance([{"metric": "mse"}]) is None
+    d = ForgettingDashboard({"hnet": hnet, "finetune": plain})
+    _, y = curves(hnet.history_)
+    for ax, values in ((d.ax_curves, np.concatenate([hnet.matrix_, plain.matrix_])),
+                       (d.ax_ce, y)):
+        assert ax.get_ylim() == (accuracy_floor(values), 101)
+        dashed = [line for line in ax.lines if line.get_linestyle() == "--"
+                  and list(line.get_ydata()) == [10.0, 10.0]]
+        shown = ax.get_ylim()[0] <= 10
+        assert len(dashed) == int(shown)
+        assert ("chance: 10 %, below the axis" in ax.get_ylabel()) != shown
+    d.state.selected = ("hnet",)  # changing the selection keeps the accuracy axis
+    assert d.ax_ce.get_ylim() == (accuracy_floor(y), 101)

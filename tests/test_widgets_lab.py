@@ -34,8 +34,8 @@ def test_trains_per_beta_and_shows_each_run(toy):
     assert "β = 0.01" in lab.live.ax_loss.get_title()  # the live panels name their run
     with pytest.raises(TraitError, match="beta = -1.0 must be finite and >= 0"):
         lab.state.beta = -1.0
-    with pytest.raises(TraitError, match="n_steps = 0 must be >= 1"):
-        lab.state.n_steps = 0
+    lab.steps.value = 0  # the steps box owns the steps per task: at least 1
+    assert lab.steps.value == 1
 
 
 def test_colours_are_fixed_per_beta_and_scales_fixed(toy):
@@ -86,7 +86,7 @@ def test_presses_while_training_are_ignored_and_stop_stops(toy):
     assert lab.results == {} and lab.learner is None and lab.errors == []
     assert not lab.button.disabled and lab.stop_button.disabled
     assert "stopped (task 1" in lab.status.value
-    lab.state.n_steps = 20
+    lab.steps.value = 20
     lab._train_clicked()  # the next press trains again
     lab.wait(60)
     assert [r["status"] for r in lab.session.runs] == ["stopped", "done"]

@@ -15,12 +15,40 @@ from .. import metrics
 from ..analysis import forgetting_curves
 from ..plots import task_colors
 from ..runs import Run
+from ..tasks import chance_accuracy
 from ..stability import curves, earlier_mean, records, task_starts
 from .view import (AnalysisWidget, check_task_trait, guarded, html_table, integer_ticks,
                    learner_of, metric_label, metric_norm, save_figure)
 
 
 TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> column
+
+
+def run_chance(task_info: list[dict[str, Any]]) -> float | None:
+    """The accuracy (%) of guessing on a run's tasks (its ``task_info_``); None for
+    regression. In cl3 the shared head guesses among the classes of all its tasks."""
+    if not task_info or task_info[0].get("metric") != "accuracy":
+        return None
+    first = task_info[0]
+    classes = max(i["class_offset"] + i["n_outputs"] for i in task_info)
+    return chance_accuracy(first["scenario"], first["n_outputs"], classes)
+
+
+def accuracy_floor(values: np.ndarray) -> float:
+    """The lower end of an accuracy axis: 10 points below the lowest value, in tens."""
+    return max(0.0, 10 * float(np.floor(np.nanmin(values) / 10)) - 10)
+
+
+def chance_line(ax: Any, chance: float) -> None:
+    """A dashed line at the accuracy of guessing, labelled; when the axis starts above
+    it, its y-label says where chance lies instead."""
+    low, high = ax.get_ylim()
+    if low <= chance <= high:
+        ax.axhline(chance, color="0.5", ls="--", lw=1)
+        ax.text(0.99, chance, "chance ", transform=ax.get_yaxis_transform(), ha="right",
+                va="bottom", fontsize=8, color="0.4")
+    else:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n(chance: {chance:.3g} %, below the axis)")
 
 
 # ------------------------------------------------------------ ForgettingDashboard
@@ -73,6 +101,7 @@ class ForgettingDashboard(AnalysisWidget):
         self.continual: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # curves() per run
         self.transfer: dict[str, dict[str, float | None]] = {}  # FWT and vs scratch per run
         self.metric = ""
+        self.chance: float | None = None  # accuracy of guessing (classification runs)
         for name, source in items:
             try:
                 learner, run = learner_of(source)
@@ -80,6 +109,7 @@ class ForgettingDashboard(AnalysisWidget):
                     raise ValueError(f"its metric is {learner.metric_}, the other runs' is "
                                      f"{self.metric}; compare runs of one kind")
                 self.metric = learner.metric_
+                self.chance = self.chance or run_chance(learner.task_info_)
                 self.matrices[str(name)] = np.asarray(learner.matrix_, dtype=float)
                 if records(learner.history_):  # trained with eval_every
                     self.continual[str(name)] = curves(learner.history_)
@@ -130,15 +160,7 @@ class ForgettingDashboard(AnalysisWidget):
             }
             if name in self.continual:
                 self.artists[name].update(self._continual_artists(name, color))
-        ax.set(xlabel="tasks trained", ylabel=metric_label(self.metric),
-               xlim=(0.5, self.state.n_tasks + 0.5))
-        if self.metric == "accuracy":  # from 10 points below the lowest value, in tens
-            low = np.nanmin(self._all_values())
-            ax.set_ylim(max(0.0, 10 * np.floor(low / 10) - 10), 101)
-        else:
-            ax.set_yscale("log")
-            norm = metric_norm(self.metric, self._all_values())
-            ax.set_ylim(norm.vmin, norm.vmax)
+        self._set_ranges()
         integer_ticks(self.ax_R)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         names = list(self.matrices)
@@ -164,6 +186,25 @@ class ForgettingDashboard(AnalysisWidget):
         self._update()
         fig.tight_layout()
         self.redraw()
+
+    def _set_ranges(self) -> None:
+        """Fixed y ranges (accuracy: from 10 points below the lowest value; MSE: the
+        runs' range on a log scale) and chance marked on accuracy axes."""
+        ax = self.ax_curves
+        ax.set(xlabel="tasks trained", ylabel=metric_label(self.metric),
+               xlim=(0.5, self.state.n_tasks + 0.5))
+        if self.metric == "accuracy":  # from 10 points below the lowest value, in tens
+            ax.set_ylim(accuracy_floor(self._all_values()), 101)
+            if self.ax_ce is not None:  # fixed too: a run's dips set it, not the selection
+                self.ax_ce.set_ylim(accuracy_floor(np.concatenate(
+                    [y.ravel() for _, y in self.continual.values()])), 101)
+        else:
+            ax.set_yscale("log")
+            norm = metric_norm(self.metric, self._all_values())
+            ax.set_ylim(norm.vmin, norm.vmax)
+        for axes in (ax, self.ax_ce):
+            if axes is not None and self.chance is not None:
+                chance_line(axes, self.chance)
 
     def _continual_artists(self, name: str, color: str) -> dict[str, Any]:
         """The lower panel's artists of run ``name``: every task's curve, the mean of the
@@ -203,7 +244,7 @@ class ForgettingDashboard(AnalysisWidget):
             if shown:
                 handles += [art["ce_mean"]] + ([art["ce_highlight"]] if has_task else [])
         self.ax_ce.relim(visible_only=True)
-        self.ax_ce.autoscale_view()
+        self.ax_ce.autoscale_view(scaley=self.metric != "accuracy")
         if handles:
             self.ax_ce.legend(handles=handles, fontsize=8, loc="lower left", framealpha=0.8)
 

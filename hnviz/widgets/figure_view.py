@@ -7,6 +7,7 @@ import functools
 import io
 import textwrap
 import threading
+import time
 from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
@@ -16,8 +17,8 @@ import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["BASE_DPI", "DISPLAY", "DRAW_LOCK", "FigureView", "display_size", "drawing",
-           "set_display", "wrap_titles"]
+__all__ = ["BASE_DPI", "DISPLAY", "DRAW_LOCK", "FigureView", "Throttle", "display_size",
+           "drawing", "set_display", "wrap_titles"]
 
 
 DISPLAY = {"width": 790, "font_scale": 1.0}  # set_display(); read when a widget is made
@@ -91,6 +92,26 @@ def drawing(method: Callable) -> Callable:
         with DRAW_LOCK:
             return method(*args, **kwargs)
     return wrapper
+
+
+class Throttle:
+    """Redraws of a live figure while training runs: at most one every ``min_interval``
+    seconds, and never a second while one is still waiting to reach the page."""
+
+    def __init__(self, min_interval: float = 0.5):
+        self.min_interval = min_interval
+        self._last, self._pending = 0.0, False
+
+    def ready(self) -> bool:
+        """True (and the redraw counted as in flight) if a redraw may start now."""
+        if self._pending or time.perf_counter() - self._last < self.min_interval:
+            return False
+        self._pending = True
+        return True
+
+    def done(self) -> None:
+        """A redraw has finished: the next may start ``min_interval`` seconds from now."""
+        self._last, self._pending = time.perf_counter(), False
 
 
 def _ipympl_active() -> bool:

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import ipywidgets as widgets
 import numpy as np
-from traitlets import Float, HasTraits, Int, TraitError, validate
+from traitlets import Float, HasTraits, TraitError, validate
 
 from ..benchmarks import toy_regression
 from ..config import HyperCLConfig
@@ -27,22 +27,15 @@ BETAS = (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)  # the slider's stops: a colour 
 
 
 class LabState(HasTraits):
-    """``beta``: the output regularizer's strength for the next run; ``n_steps``: its
-    training steps per task."""
+    """``beta``: the output regularizer's strength for the next run (its steps per task
+    are the ``steps`` box's value, owned by :class:`TrainingWidget`)."""
 
     beta = Float(0.01)
-    n_steps = Int(1000)
 
     @validate("beta")
     def _valid_beta(self, proposal: Any) -> float:
         if not (np.isfinite(proposal["value"]) and proposal["value"] >= 0):
             raise TraitError(f"beta = {proposal['value']} must be finite and >= 0")
-        return proposal["value"]
-
-    @validate("n_steps")
-    def _valid_steps(self, proposal: Any) -> int:
-        if proposal["value"] < 1:
-            raise TraitError(f"n_steps = {proposal['value']} must be >= 1")
         return proposal["value"]
 
 
@@ -116,7 +109,7 @@ class ForgettingLab(TrainingWidget):
         config = HyperCLConfig.preset(preset, **({"n_steps": n_steps} if n_steps else {}))
         super().__init__(LabSession(tasks, config, random_state, records), len(tasks),
                          config.n_steps)
-        self.state = LabState(beta=beta, n_steps=config.n_steps)
+        self.state = LabState(beta=beta)
         self.tasks, self.metric = tasks, tasks[0].metric
         self.betas = sorted({float(b) for b in (*betas, beta)})
         self.live = LiveTraining(mse_range=(1e-4, 10.0))
@@ -126,7 +119,6 @@ class ForgettingLab(TrainingWidget):
                                               value=float(self.state.beta), description="β",
                                               continuous_update=False)
         widgets.link((self.slider, "value"), (self.state, "beta"))
-        widgets.link((self.steps, "value"), (self.state, "n_steps"))
         self.layout(widgets.HBox([self.slider, self.steps]), self.buttons, self.status,
                     self.live.view)
         self._show_status()
@@ -148,7 +140,7 @@ class ForgettingLab(TrainingWidget):
     def _train_run(self) -> HyperCL | None:
         beta = float(self.state.beta)
         self.live.reset(f"β = {beta:g}")
-        learner = self.session.train(beta, self.state.n_steps, [self.live], claimed=True)
+        learner = self.session.train(beta, self.steps.value, [self.live], claimed=True)
         if learner is not None:
             self._show_result(learner)
         return learner

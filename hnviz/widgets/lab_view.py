@@ -16,12 +16,6 @@ from .view import metric_label
 MSE_RANGE = (1e-4, 10.0)  # the final-metric panel's fixed range for MSE tasks
 
 
-def chance_accuracy(task: Task) -> float:
-    """The accuracy (%) of guessing: one class of a head (cl1, cl2), of all classes (cl3)."""
-    classes = (task.n_classes_total if task.scenario == "cl3" else None) or task.n_outputs
-    return 100 / classes
-
-
 def beta_colors(betas: Sequence[float]) -> dict[float, Any]:
     """One colour per beta of the slider (dark = small, yellow = large), fixed for good:
     the colour says the beta, whatever order the runs come in."""
@@ -72,7 +66,7 @@ class LabFigure:
     def _metric_axis(self, ax: Any) -> None:
         if self.metric == "accuracy":
             ax.set(ylim=(0, 102), ylabel=f"{metric_label(self.metric)}, higher is better")
-            chance = chance_accuracy(self.tasks[0])
+            chance = self.tasks[0].chance
             ax.axhline(chance, color="0.5", ls="--", lw=1)
             ax.text(0.99, chance, " chance", transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", color="0.4", fontsize=9)

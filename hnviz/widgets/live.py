@@ -1,7 +1,6 @@
 """LiveTraining: a callback widget that plots losses and the matrix R while training."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import ipywidgets as widgets
@@ -13,6 +12,7 @@ from ..plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
 from ..stability import curves, drift_curves, records
 from ..tasks import Task
 from ..train import Callback
+from .figure_view import Throttle
 from .view import (AnalysisWidget, drawing, guarded, integer_ticks, metric_label,
                    metric_norm)
 
@@ -42,13 +42,12 @@ class LiveTraining(AnalysisWidget, Callback):
     def __init__(self, min_interval: float = 0.5, mse_range: tuple[float, float] | None = None):
         AnalysisWidget.__init__(self)
         self.state = LiveState()
-        self.min_interval, self.mse_range = min_interval, mse_range
+        self.throttle, self.mse_range = Throttle(min_interval), mse_range
         self.task_loss: list[float] = []
         self.reg_loss: list[float] = []
         self.boundaries: list[int] = []
         self.marks: list[Any] = []  # the task-start lines
         self.learner: Any = None
-        self._last, self._pending = 0.0, False
         fig = self.new_figure((9.4, 6.4), live=True)
         grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
         self.ax_loss, self.ax_R = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
@@ -127,8 +126,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.reg_loss.append(logs.get("reg_loss", 0.0))
         self.state.step, self.state.task_loss = step + 1, logs["task_loss"]
         self.state.reg_loss = logs.get("reg_loss", 0.0)
-        if not self._pending and time.perf_counter() - self._last >= self.min_interval:
-            self._pending = True  # one render at a time in flight (see _render)
+        if self.throttle.ready():
             self._render()
 
     def on_task_end(self, learner: Any, task_id: int, logs: dict[str, Any]) -> None:
@@ -158,21 +156,23 @@ class LiveTraining(AnalysisWidget, Callback):
     @drawing
     @guarded
     def _render(self) -> None:
-        loss, reg = list(self.task_loss), list(self.reg_loss)  # the trainer appends to them
-        n = min(len(loss), len(reg))
-        x = np.arange(n)
-        self.loss_line.set_data(x, loss[:n])
-        reg = np.asarray(reg[:n], dtype=float)
-        self.reg_line.set_data(x, np.where(reg > 0, reg, np.nan))
-        self.ax_loss.relim()
-        self.ax_loss.autoscale_view()
-        self._render_continual()
-        st = self.state
-        self.status.value = (f"task {st.task + 1}/{getattr(self, 'n_tasks', '?')} · step "
-                             f"{st.step}/{getattr(self, 'n_steps', '?')} · task loss "
-                             f"{st.task_loss:.4g} · regularizer {st.reg_loss:.3g}")
-        self.redraw()
-        self._last, self._pending = time.perf_counter(), False
+        try:
+            loss, reg = list(self.task_loss), list(self.reg_loss)  # the trainer appends to them
+            n = min(len(loss), len(reg))
+            x = np.arange(n)
+            self.loss_line.set_data(x, loss[:n])
+            reg = np.asarray(reg[:n], dtype=float)
+            self.reg_line.set_data(x, np.where(reg > 0, reg, np.nan))
+            self.ax_loss.relim()
+            self.ax_loss.autoscale_view()
+            self._render_continual()
+            st = self.state
+            self.status.value = (f"task {st.task + 1}/{getattr(self, 'n_tasks', '?')} · step "
+                                 f"{st.step}/{getattr(self, 'n_steps', '?')} · task loss "
+                                 f"{st.task_loss:.4g} · regularizer {st.reg_loss:.3g}")
+            self.redraw()
+        finally:
+            self.throttle.done()
 
     def _render_continual(self) -> None:
         """Every task's continual-evaluation curve so far (finished tasks and the one in

@@ -6,7 +6,6 @@ panel per method on shared axes while they learn: every task's metric at every r
 so the moment a method forgets is visible next to the methods that do not."""
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -20,7 +19,8 @@ from ..plots import task_colors
 from ..stability import curves, task_starts
 from ..tasks import Task
 from ..train import Callback
-from .lab_view import MSE_RANGE, chance_accuracy
+from .figure_view import Throttle
+from .lab_view import MSE_RANGE
 from .run_control import RunControl
 from .training_widget import TrainingWidget
 from .view import drawing, guarded, metric_label
@@ -109,7 +109,7 @@ class MethodsLab(TrainingWidget):
                          len(tasks), n_steps)
         self.learners_per_step = len(methods)
         self.tasks, self.methods, self.metric = tasks, list(methods), tasks[0].metric
-        self.min_interval, self._last, self._pending = min_interval, 0.0, False
+        self.throttle = Throttle(min_interval)
         fig = self.new_figure((9.4, 3.6), live=True)
         axes = fig.subplots(1, len(self.methods), sharex=True, sharey=True, squeeze=False)[0]
         self.axes = dict(zip(self.methods, axes))
@@ -133,7 +133,7 @@ class MethodsLab(TrainingWidget):
         first.set_ylabel(f"{metric_label(self.metric)}, {better} is better")
         if self.metric == "accuracy":
             first.set_ylim(0, 102)
-            chance = chance_accuracy(self.tasks[0])
+            chance = self.tasks[0].chance
             for ax in self.axes.values():
                 ax.axhline(chance, color="0.5", ls="--", lw=1)
         else:
@@ -173,27 +173,27 @@ class MethodsLab(TrainingWidget):
     def maybe_render(self, force: bool = False) -> None:
         """Redraw if ``min_interval`` passed since the last redraw (or ``force``), unless
         a redraw is still waiting for the main thread."""
-        if force or (not self._pending and
-                     time.perf_counter() - self._last >= self.min_interval):
-            self._pending = True
+        if force or self.throttle.ready():
             self.render()
 
     @drawing
     @guarded
     def render(self) -> None:
         """Every panel from its learner's records so far, then the figure."""
-        for method, learner in list(self.learners.items()):
-            current = learner.continual_  # read once: training moves on
-            history = list(learner.history_)
-            history = history if current is None else [*history, current.arrays()]
-            x, y = curves(history)
-            for j, line in enumerate(self.lines[method]):
-                line.set_data(*((x, y[:, j]) if j < y.shape[1] else ([], [])))
-            if method == self.methods[0]:
-                self._mark_starts(x)
-            self.axes[method].set_title(self._title(method, learner), fontsize=11)
-        self.redraw()
-        self._last, self._pending = time.perf_counter(), False
+        try:
+            for method, learner in list(self.learners.items()):
+                current = learner.continual_  # read once: training moves on
+                history = list(learner.history_)
+                history = history if current is None else [*history, current.arrays()]
+                x, y = curves(history)
+                for j, line in enumerate(self.lines[method]):
+                    line.set_data(*((x, y[:, j]) if j < y.shape[1] else ([], [])))
+                if method == self.methods[0]:
+                    self._mark_starts(x)
+                self.axes[method].set_title(self._title(method, learner), fontsize=11)
+            self.redraw()
+        finally:
+            self.throttle.done()
 
     def _mark_starts(self, x: np.ndarray) -> None:
         starts = task_starts(x)
