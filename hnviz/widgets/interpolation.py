@@ -78,7 +78,8 @@ class InterpolationExplorer(AnalysisWidget):
                           for t, c in enumerate(task_colors(T))]
         for x in (0.0, 1.0):
             ax.axvline(x, color="0.6", ls="--", lw=1)
-        self.marker = ax.axvline(self.state.alpha, color="k", lw=1.5)
+        # above the legend (zorder 5): a step redraws the marker, not the legend's texts
+        self.marker = ax.axvline(self.state.alpha, color="k", lw=1.5, zorder=6)
         ax.set(xlabel="α  (0: task a, 1: task b)",
                ylabel=metric_label(self.net.metric),
                xlim=(-self.extrapolate - 0.02, 1 + self.extrapolate + 0.02))
@@ -145,12 +146,10 @@ class InterpolationExplorer(AnalysisWidget):
         self.redraw(changed=self.changing_artists() if self.blit else ())
 
     def changing_artists(self) -> list[Any]:
-        """What a step of alpha changes, in drawing order (the path's legend stays above
-        the marker, as in a full draw); empty when the net panel's limits may change."""
+        """What a step of alpha changes, in drawing order: the marker (above the path's
+        legend, which stays in the background) and the net panel's artists; empty when the
+        net panel's limits may change."""
         net = self.net.changing_artists()
-        if net is None:
-            return []
-        legend = self.ax_path.get_legend()
-        return [self.marker, *([legend] if legend is not None else []), *net]
+        return [] if net is None else [self.marker, *net]
 
 

@@ -42,8 +42,9 @@ class NetPanel:
             ys = torch.cat([t.y_train[:, 0] for t in tasks])
             pad = 0.15 * float(ys.max() - ys.min())
             ax.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
+            # above the legend (zorder 5): a step redraws the line, not the legend's texts
             self.line, = ax.plot(self.x[:, 0], np.zeros(len(self.x)), color="k", lw=2.5,
-                                 label="generated net")
+                                 label="generated net", zorder=6)
             ax.set(xlabel="x", ylabel="y")
             ax.legend(fontsize=9, loc="upper left", ncol=2)
         else:
@@ -73,13 +74,16 @@ class NetPanel:
         return self.values
 
     def changing_artists(self) -> list[Any] | None:
-        """What :meth:`update` changes, for blitting: the function's line or the bars and
-        the title; None when an update can also change the axis limits (MSE bars)."""
-        if not self.regression and self.metric != "accuracy":
+        """What :meth:`update` changes, for blitting, in drawing order: the function's line
+        (drawn above the legend, which stays in the background) and the title, or the bars,
+        the title and the legend above them; None when an update can also change the axis
+        limits (MSE bars)."""
+        if self.regression:
+            return [self.line, self.ax.title]
+        if self.metric != "accuracy":
             return None
-        legend = self.ax.get_legend()  # above the line or bars, as in a full draw
-        return [self.line if self.regression else self.bars, self.ax.title,
-                *([legend] if legend is not None else [])]
+        legend = self.ax.get_legend()  # above the bars, as in a full draw
+        return [self.bars, self.ax.title, *([legend] if legend is not None else [])]
 
     def bar_heights(self) -> np.ndarray:
         """The drawn bar heights ``(T,)`` (classification)."""
