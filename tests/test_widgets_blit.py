@@ -80,3 +80,31 @@ def test_throttle_lets_one_redraw_through_per_interval():
     assert slow.ready()
     slow.done()
     assert not slow.ready()  # within the interval after a redraw
+
+
+def test_a_blitted_step_of_accuracy_bars_equals_a_full_draw():
+    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=20)
+    learner = hnviz.HyperCL(cfg, progress=False).fit(hnviz.permuted_digits(3))
+    w = InterpolationExplorer(learner, a=0, b=2)
+    assert not w.net.regression and w.changing_artists()  # the bars blit
+    for alpha in (0.5, 0.0, 1.0):  # at 0 and 1 the own marks sit on the bars' tops
+        w.state.alpha = alpha
+        blitted = pixels(w)
+        np.testing.assert_array_equal(blitted, full_draw(w))
+
+
+def test_chance_lines_mark_each_runs_chance_or_name_it_below_the_axis():
+    import matplotlib.figure
+
+    from hnviz.widgets.dashboard import chance_lines
+
+    ax = matplotlib.figure.Figure().subplots()
+    ax.set_ylim(0, 101)
+    chance_lines(ax, [50.0, 10.0, 10.0])  # a cl1 run of 2-class heads, two cl3 runs
+    assert sorted(l.get_ydata()[0] for l in ax.lines) == [10.0, 50.0]
+    assert sorted(t.get_text().strip() for t in ax.texts) == ["chance 10 %", "chance 50 %"]
+    ax2 = matplotlib.figure.Figure().subplots()
+    ax2.set(ylim=(30, 101), ylabel="accuracy (%)")
+    chance_lines(ax2, [50.0, 10.0])
+    assert [l.get_ydata()[0] for l in ax2.lines] == [50.0]
+    assert ax2.get_ylabel() == "accuracy (%)\n(chance: 10 %, below the axis)"

@@ -15,8 +15,8 @@ from .. import metrics
 from ..analysis import forgetting_curves
 from ..plots import task_colors
 from ..runs import Run
-from ..tasks import chance_accuracy
 from ..stability import curves, earlier_mean, records, task_starts
+from ..tasks import chance_accuracy
 from .view import (AnalysisWidget, check_task_trait, guarded, html_table, integer_ticks,
                    learner_of, metric_label, metric_norm, save_figure)
 
@@ -26,12 +26,13 @@ TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> colum
 
 def run_chance(task_info: list[dict[str, Any]]) -> float | None:
     """The accuracy (%) of guessing on a run's tasks (its ``task_info_``); None for
-    regression. In cl3 the shared head guesses among the classes of all its tasks."""
+    regression. In cl3 the shared head guesses among the classes of the tasks the run
+    has learned (all of the sequence's once it is finished)."""
     if not task_info or task_info[0].get("metric") != "accuracy":
         return None
     first = task_info[0]
-    classes = max(i["class_offset"] + i["n_outputs"] for i in task_info)
-    return chance_accuracy(first["scenario"], first["n_outputs"], classes)
+    classes = max(i.get("class_offset", 0) + i["n_outputs"] for i in task_info)
+    return chance_accuracy(first.get("scenario", "cl1"), first["n_outputs"], classes)
 
 
 def accuracy_floor(values: np.ndarray) -> float:
@@ -39,16 +40,21 @@ def accuracy_floor(values: np.ndarray) -> float:
     return max(0.0, 10 * float(np.floor(np.nanmin(values) / 10)) - 10)
 
 
-def chance_line(ax: Any, chance: float) -> None:
-    """A dashed line at the accuracy of guessing, labelled; when the axis starts above
-    it, its y-label says where chance lies instead."""
+def chance_lines(ax: Any, chances: Any) -> None:
+    """A dashed line at each accuracy of guessing among ``chances`` (the runs' values:
+    runs of different scenarios guess among different numbers of classes), labelled
+    with its value; those below the axis are named in its y-label instead."""
     low, high = ax.get_ylim()
-    if low <= chance <= high:
-        ax.axhline(chance, color="0.5", ls="--", lw=1)
-        ax.text(0.99, chance, "chance ", transform=ax.get_yaxis_transform(), ha="right",
-                va="bottom", fontsize=8, color="0.4")
-    else:
-        ax.set_ylabel(f"{ax.get_ylabel()}\n(chance: {chance:.3g} %, below the axis)")
+    below = []
+    for chance in sorted(set(chances)):
+        if low <= chance <= high:
+            ax.axhline(chance, color="0.5", ls="--", lw=1)
+            ax.text(0.99, chance, f"chance {chance:.3g} % ", transform=ax.get_yaxis_transform(),
+                    ha="right", va="bottom", fontsize=8, color="0.4")
+        else:
+            below.append(f"{chance:.3g} %")
+    if below:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n(chance: {', '.join(below)}, below the axis)")
 
 
 # ------------------------------------------------------------ ForgettingDashboard
@@ -101,7 +107,7 @@ class ForgettingDashboard(AnalysisWidget):
         self.continual: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # curves() per run
         self.transfer: dict[str, dict[str, float | None]] = {}  # FWT and vs scratch per run
         self.metric = ""
-        self.chance: float | None = None  # accuracy of guessing (classification runs)
+        self.chances: dict[str, float] = {}  # accuracy of guessing per classification run
         for name, source in items:
             try:
                 learner, run = learner_of(source)
@@ -109,7 +115,9 @@ class ForgettingDashboard(AnalysisWidget):
                     raise ValueError(f"its metric is {learner.metric_}, the other runs' is "
                                      f"{self.metric}; compare runs of one kind")
                 self.metric = learner.metric_
-                self.chance = self.chance or run_chance(learner.task_info_)
+                chance = run_chance(learner.task_info_)
+                if chance is not None:
+                    self.chances[str(name)] = chance
                 self.matrices[str(name)] = np.asarray(learner.matrix_, dtype=float)
                 if records(learner.history_):  # trained with eval_every
                     self.continual[str(name)] = curves(learner.history_)
@@ -203,8 +211,8 @@ class ForgettingDashboard(AnalysisWidget):
             norm = metric_norm(self.metric, self._all_values())
             ax.set_ylim(norm.vmin, norm.vmax)
         for axes in (ax, self.ax_ce):
-            if axes is not None and self.chance is not None:
-                chance_line(axes, self.chance)
+            if axes is not None and self.chances:
+                chance_lines(axes, self.chances.values())
 
     def _continual_artists(self, name: str, color: str) -> dict[str, Any]:
         """The lower panel's artists of run ``name``: every task's curve, the mean of the

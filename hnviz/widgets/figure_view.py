@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import textwrap
 import threading
 import time
@@ -96,18 +97,21 @@ def drawing(method: Callable) -> Callable:
 
 class Throttle:
     """Redraws of a live figure while training runs: at most one every ``min_interval``
-    seconds, and never a second while one is still waiting to reach the page."""
+    seconds, and none while another is in progress (the training thread and a widget
+    event may both ask)."""
 
     def __init__(self, min_interval: float = 0.5):
         self.min_interval = min_interval
-        self._last, self._pending = 0.0, False
+        self._last, self._pending = -math.inf, False
+        self._lock = threading.Lock()
 
     def ready(self) -> bool:
-        """True (and the redraw counted as in flight) if a redraw may start now."""
-        if self._pending or time.perf_counter() - self._last < self.min_interval:
-            return False
-        self._pending = True
-        return True
+        """True (and the redraw counted as in progress) if a redraw may start now."""
+        with self._lock:
+            if self._pending or time.perf_counter() - self._last < self.min_interval:
+                return False
+            self._pending = True
+            return True
 
     def done(self) -> None:
         """A redraw has finished: the next may start ``min_interval`` seconds from now."""

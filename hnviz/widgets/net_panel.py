@@ -51,8 +51,8 @@ class NetPanel:
             self.bars = ax.add_collection(PolyCollection(bar_verts(np.zeros(T)),
                                                          facecolors=colors, edgecolors="none"))
             own = learner.matrix_[-1]
-            ax.scatter(np.arange(1, T + 1), own, marker="_", color="k", s=120 if T <= 20 else 20,
-                       zorder=3, label="task's own net")
+            self.own = ax.scatter(np.arange(1, T + 1), own, marker="_", color="k",
+                                  s=120 if T <= 20 else 20, zorder=3, label="task's own net")
             ax.set(xlabel="task", ylabel=metric_label(self.metric), xlim=(0.3, T + 0.7))
             if self.metric == "accuracy":
                 ax.set_ylim(0, 102)
@@ -75,15 +75,17 @@ class NetPanel:
 
     def changing_artists(self) -> list[Any] | None:
         """What :meth:`update` changes, for blitting, in drawing order: the function's line
-        (drawn above the legend, which stays in the background) and the title, or the bars,
-        the title and the legend above them; None when an update can also change the axis
-        limits (MSE bars)."""
+        (drawn above the legend, which stays in the background) and the title; or the bars
+        and what a full draw puts above them (the bottom spine, each task's own mark, the
+        title, the legend); None when an update can also change the axis limits (MSE
+        bars)."""
         if self.regression:
             return [self.line, self.ax.title]
         if self.metric != "accuracy":
             return None
-        legend = self.ax.get_legend()  # above the bars, as in a full draw
-        return [self.bars, self.ax.title, *([legend] if legend is not None else [])]
+        legend = self.ax.get_legend()
+        return [self.bars, self.ax.spines["bottom"], self.own, self.ax.title,
+                *([legend] if legend is not None else [])]
 
     def bar_heights(self) -> np.ndarray:
         """The drawn bar heights ``(T,)`` (classification)."""
