@@ -26,6 +26,12 @@ def toy_run():
     return hnviz.HyperCL(cfg, progress=False).fit(toy), toy
 
 
+@pytest.fixture(scope="module")
+def digits_run():
+    cfg = hnviz.HyperCLConfig.preset("permuted_digits", n_steps=60, eval_every=10)
+    return hnviz.HyperCL(cfg, progress=False).fit(hnviz.permuted_digits(3))
+
+
 def assert_fits(figure, width=790):
     figure.canvas.draw()
     box = figure.get_tightbbox(figure.canvas.get_renderer())
@@ -36,9 +42,14 @@ def assert_fits(figure, width=790):
 
 
 @pytest.mark.parametrize("scale", [1.0, 1.4])
-def test_every_widget_fits_at_normal_and_projector_font_sizes(display, toy_run, scale):
+def test_every_widget_fits_at_normal_and_projector_font_sizes(display, toy_run, digits_run,
+                                                             scale):
     learner, toy = toy_run
     display(font_scale=scale)
+    accuracy = ForgettingDashboard({"run a": digits_run, "run b": digits_run})
+    assert "chance" in accuracy.ax_curves.get_ylabel() + "".join(
+        t.get_text() for t in accuracy.ax_curves.texts)  # marked, on the axis or its label
+    assert_fits(accuracy.figure)
     emb = EmbeddingExplorer(learner)
     emb.state.point = (1.5, -0.3)
     assert_fits(emb.figure)
