@@ -61,13 +61,6 @@ class PermutedRows:
         return f"PermutedRows({len(self)} x {self.shape[1]}, shared base)"
 
 
-def chance_accuracy(scenario: str, n_outputs: int, n_classes_total: int | None = None) -> float:
-    """The accuracy (%) of guessing: one of a head's ``n_outputs`` classes (cl1, cl2), one
-    of the sequence's ``n_classes_total`` classes (cl3, one shared head)."""
-    classes = (n_classes_total if scenario == "cl3" else None) or n_outputs
-    return 100 / classes
-
-
 def dense(x: torch.Tensor | PermutedRows) -> torch.Tensor:
     """``x`` as a tensor: a :class:`PermutedRows` materialised, a tensor as it is."""
     return x[:] if isinstance(x, PermutedRows) else x
@@ -138,8 +131,9 @@ class Task:
 
     @property
     def chance(self) -> float:
-        """Accuracy (%) of guessing, see :func:`chance_accuracy`."""
-        return chance_accuracy(self.scenario, self.n_outputs, self.n_classes_total)
+        """Accuracy (%) of guessing among the :attr:`head_size` classes a prediction
+        chooses from (a head's in cl1/cl2, the whole sequence's in cl3)."""
+        return 100 / self.head_size
 
     def scenario_labels(self, y: torch.Tensor) -> torch.Tensor:
         """Labels in the scenario's label space: global classes in cl3, local otherwise."""

@@ -96,7 +96,7 @@ def test_a_blitted_step_of_accuracy_bars_equals_a_full_draw():
 def test_chance_lines_mark_each_runs_chance_or_name_it_below_the_axis():
     import matplotlib.figure
 
-    from hnviz.widgets.dashboard import chance_lines
+    from hnviz.widgets.view import chance_lines
 
     ax = matplotlib.figure.Figure().subplots()
     ax.set_ylim(0, 101)

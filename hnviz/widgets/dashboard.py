@@ -16,9 +16,8 @@ from ..analysis import forgetting_curves
 from ..plots import task_colors
 from ..runs import Run
 from ..stability import curves, earlier_mean, records, task_starts
-from ..tasks import chance_accuracy
-from .view import (AnalysisWidget, check_task_trait, guarded, html_table, integer_ticks,
-                   learner_of, metric_label, metric_norm, save_figure)
+from .view import (AnalysisWidget, chance_lines, check_task_trait, guarded, html_table,
+                   integer_ticks, learner_of, metric_label, metric_norm, save_figure)
 
 
 TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> column
@@ -31,30 +30,14 @@ def run_chance(task_info: list[dict[str, Any]]) -> float | None:
     if not task_info or task_info[0].get("metric") != "accuracy":
         return None
     first = task_info[0]
-    classes = max(i.get("class_offset", 0) + i["n_outputs"] for i in task_info)
-    return chance_accuracy(first.get("scenario", "cl1"), first["n_outputs"], classes)
+    classes = (max(i.get("class_offset", 0) + i["n_outputs"] for i in task_info)
+               if first.get("scenario") == "cl3" else first["n_outputs"])
+    return 100 / classes
 
 
 def accuracy_floor(values: np.ndarray) -> float:
     """The lower end of an accuracy axis: 10 points below the lowest value, in tens."""
     return max(0.0, 10 * float(np.floor(np.nanmin(values) / 10)) - 10)
-
-
-def chance_lines(ax: Any, chances: Any) -> None:
-    """A dashed line at each accuracy of guessing among ``chances`` (the runs' values:
-    runs of different scenarios guess among different numbers of classes), labelled
-    with its value; those below the axis are named in its y-label instead."""
-    low, high = ax.get_ylim()
-    below = []
-    for chance in sorted(set(chances)):
-        if low <= chance <= high:
-            ax.axhline(chance, color="0.5", ls="--", lw=1)
-            ax.text(0.99, chance, f"chance {chance:.3g} % ", transform=ax.get_yaxis_transform(),
-                    ha="right", va="bottom", fontsize=8, color="0.4")
-        else:
-            below.append(f"{chance:.3g} %")
-    if below:
-        ax.set_ylabel(f"{ax.get_ylabel()}\n(chance: {', '.join(below)}, below the axis)")
 
 
 # ------------------------------------------------------------ ForgettingDashboard

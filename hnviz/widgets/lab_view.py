@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from ..plots import plot_toy_fits, task_colors, toy_fit_curves
 from ..tasks import Task
 from .net_panel import bar_verts
-from .view import metric_label
+from .view import chance_lines, metric_label
 
 MSE_RANGE = (1e-4, 10.0)  # the final-metric panel's fixed range for MSE tasks
 
@@ -66,10 +66,7 @@ class LabFigure:
     def _metric_axis(self, ax: Any) -> None:
         if self.metric == "accuracy":
             ax.set(ylim=(0, 102), ylabel=f"{metric_label(self.metric)}, higher is better")
-            chance = self.tasks[0].chance
-            ax.axhline(chance, color="0.5", ls="--", lw=1)
-            ax.text(0.99, chance, " chance", transform=ax.get_yaxis_transform(),
-                    ha="right", va="bottom", color="0.4", fontsize=9)
+            chance_lines(ax, [self.tasks[0].chance])
         else:
             ax.set(yscale="log", ylim=MSE_RANGE,
                    ylabel=f"{metric_label(self.metric)}, lower is better")

@@ -23,7 +23,7 @@ from .figure_view import Throttle
 from .lab_view import MSE_RANGE
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import drawing, guarded, metric_label
+from .view import chance_lines, drawing, guarded, metric_label
 
 METHODS = ("finetune", "ewc", "hnet")
 NAMES = {"finetune": "fine-tuning", "ewc": "EWC", "si": "SI", "online_ewc": "online EWC",
@@ -133,9 +133,8 @@ class MethodsLab(TrainingWidget):
         first.set_ylabel(f"{metric_label(self.metric)}, {better} is better")
         if self.metric == "accuracy":
             first.set_ylim(0, 102)
-            chance = self.tasks[0].chance
             for ax in self.axes.values():
-                ax.axhline(chance, color="0.5", ls="--", lw=1)
+                chance_lines(ax, [self.tasks[0].chance])
         else:
             first.set_yscale("log")
             first.set_ylim(*MSE_RANGE)

@@ -25,10 +25,10 @@ from ..tasks import Task
 from .figure_view import (DISPLAY, DRAW_LOCK, FigureView, display_size, drawing,
                           set_display, wrap_titles)
 
-__all__ = ["AnalysisWidget", "DISPLAY", "DRAW_LOCK", "FigureView", "check_task_trait",
-           "display_size", "drawing", "guarded", "html_table", "hypercl_of", "integer_ticks",
-           "learner_of", "metric_label", "metric_norm", "resolve", "save_figure",
-           "set_display", "task_labels", "wrap_titles"]
+__all__ = ["AnalysisWidget", "DISPLAY", "DRAW_LOCK", "FigureView", "chance_lines",
+           "check_task_trait", "display_size", "drawing", "guarded", "html_table", "hypercl_of",
+           "integer_ticks", "learner_of", "metric_label", "metric_norm", "resolve",
+           "save_figure", "set_display", "task_labels", "wrap_titles"]
 
 
 def guarded(method: Callable) -> Callable:
@@ -139,6 +139,23 @@ def check_task_trait(value: int, n_tasks: int, name: str, allow: int | None = No
         raise TraitError(f"{name} = {value} is out of range: the run has tasks 0..{n_tasks - 1}"
                          f"{extra}")
     return value
+
+
+def chance_lines(ax: Any, chances: Any) -> None:
+    """A dashed line at each accuracy of guessing among ``chances`` (the runs' values:
+    runs of different scenarios guess among different numbers of classes), labelled
+    with its value; those below the axis are named in its y-label instead."""
+    low, high = ax.get_ylim()
+    below = []
+    for chance in sorted(set(chances)):
+        if low <= chance <= high:
+            ax.axhline(chance, color="0.5", ls="--", lw=1)
+            ax.text(0.99, chance, f"chance {chance:.3g} % ", transform=ax.get_yaxis_transform(),
+                    ha="right", va="bottom", fontsize=8, color="0.4")
+        else:
+            below.append(f"{chance:.3g} %")
+    if below:
+        ax.set_ylabel(f"{ax.get_ylabel()}\n(chance: {', '.join(below)}, below the axis)")
 
 
 def integer_ticks(*axes: Any) -> None:
