@@ -1,6 +1,6 @@
 """A lecturer's script for notebook 05 in JupyterLab + Chromium, after Run All: the
-ForgettingLab pressed like in a class (three β, one of them a double-click, a stop in the
-middle of a run, a reset), the MethodsLab trained and reset, the widget state checked in
+ForgettingLab pressed like in a class (two more β, one of them a double-click, a stop in
+the middle of a run, a reset), the MethodsLab trained and reset, the widget state checked in
 the kernel itself, screenshots at 1280 x 720 and at 130 % zoom with nothing cut, and the
 time from an α-slider key press to new pixels on the page. Not a test module itself:
 tests/test_notebooks.py runs it."""
@@ -99,22 +99,23 @@ def press_train(page, beta_steps: int, double: bool = False) -> None:
 
 
 def forgetting_lab(page, client, artifacts: Path) -> dict:
-    """Three presses (the second a double-click), a stop mid-run, a reset."""
+    """After Run All (β = 0, then 0.1): two presses (the second a double-click), a stop
+    mid-run, a reset."""
     runs0 = status(page).count(" done")
-    press_train(page, 1)  # 0.01 -> 0.1
-    wait_for(lambda: "β = 0.1 done" in status(page), 180, "the β = 0.1 run")
-    press_train(page, 1, double=True)  # -> 1, double-clicked: one run
-    wait_for(lambda: "β = 1 done" in status(page), 180, "the β = 1 run")
+    press_train(page, 1)  # 0.1 -> 1
+    wait_for(lambda: "β = 1 (1500 steps) done" in status(page), 180, "the β = 1 run")
+    press_train(page, 1, double=True)  # -> 10, double-clicked: one run
+    wait_for(lambda: "β = 10 (1500 steps) done" in status(page), 180, "the β = 10 run")
     assert status(page).count(" done") == runs0 + 2, status(page)
     steps = page.locator(".widget-text input").first  # the lab's steps per task
     steps.fill("100000")
     steps.press("Enter")
-    press_train(page, 1)  # -> 10, a long run, stopped in the middle
+    press_train(page, 0)  # β = 10 again, a long run, stopped in the middle
     live = page.locator(LIVE).first
     wait_for(lambda: "step" in live.inner_text() and int(
         live.inner_text().split("step ")[1].split("/")[0]) >= 20, 120, "training to start")
     page.locator(BUTTON.format("stop")).first.click()
-    stopped_in = wait_for(lambda: "β = 10 stopped" in status(page), 10, "the stop")
+    stopped_in = wait_for(lambda: "β = 10 (100000 steps) stopped" in status(page), 10, "the stop")
     page.screenshot(path=str(artifacts / "05_lecturer_stopped.png"))
     state = kernel_json(client, CHECK)
     page.locator(BUTTON.format("reset")).first.click()

@@ -198,9 +198,9 @@ def check_lecturer(r: dict) -> None:
     stop within a second, a reset that clears, colours fixed per β, nothing cut at
     1280 x 720 or 130 %, all three methods' panels change, slider steps fast."""
     s = r["state"]
-    assert s["runs"] == [[0.0, "done"], [0.01, "done"], [0.1, "done"], [1.0, "done"],
+    assert s["runs"] == [[0.0, "done"], [0.1, "done"], [1.0, "done"], [10.0, "done"],
                          [10.0, "stopped"]], s["runs"]  # the double-click trained once
-    assert s["ignored"] == 1 and s["lines"] == [0.0, 0.01, 0.1, 1.0] and s["colours_fixed"]
+    assert s["ignored"] == 1 and s["lines"] == [0.0, 0.1, 1.0, 10.0] and s["colours_fixed"]
     assert s["clipped"] == [] and max(s["widths"].values()) <= 790, s
     assert s["followed_is_latest"] and s["errors"] == [], s
     assert r["stopped_in"] <= 1.0, f"the stop took {r['stopped_in']:.2f} s"

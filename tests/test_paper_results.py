@@ -1,4 +1,5 @@
-"""The paper's results on the CPU: toy regression (paper settings) and PermutedDigits-10.
+"""The paper's results on the CPU: toy regression (the paper's settings and the quick toy
+the notebooks show) and PermutedDigits-10.
 
 These train full benchmarks (about 1.5 minutes together on 2 cores).
 """
@@ -40,6 +41,21 @@ def test_toy_finetuning_forgets(toy_runs):
     final = toy_runs[1].matrix_[-1]
     assert final[0] > 1.0, final
     assert final[2] <= 0.01  # the last task itself is learned
+
+
+def test_quick_toy_learns_every_task_in_1500_steps_on_seeds_0_to_4(toy):
+    """What notebooks 01, 02 and 05, the labs and the docs site show (preset
+    toy_regression_quick, 1500 steps per task): final MSE <= 0.01 on every task for each
+    of seeds 0-4, and beta = 0 forgets task 1 (over 20x the hypernetwork's MSE). Over seeds
+    0-19, all 20 end <= 0.01 on all tasks (docs/results.md, "The quick toy")."""
+    cfg = hnviz.HyperCLConfig.preset("toy_regression_quick")
+    assert cfg.n_steps == 1500
+    for seed in range(5):
+        hnet = hnviz.HyperCL(cfg, random_state=seed, progress=False).fit(toy)
+        plain = hnviz.HyperCL(cfg.replace(beta=0.0), random_state=seed, progress=False).fit(toy)
+        final, forgot = hnet.matrix_[-1], plain.matrix_[-1]
+        assert (final <= 0.01).all(), (seed, final)
+        assert forgot[0] > 20 * final[0] and forgot[2] <= 0.01, (seed, forgot)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from hnviz.widgets.lab_view import MSE_RANGE, LabFigure, beta_colors
 
 
 def _final_lines(lab):
-    return {line.get_label(): line for line in lab.plot.ax_final.lines if
+    """The per-beta lines by their beta ("β = 0.01"; the label adds the run's steps)."""
+    return {line.get_label().split(",")[0]: line for line in lab.plot.ax_final.lines if
             line.get_label().startswith("β")}
 
 
@@ -31,6 +32,13 @@ def test_trains_per_beta_and_shows_each_run(toy):
     assert len(fits) == 3 and "β = 0.01" in lab.plot.ax_fit.get_title()
     np.testing.assert_allclose(lab.live.image.get_array().filled(np.nan), learner.matrix_)
     assert [r["status"] for r in lab.session.runs] == ["done", "done"]
+    # every run numbered and labelled with its steps; a rerun at other steps relabels
+    assert "1. β = 0 (40 steps) done, 2. β = 0.01 (40 steps) done" in lab.status.value
+    assert lines["β = 0.01"].get_label() == "β = 0.01, 40 steps"
+    lab.steps.value = 20
+    lab.train()
+    assert _final_lines(lab)["β = 0.01"].get_label() == "β = 0.01, 20 steps"
+    assert "3. β = 0.01 (20 steps) done" in lab.status.value
     assert "β = 0.01" in lab.live.ax_loss.get_title()  # the live panels name their run
     with pytest.raises(TraitError, match="beta = -1.0 must be finite and >= 0"):
         lab.state.beta = -1.0

@@ -30,7 +30,7 @@ class LabState(HasTraits):
     """``beta``: the output regularizer's strength for the next run (its steps per task
     are the ``steps`` box's value, owned by :class:`TrainingWidget`)."""
 
-    beta = Float(0.01)
+    beta = Float(0.1)
 
     @validate("beta")
     def _valid_beta(self, proposal: Any) -> float:
@@ -45,8 +45,9 @@ class LabSession(RunControl):
     ``records``: continual-evaluation records per task (``eval_every`` = steps //
     records; 0 keeps the config's). ``runs``: one dict per run started (see
     :meth:`RunControl.tracked`; here with ``beta`` and ``n_steps``); ``results`` maps beta
-    to each task's final metric ``(T,)`` of its last finished run, ``learners`` beta to
-    that learner, ``latest`` the learner finished last. ``running`` while a run trains;
+    to each task's final metric ``(T,)`` of its last finished run, ``result_steps`` beta to
+    that run's steps per task, ``learners`` beta to that learner, ``latest`` the learner
+    finished last. ``running`` while a run trains;
     :meth:`request_stop` ends it at its next step.
     """
 
@@ -63,6 +64,7 @@ class LabSession(RunControl):
             raise RuntimeError("a run is training; stop it before a reset")
         self.runs.clear()
         self.results: dict[float, np.ndarray] = {}
+        self.result_steps: dict[float, int] = {}
         self.learners: dict[float, HyperCL] = {}
         self.latest: HyperCL | None = None
 
@@ -84,6 +86,7 @@ class LabSession(RunControl):
             return None
         self.learners[beta], self.latest = learner, learner
         self.results[beta] = learner.matrix_[-1].copy()
+        self.result_steps[beta] = n_steps
         return learner
 
 
@@ -102,8 +105,8 @@ class ForgettingLab(TrainingWidget):
     evaluation records per task (0: none).
     """
 
-    def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression",
-                 betas: Sequence[float] = BETAS, beta: float = 0.01, n_steps: int | None = None,
+    def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression_quick",
+                 betas: Sequence[float] = BETAS, beta: float = 0.1, n_steps: int | None = None,
                  random_state: int = 0, records: int = 100):
         tasks = list(tasks) if tasks is not None else list(toy_regression())
         config = HyperCLConfig.preset(preset, **({"n_steps": n_steps} if n_steps else {}))
@@ -135,7 +138,7 @@ class ForgettingLab(TrainingWidget):
         return self.session.latest
 
     def _run_label(self, run: dict[str, Any]) -> str:
-        return f"β = {run['beta']:g}"
+        return f"β = {run['beta']:g} ({run['n_steps']} steps)"
 
     def _train_run(self) -> HyperCL | None:
         beta = float(self.state.beta)

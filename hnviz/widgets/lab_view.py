@@ -122,5 +122,7 @@ class LabFigure:
                                                           color=self.colors.get(b, "k"),
                                                           label=f"β = {b:g}")
             self.final_lines[b].set_data(np.arange(1, T + 1), np.asarray(row, dtype=float))
+            steps = session.result_steps.get(b)
+            self.final_lines[b].set_label(f"β = {b:g}" + (f", {steps} steps" if steps else ""))
         self.ax_final.legend(handles=[self.final_lines[b] for b in sorted(self.final_lines)],
                              fontsize=9, loc="best")

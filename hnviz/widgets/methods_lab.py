@@ -100,7 +100,7 @@ class MethodsLab(TrainingWidget):
     evaluation records per task; ``min_interval``: seconds between live redraws.
     """
 
-    def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression",
+    def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression_quick",
                  n_steps: int | None = None, methods: Sequence[str] = METHODS,
                  random_state: int = 0, records: int = 50, min_interval: float = 0.5):
         tasks = list(tasks) if tasks is not None else list(toy_regression())
