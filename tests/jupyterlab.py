@@ -108,6 +108,19 @@ def start_kernel(url: str, token: str, name: str) -> None:
          {"path": name, "name": name, "type": "notebook", "kernel": {"name": spec}})
 
 
+def open_and_run_all(page, url: str, token: str, name: str, workspace: str,
+                     timeout: float = 300) -> None:
+    """Open notebook ``name`` in a workspace of its own, reset (JupyterLab would reopen
+    the notebooks of earlier tests), wait for its kernel, Run All and wait until done."""
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
+    page.locator(".jp-NotebookPanel").first.wait_for(timeout=90_000)
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
+        timeout=90_000)
+    dismiss_popups(page)
+    run_all(page)
+    wait_done(page, timeout=timeout)
+
+
 def dismiss_kernel_dialog(page) -> bool:
     """Close a Select Kernel dialog without choosing: the kernel started by
     ``_start_kernel`` is the notebook's, and each choice would start another one (a Run

@@ -176,7 +176,10 @@ def slider_latency(page, steps: int = 9) -> list[float]:
     """Milliseconds from an α key press to changed pixels of the last figure, per step
     (the clock starts in the page just before the press is sent: an upper bound); a
     negative value: no change within 5 s (minus the number of canvases looked at)."""
-    handle = page.locator(".widget-slider .noUi-handle").last
+    # the explorer's α slider: the last slider beside an ipympl figure (the lab shown
+    # again at the end is a PNG image with a β slider)
+    handle = page.locator(".widget-vbox:has(.jupyter-matplotlib-figure) .widget-slider "
+                          ".noUi-handle").last
     handle.scroll_into_view_if_needed()
     handle.focus()
     times = []
@@ -187,6 +190,70 @@ def slider_latency(page, steps: int = 9) -> list[float]:
         times.append(float(page.evaluate("window.__hnvizLatency")))
         time.sleep(0.3)
     return times
+
+
+PROJECTOR_JS = """() => {
+  const train = [...document.querySelectorAll('button.jupyter-button')]
+      .find(b => b.textContent.includes('train'));
+  const lab = train.closest('.jp-OutputArea-output');
+  const img = lab.querySelector('.widget-image');
+  const r = lab.getBoundingClientRect(), i = img.getBoundingClientRect();
+  const bars = [...document.querySelectorAll('.jupyter-matplotlib-toolbar')]
+      .filter(t => t.offsetParent !== null && getComputedStyle(t).display !== 'none');
+  return {lab_top: r.top, lab_height: r.height, image_css_width: i.width,
+          image_natural_width: img.naturalWidth, visible_toolbars: bars.length,
+          viewport_height: window.innerHeight};
+}"""
+
+TRAIN_JS = """() => new Promise(resolve => {
+  const train = [...document.querySelectorAll('button.jupyter-button')]
+      .find(b => b.textContent.includes('train'));
+  const img = train.closest('.jp-OutputArea-output').querySelector('.widget-image');
+  const times = [];
+  let last = img.src;
+  const t0 = performance.now();
+  const obs = new MutationObserver(() => {
+    if (img.src === last) return;
+    last = img.src;
+    times.push(performance.now() - t0);
+    if (times.length === 2) { obs.disconnect(); resolve(times); }
+  });
+  obs.observe(img, {attributes: true, attributeFilter: ['src']});
+  setTimeout(() => { obs.disconnect(); resolve(times); }, 10000);
+  train.click();
+})"""
+
+FONTS = """
+import json, matplotlib.text as mt
+def _min_px(fig):
+    return round(min(t.get_fontsize() for t in fig.findobj(mt.Text)
+                     if t.get_visible() and t.get_text().strip()) * fig.dpi / 72, 1)
+print(json.dumps({"lab": _min_px(lab.figure), "methods": _min_px(methods.figure)}))
+"""
+
+
+def one_screen(page, client, artifacts: Path) -> dict:
+    """The ForgettingLab as a class sees it (1280 x 720, the file browser hidden, after
+    notebook 05's ``projector()``): the height of the lab's whole output (controls, status,
+    figure), its picture at its own pixel width, the smallest text of the labs' figures in
+    pixels (kernel side: font size x dpi), visible ipympl toolbars; then the times from a
+    press of "train" to the lab's first two new pictures (the cleared panels of the new
+    run, then its first step's curves)."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    if page.locator("#jp-left-stack").is_visible():
+        page.keyboard.press("Control+b")
+    time.sleep(1)
+    lab = page.locator(".widget-image").first
+    lab.scroll_into_view_if_needed()
+    out = page.evaluate(PROJECTOR_JS)
+    page.locator(BUTTON.format("train")).first.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "05_lecturer_one_screen.png"))
+    out["font_px"] = kernel_json(client, FONTS)
+    out["train_to_pictures_ms"] = page.evaluate(TRAIN_JS)
+    page.locator(BUTTON.format("stop")).first.click()
+    wait_for(lambda: "stopped" in status(page) or status(page).count(" done") >= 1, 30,
+             "the stop after the train-latency press")
+    return out
 
 
 def screenshots(page, browser, url: str, token: str, name: str, artifacts: Path) -> dict:
@@ -239,6 +306,7 @@ def run(page, browser, lab, name: str, artifacts: Path) -> dict:
         result = forgetting_lab(page, client, artifacts)
         result["methods"] = methods_lab(page)
         result["slider_ms"] = slider_latency(page)
+        result["projector"] = one_screen(page, client, artifacts)
         result["screens"] = screenshots(page, browser, url, token, name, artifacts)
     finally:
         client.stop_channels()

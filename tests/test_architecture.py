@@ -171,7 +171,8 @@ def _private_reach_ins(module: str) -> list[str]:
 
 # Private attributes of third-party objects that hnviz has to touch, each with its reason.
 ALLOWED_PRIVATE = {
-    "widgets.figure_view": ["._size"],  # ipympl's canvas size trait (see FigureView)
+    # ipympl's canvas size trait; matplotlib webagg's full-frame switch (see FigureView)
+    "widgets.figure_view": ["._size", "._force_full"],
     "sweep_ray": ["._private"],  # ray._private.ray_constants: Ray's laptop mode switch
 }
 

@@ -101,3 +101,27 @@ def test_generated_nets_numbers_are_labelled(toy_run):
     values = walk.net.values
     assert "MSE on task 1: " in title and f"3: {values[2]:.3g}" in title
     assert np.isfinite(values).all()
+
+
+def test_projector_lab_is_one_screen_with_12_px_text(display, toy_run):
+    """projector(): the ForgettingLab's one figure (live panels and results side by side)
+    at most 1080 x 600 px, nothing cut, no text under 12 px; the MethodsLab too."""
+    import matplotlib.text as mt
+
+    from hnviz.widgets import MethodsLab, projector
+
+    learner, toy = toy_run
+    projector()
+    lab = ForgettingLab(toy, n_steps=30, beta=0.0)
+    lab.train()
+    lab.state.beta = 10.0
+    lab.train()
+    methods = MethodsLab(toy, n_steps=20)
+    methods.train()
+    for fig in (lab.figure, methods.figure):
+        assert_fits(fig, width=1080)
+        smallest = min(t.get_fontsize() for t in fig.findobj(mt.Text)
+                       if t.get_visible() and t.get_text().strip()) * fig.dpi / 72
+        assert smallest >= 12, f"{smallest:.1f} px text"
+    assert lab.figure.get_size_inches()[1] * lab.figure.dpi <= 600
+    assert lab.live.figure is lab.figure  # one figure: both blocks on one screen

@@ -32,9 +32,9 @@ from .lab import ForgettingLab, LabSession, LabState
 from .live import LiveState, LiveTraining
 from .methods_lab import MethodsLab, MethodsSession
 from .replay import ReplayExplorer, ReplayState
-from .view import set_display
+from .view import projector, set_display
 
 __all__ = ["DashboardState", "EmbeddingExplorer", "EmbeddingState", "ForgettingDashboard",
            "ForgettingLab", "InterpolationExplorer", "InterpolationState", "LabSession",
-           "LabState", "LiveState", "LiveTraining", "MethodsLab", "MethodsSession", "ReplayExplorer", "ReplayState", "save_figures",
-           "set_display"]
+           "LabState", "LiveState", "LiveTraining", "MethodsLab", "MethodsSession",
+           "ReplayExplorer", "ReplayState", "projector", "save_figures", "set_display"]

@@ -17,9 +17,10 @@ import matplotlib.pyplot as plt
 import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 __all__ = ["BASE_DPI", "DISPLAY", "DRAW_LOCK", "FigureView", "Throttle", "display_size",
-           "drawing", "set_display", "wrap_titles"]
+           "drawing", "projector", "set_display", "wrap_titles"]
 
 
 DISPLAY = {"width": 790, "font_scale": 1.0}  # set_display(); read when a widget is made
@@ -41,6 +42,14 @@ def set_display(width: int | None = None, font_scale: float | None = None) -> di
             raise ValueError(f"font_scale = {font_scale} is outside 0.5..3; use e.g. 1.4")
         DISPLAY["font_scale"] = float(font_scale)
     return dict(DISPLAY)
+
+
+def projector(width: int = 1080, font_scale: float = 1.15) -> dict[str, float]:
+    """Widgets made from now on for a class: figures up to ``width`` px wide (1080: a
+    1280 x 720 projector at 100 % zoom with JupyterLab's file browser hidden) with text
+    ``font_scale`` times larger (1.15: tick labels 14 px, legends 13 px). Notebook 05 calls
+    it; :func:`set_display` with the defaults (790, 1.0) undoes it."""
+    return set_display(width=width, font_scale=font_scale)
 
 
 def display_size(figsize: tuple[float, float]) -> tuple[tuple[float, float], float]:
@@ -140,6 +149,9 @@ class FigureView:
                 self.figure = plt.figure(figsize=figsize, dpi=dpi)
             canvas = self.figure.canvas
             canvas.header_visible = False
+            # ipympl lays its toolbar over the figure's left edge, on the y-axis labels;
+            # the widgets' own controls do what a widget figure needs
+            canvas.toolbar_visible = False
             # Give the front end the canvas size in the widget's first state. Otherwise
             # it learns the size only from the kernel's reply to its "initialized"
             # message, and a view created in the wrong moment of that exchange stays
@@ -148,17 +160,49 @@ class FigureView:
             canvas._size = tuple(float(v) for v in self.figure.bbox.size
                                  / canvas.device_pixel_ratio)
             canvas.draw = drawing(canvas.draw)  # ipympl draws on the page's requests too
+            canvas.get_diff_image = self._full_frames(canvas)
             self.widget = canvas
         else:
             self.figure = Figure(figsize=figsize, dpi=dpi)
             FigureCanvasAgg(self.figure)
+            # at its own pixel width (a wider column would stretch it and blur the text),
             # never wider than its column: a narrower one scales the picture down
-            self.widget = widgets.Image(format="png", layout=widgets.Layout(max_width="100%",
-                                                                            height="auto"))
+            width = round(figsize[0] * dpi)
+            self.widget = widgets.Image(format="png", layout=widgets.Layout(
+                width=f"{width}px", max_width="100%", height="auto"))
         self._background: Any = None  # the pixels under the blitted artists (see draw)
-        self._blit_key: tuple[int, ...] = ()
+        self._blit_key: tuple[float, ...] = ()
         self._drawing = False
         self.figure.canvas.mpl_connect("draw_event", self._forget_background)
+
+    full_frames = True  # every frame an ipympl canvas sends holds every pixel (False: diffs)
+
+    def _full_frames(self, canvas: Any) -> Callable[[], Any]:
+        """``canvas.get_diff_image`` that makes each frame a full one. Matplotlib's webagg
+        core sends diff frames: only the pixels changed since the frame before, the rest
+        transparent. ipympl's front end (0.10) has one <img> per figure: each frame that
+        arrives sets its ``src``, and only in its ``onload`` is the picture laid over the
+        canvas (cleared first if ``_image_mode`` is "full" at that moment). A frame that
+        arrives before the one before it has loaded replaces it, and that one is never
+        shown (fast slider steps, a drag, a slow page). Missing a diff frame, the page
+        keeps what it changed for good, e.g. old α markers and two titles on top of each
+        other. A full frame needs no frame before it, so a lost one costs nothing; it is
+        more bytes to encode and send (about 42 kB instead of 4 to 6 for a 790 px wide
+        explorer; some 15 ms more a step)."""
+        get_diff_image = canvas.get_diff_image
+
+        @functools.wraps(get_diff_image)
+        def get_full_image() -> Any:
+            if self.full_frames:
+                canvas._force_full = True  # what the page's "refresh" message sets
+            return get_diff_image()
+        return get_full_image
+
+    def lay_out(self) -> None:
+        """Fit the axes, titles and labels into the figure now: ``tight_layout``, unless
+        the figure has a layout engine of its own (constrained: laid out at each draw)."""
+        if not isinstance(self.figure.get_layout_engine(), ConstrainedLayoutEngine):
+            self.figure.tight_layout()
 
     @drawing
     def draw(self, changed: Sequence[Any] = ()) -> None:
@@ -170,10 +214,13 @@ class FigureView:
         changes (not on every slider step)."""
         lines = wrap_titles(self.figure, self._wrapped)
         if self.live or lines != self._title_lines:
-            self.figure.tight_layout()
+            self.lay_out()
             self._title_lines, self._background = lines, None
-        key = tuple(id(a) for a in changed)
         canvas = self.figure.canvas
+        # the page may have resized the canvas or changed its pixel ratio (and dpi) since
+        # the background was saved: then the draw it asked for may not have come yet
+        key = (*(id(a) for a in changed), *canvas.get_width_height(physical=True),
+               self.figure.dpi)
         if not changed:
             if self.interactive:
                 canvas.draw_idle()
@@ -188,7 +235,9 @@ class FigureView:
                 artist.set_animated(True)
             try:
                 self._drawing = True
-                canvas.draw()
+                # Agg's draw, not ipympl's: that would also send the page a frame without
+                # the changed artists (a flash), just before the blit below sends them
+                FigureCanvasAgg.draw(canvas)
             finally:
                 self._drawing = False
                 for artist in changed:
@@ -199,8 +248,9 @@ class FigureView:
         self._show()
 
     def _show(self) -> None:
-        """Send the canvas's pixels to the page: ipympl's blit (only the changed pixels
-        travel), or a PNG for the image widget (encoded from the pixels, not redrawn)."""
+        """Send the canvas's pixels to the page: ipympl's blit (a full frame, see
+        :meth:`_full_frames`), or a PNG for the image widget (encoded from the pixels, not
+        redrawn)."""
         canvas = self.figure.canvas
         if self.interactive:
             canvas.blit(self.figure.bbox)

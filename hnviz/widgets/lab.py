@@ -21,9 +21,12 @@ from .lab_view import LabFigure
 from .live import LiveTraining
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import drawing, guarded
+from .view import DISPLAY, drawing, guarded
 
 BETAS = (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)  # the slider's stops: a colour each
+FIGSIZE = (12.6, 5.4)  # inches at 90 dpi: 1134 x 486 px before set_display/projector
+FIGSIZE_NARROW = (9.4, 9.0)  # a column under 1000 px: the results below the live panels
+WIDE_PX = 1000
 
 
 class LabState(HasTraits):
@@ -115,15 +118,27 @@ class ForgettingLab(TrainingWidget):
         self.state = LabState(beta=beta)
         self.tasks, self.metric = tasks, tasks[0].metric
         self.betas = sorted({float(b) for b in (*betas, beta)})
-        self.live = LiveTraining(mse_range=(1e-4, 10.0))
         self.followers: list[dict[str, Any]] = []  # follow(): box, make, widget shown
-        self.plot = LabFigure(self.new_figure((9.4, 3.8), live=True), tasks, self.betas)
+        # one figure: the live panels (2 x 2) and the lab's results, side by side where
+        # the display is wide (projector(): one screen), else the results below
+        wide = DISPLAY["width"] >= WIDE_PX
+        fig = self.new_figure(FIGSIZE if wide else FIGSIZE_NARROW, live=True)
+        fig.set_layout_engine("constrained")  # tight_layout cannot lay out nested grids
+        grid = fig.add_gridspec(1, 2, width_ratios=[2.5, 1.3]) if wide else \
+            fig.add_gridspec(2, 1, height_ratios=[2, 1])
+        self.live = LiveTraining(mse_range=(1e-4, 10.0), host=(self.fig_view, grid[0]))
+        results = grid[1].subgridspec(2, 1) if wide else grid[1].subgridspec(1, 2)
+        self.plot = LabFigure(fig, tasks, self.betas,
+                              axes=(fig.add_subplot(results[0]), fig.add_subplot(results[1])))
         self.slider = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in self.betas],
                                               value=float(self.state.beta), description="β",
                                               continuous_update=False)
         widgets.link((self.slider, "value"), (self.state, "beta"))
-        self.layout(widgets.HBox([self.slider, self.steps]), self.buttons, self.status,
-                    self.live.view)
+        controls = widgets.HBox([self.slider, self.steps, *self.buttons.children],
+                                layout=widgets.Layout(flex_flow="row wrap"))
+        # the runs' list scrolls within two lines: a press never moves the figure
+        self.status.layout = widgets.Layout(max_height="44px", overflow="auto")
+        self.layout(controls, self.status, self.live.view)
         self._show_status()
         self.redraw()
 

@@ -14,6 +14,7 @@ from .net_panel import bar_verts
 from .view import chance_lines, metric_label
 
 MSE_RANGE = (1e-4, 10.0)  # the final-metric panel's fixed range for MSE tasks
+LEGEND_ROOM = 0.9  # the final-metric panel's x room for its legend, per task
 
 
 def beta_colors(betas: Sequence[float]) -> dict[float, Any]:
@@ -32,20 +33,24 @@ class LabFigure:
     final metric per beta (a line per beta in its :func:`beta_colors` colour), on a fixed
     range (accuracy 0-100 %, MSE 1e-4 to 10 on a log scale) with chance (accuracy) marked.
 
-    ``figure``: an empty matplotlib figure; ``tasks``: the lab's tasks; ``betas``: the
-    slider's values (their colours)."""
+    ``figure``: an empty matplotlib figure, or ``axes`` (two axes of a figure laid out by
+    its owner); ``tasks``: the lab's tasks; ``betas``: the slider's values (their
+    colours). No legend lies over data: the toy's tasks are named on the x-axis in their
+    colours, the betas' legend stands right of its panel."""
 
-    def __init__(self, figure: Figure, tasks: Sequence[Task], betas: Sequence[float]):
+    def __init__(self, figure: Figure, tasks: Sequence[Task], betas: Sequence[float],
+                 axes: tuple[Any, Any] | None = None):
         self.figure, self.tasks = figure, list(tasks)
         self.metric = self.tasks[0].metric
         self.colors = beta_colors(betas)
-        self.ax_fit, self.ax_final = figure.subplots(1, 2)
+        self.ax_fit, self.ax_final = axes if axes is not None else figure.subplots(1, 2)
         self.toy = self.tasks[0].kind == "regression" and self.tasks[0].in_features == 1
         self._make_fit_artists()
         self._make_final_axes()
         self.final_lines: dict[float, Any] = {}
         self.clear()
-        figure.tight_layout()
+        if axes is None:
+            figure.tight_layout()
 
     def _make_fit_artists(self) -> None:
         ax, T = self.ax_fit, len(self.tasks)
@@ -55,7 +60,12 @@ class LabFigure:
             span = float(ys.max() - ys.min()) or 1.0
             self.data_ylim = (float(ys.min()) - 0.1 * span, float(ys.max()) + 0.1 * span)
             self.max_ylim = (self.data_ylim[0] - span, self.data_ylim[1] + span)
-            ax.legend(fontsize=9, loc="upper left")
+            ax.get_legend().remove()  # the tasks are named under their own stretch of x
+            centres = [float(t.x_train.mean()) for t in self.tasks]
+            ax.set_xticks(centres, [str(t + 1) for t in range(T)])
+            for label, color in zip(ax.get_xticklabels(), task_colors(T)):
+                label.set_color(color)
+            ax.set(xlabel="task (each on its own stretch of x)", ylabel="y")
         else:
             self.bars = ax.add_collection(PolyCollection(bar_verts(np.zeros(T)),
                                                          facecolors=task_colors(T),
@@ -73,9 +83,10 @@ class LabFigure:
 
     def _make_final_axes(self) -> None:
         ax, T = self.ax_final, len(self.tasks)
-        ax.set(xlabel="task", xlim=(0.7, T + 0.3), title="each task after the last one, per β")
-        if T <= 20:
-            ax.set_xticks(range(1, T + 1))
+        # room right of the last task for the betas' legend: it never covers a line
+        ax.set(xlabel="task", xlim=(0.7, T + 0.3 + LEGEND_ROOM * T),
+               title="each task at the end, per β")
+        ax.set_xticks(range(1, T + 1) if T <= 20 else [])
         self._metric_axis(ax)
 
     def clear(self) -> None:
@@ -125,4 +136,4 @@ class LabFigure:
             steps = session.result_steps.get(b)
             self.final_lines[b].set_label(f"β = {b:g}" + (f", {steps} steps" if steps else ""))
         self.ax_final.legend(handles=[self.final_lines[b] for b in sorted(self.final_lines)],
-                             fontsize=9, loc="best")
+                             fontsize=9, loc="center right")  # in the room right of the data

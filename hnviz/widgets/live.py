@@ -6,15 +6,20 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.gridspec import SubplotSpec
 from traitlets import Float, HasTraits, Int
 
 from ..plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
 from ..stability import curves, drift_curves, records
 from ..tasks import Task
 from ..train import Callback
-from .figure_view import Throttle
+from .figure_view import FigureView, Throttle
 from .view import (AnalysisWidget, drawing, guarded, integer_ticks, metric_label,
                    metric_norm)
+
+
+LOSS_TITLE = "losses"
+LOSS_LABEL = "task loss (blue),\nregularizer (red)"  # no legend: it would cover a curve
 
 
 # ------------------------------------------------------------------ LiveTraining
@@ -37,9 +42,13 @@ class LiveTraining(AnalysisWidget, Callback):
     is a PNG image, which updates even while the kernel is busy. ``mse_range`` (lo, hi)
     fixes the matrix's colour scale for MSE (default: from each run's values; accuracy is
     always 0-100 %), so that runs compare by colour. :meth:`reset` clears it for a new run.
+    ``host`` (a :class:`FigureView` and a ``SubplotSpec`` of its figure): draw the four
+    panels there, inside another widget's figure (the ForgettingLab's one figure); this
+    widget's view then holds only its status line.
     """
 
-    def __init__(self, min_interval: float = 0.5, mse_range: tuple[float, float] | None = None):
+    def __init__(self, min_interval: float = 0.5, mse_range: tuple[float, float] | None = None,
+                 host: tuple[FigureView, SubplotSpec] | None = None):
         AnalysisWidget.__init__(self)
         self.state = LiveState()
         self.throttle, self.mse_range = Throttle(min_interval), mse_range
@@ -48,8 +57,13 @@ class LiveTraining(AnalysisWidget, Callback):
         self.boundaries: list[int] = []
         self.marks: list[Any] = []  # the task-start lines
         self.learner: Any = None
-        fig = self.new_figure((9.4, 6.4), live=True)
-        grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
+        if host is None:
+            fig = self.new_figure((9.4, 6.4), live=True)
+            grid = fig.add_gridspec(2, 2, width_ratios=[1.5, 1])
+        else:
+            self.fig_view, spec = host
+            fig = self.figure = self.fig_view.figure
+            grid = spec.subgridspec(2, 2, width_ratios=[1.5, 1])
         self.ax_loss, self.ax_R = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
         self.ax_ce, self.ax_drift = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
         self.ce_lines: list[Any] = []
@@ -63,22 +77,24 @@ class LiveTraining(AnalysisWidget, Callback):
                                              va="center", transform=self.ax_drift.transAxes,
                                              color="0.4")
         self.ax_ce.set(xlabel="training step (all tasks)", ylabel="metric",
-                       title="every task while the later ones train (dotted: a new task starts)")
+                       title="every task while later ones train (dotted: a task starts)")
         self.ax_drift.set(xlabel="training step (all tasks)", ylabel=DRIFT_LABEL,
                           title=DRIFT_TITLE)
         self.loss_line, = self.ax_loss.plot([], [], color="C0", lw=1, label="task loss")
         self.reg_line, = self.ax_loss.plot([], [], color="C3", lw=1, label="regularizer")
-        self.ax_loss.set(xlabel="training step (all tasks)", ylabel="loss", yscale="log",
-                         title="losses")
-        self.ax_loss.legend(fontsize=8, loc="upper right")
+        self.ax_loss.set(xlabel="training step (all tasks)", ylabel=LOSS_LABEL, yscale="log",
+                         title=LOSS_TITLE)
         self.image = self.ax_R.imshow(np.full((1, 1), np.nan), interpolation="nearest",
                                       extent=(0.5, 1.5, 1.5, 0.5))
         self.colorbar = fig.colorbar(self.image, ax=self.ax_R)
         self.ax_R.set(xlabel="evaluated task", ylabel="after training task", title="matrix R")
         integer_ticks(self.ax_R)
-        fig.tight_layout()
         self.status = widgets.HTML("waiting for training to start")
-        self.view.children = [self.status, self.fig_view.widget, self.output]
+        if host is None:
+            fig.tight_layout()
+            self.view.children = [self.status, self.fig_view.widget, self.output]
+        else:
+            self.view.children = [self.status, self.output]
         self.redraw()
 
     @drawing
@@ -102,7 +118,7 @@ class LiveTraining(AnalysisWidget, Callback):
         self.image.set_data(np.full((1, 1), np.nan))
         self.ce_hint.set_visible(True)  # until a run with records draws
         suffix = f" ({title})" if title else ""
-        self.ax_loss.set_title("losses" + suffix)
+        self.ax_loss.set_title(LOSS_TITLE + suffix)
         self.ax_R.set_title("matrix R" + suffix, fontsize=10)
         self.status.value = "waiting for training to start"
         self.redraw()
@@ -146,11 +162,10 @@ class LiveTraining(AnalysisWidget, Callback):
         self.colorbar.update_normal(self.image)
         self.colorbar.set_label(metric_label(metric))
         avg = float(np.mean(R[-1]))
-        what = "accuracy (%), higher" if metric == "accuracy" else "MSE, lower"
-        self.ax_R.set_title(f"matrix R: average now {avg:.3g}\n({what} is better)",
-                            fontsize=10)
+        better = "higher" if metric == "accuracy" else "lower"  # the colour bar names it
+        self.ax_R.set_title(f"matrix R, average {avg:.2g}\n({better} is better)", fontsize=10)
         if T == 1:  # the colour bar got its label: lay out once more
-            self.figure.tight_layout()
+            self.fig_view.lay_out()
         self._render()
 
     @drawing

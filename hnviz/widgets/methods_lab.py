@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import ipywidgets as widgets
 import numpy as np
 
 from ..baselines import BaselineCL, BaselineConfig
@@ -117,7 +118,10 @@ class MethodsLab(TrainingWidget):
         self.marks: list[Any] = []
         self._make_axes()
         fig.tight_layout()
-        self.layout(self.steps, self.buttons, self.status)
+        controls = widgets.HBox([self.steps, *self.buttons.children],
+                                layout=widgets.Layout(flex_flow="row wrap"))
+        self.status.layout = widgets.Layout(max_height="44px", overflow="auto")
+        self.layout(controls, self.status)
         self._show_status()
         self.redraw()
 
@@ -139,8 +143,10 @@ class MethodsLab(TrainingWidget):
             first.set_yscale("log")
             first.set_ylim(*MSE_RANGE)
         first.set_xlim(0, self.steps.value * len(self.tasks))
-        if len(self.tasks) <= 5:
-            first.legend(fontsize=9, loc="best")
+        if len(self.tasks) <= 5:  # beside the last panel: never over a curve
+            last = self.axes[self.methods[-1]]
+            last.legend(handles=self.lines[self.methods[0]], fontsize=9, loc="upper left",
+                        bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
 
     @property
     def learners(self) -> dict[str, ContinualLearner]:

@@ -23,11 +23,11 @@ from ..runs import Run, load_run
 from ..safeio import atomic_write
 from ..tasks import Task
 from .figure_view import (DISPLAY, DRAW_LOCK, FigureView, display_size, drawing,
-                          set_display, wrap_titles)
+                          projector, set_display, wrap_titles)
 
 __all__ = ["AnalysisWidget", "DISPLAY", "DRAW_LOCK", "FigureView", "chance_lines",
            "check_task_trait", "display_size", "drawing", "guarded", "html_table", "hypercl_of",
-           "integer_ticks", "learner_of", "metric_label", "metric_norm", "resolve",
+           "integer_ticks", "learner_of", "metric_label", "metric_norm", "projector", "resolve",
            "save_figure", "set_display", "task_labels", "wrap_titles"]
 
 
