@@ -163,7 +163,7 @@ def plot_continual(history: Sequence[dict[str, np.ndarray]], metric: str = "accu
     return out
 
 
-DRIFT_TITLE = "old tasks' weights: distance from their targets (lower: kept)"
+DRIFT_TITLE = "old tasks' weight drift (lower: kept)"
 DRIFT_LABEL = "‖h(e_t, θ) − W*_t‖"
 
 

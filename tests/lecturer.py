@@ -196,11 +196,15 @@ PROJECTOR_JS = """() => {
   const train = [...document.querySelectorAll('button.jupyter-button')]
       .find(b => b.textContent.includes('train'));
   const lab = train.closest('.jp-OutputArea-output');
+  lab.scrollIntoView({block: 'start'});
   const img = lab.querySelector('.widget-image');
   const r = lab.getBoundingClientRect(), i = img.getBoundingClientRect();
+  const shown = lab.closest('.jp-WindowedPanel-outer, .jp-Notebook').getBoundingClientRect();
   const bars = [...document.querySelectorAll('.jupyter-matplotlib-toolbar')]
-      .filter(t => t.offsetParent !== null && getComputedStyle(t).display !== 'none');
-  return {lab_top: r.top, lab_height: r.height, image_css_width: i.width,
+      .filter(t => t.offsetParent !== null && getComputedStyle(t).visibility !== 'hidden');
+  return {lab_top: r.top, lab_bottom: r.bottom, shown_top: shown.top,
+          shown_bottom: Math.min(shown.bottom, window.innerHeight),
+          lab_height: r.height, image_css_width: i.width,
           image_natural_width: img.naturalWidth, visible_toolbars: bars.length,
           viewport_height: window.innerHeight};
 }"""
@@ -243,10 +247,7 @@ def one_screen(page, client, artifacts: Path) -> dict:
     if page.locator("#jp-left-stack").is_visible():
         page.keyboard.press("Control+b")
     time.sleep(1)
-    lab = page.locator(".widget-image").first
-    lab.scroll_into_view_if_needed()
     out = page.evaluate(PROJECTOR_JS)
-    page.locator(BUTTON.format("train")).first.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "05_lecturer_one_screen.png"))
     out["font_px"] = kernel_json(client, FONTS)
     out["train_to_pictures_ms"] = page.evaluate(TRAIN_JS)

@@ -195,7 +195,7 @@ def check_lecturer(r: dict) -> None:
     assert s["runs"] == [[0.0, "done"], [0.1, "done"], [1.0, "done"], [10.0, "done"],
                          [10.0, "stopped"]], s["runs"]  # the double-click trained once
     assert s["ignored"] == 1 and s["lines"] == [0.0, 0.1, 1.0, 10.0] and s["colours_fixed"]
-    assert s["clipped"] == [] and max(s["widths"].values()) <= 790, s
+    assert s["clipped"] == [] and max(s["widths"].values()) <= 1080, s  # projector()
     assert s["followed_is_latest"] and s["errors"] == [], s
     assert r["stopped_in"] <= 1.0, f"the stop took {r['stopped_in']:.2f} s"
     assert r["after_reset"] == {"runs": [], "lines": 0}
@@ -212,7 +212,8 @@ def check_lecturer(r: dict) -> None:
     print(f"slider step to new pixels: median {r['slider_median_ms']:.0f} ms")
     # the projector: one screen, native pixels, text of at least 12 px, no toolbar
     p = r["projector"]
-    assert p["lab_height"] <= 680 and p["lab_height"] <= p["viewport_height"], p
+    assert p["lab_height"] <= 680 and p["lab_top"] >= p["shown_top"] - 1 and \
+        p["lab_bottom"] <= p["shown_bottom"] + 1, p  # all of it in the notebook's view
     assert p["image_css_width"] == p["image_natural_width"], p  # not stretched, not shrunk
     assert min(p["font_px"].values()) >= 12 and p["visible_toolbars"] == 0, p
     assert len(p["train_to_pictures_ms"]) == 2, p  # printed, not asserted: see above

@@ -68,16 +68,16 @@ class LiveTraining(AnalysisWidget, Callback):
         self.ax_ce, self.ax_drift = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
         self.ce_lines: list[Any] = []
         self.drift_lines: list[Any] = []
-        self.ce_hint = self.ax_ce.text(0.5, 0.5, "train with eval_every=k (e.g. 10)\nto see "
-                                       "every task's metric during training",
+        self.ce_hint = self.ax_ce.text(0.5, 0.5, "train with eval_every=k\n(e.g. 10) to see "
+                                       "every\ntask during training",
                                        ha="center", va="center", transform=self.ax_ce.transAxes,
                                        color="0.4")
-        self.drift_hint = self.ax_drift.text(0.5, 0.5, "a hypernetwork with eval_every:\nhow "
-                                             "far the old tasks'\nweights move", ha="center",
+        self.drift_hint = self.ax_drift.text(0.5, 0.5, "a hypernetwork with\neval_every: "
+                                             "how far\nold tasks' weights\nmove", ha="center",
                                              va="center", transform=self.ax_drift.transAxes,
                                              color="0.4")
-        self.ax_ce.set(xlabel="training step (all tasks)", ylabel="metric",
-                       title="every task while later ones train (dotted: a task starts)")
+        self.ax_ce.set(xlabel="training step (dotted: a task starts)", ylabel="metric",
+                       title="every task, while later ones train")
         self.ax_drift.set(xlabel="training step (all tasks)", ylabel=DRIFT_LABEL,
                           title=DRIFT_TITLE)
         self.loss_line, = self.ax_loss.plot([], [], color="C0", lw=1, label="task loss")
