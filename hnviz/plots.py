@@ -59,7 +59,8 @@ def plot_toy_fits(learner: HyperCL | None, tasks: Sequence[Task], ax: Axes | Non
                                   color=color))
         artists += ax.plot(x, y, color=color, lw=2, label=task.name)
     ax.set(xlabel="x", ylabel="y", title="hypernetwork fits after the last task")
-    ax.legend(fontsize=9)
+    # below the axes: the tasks' data fill the plot's whole height somewhere
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     return artists
 
 

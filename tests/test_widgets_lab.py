@@ -13,9 +13,9 @@ from hnviz.widgets.lab_view import MSE_RANGE, LabFigure, beta_colors
 
 
 def _final_lines(lab):
-    """The per-beta lines by their beta ("β = 0.01"; the label adds the run's steps)."""
-    return {line.get_label().split(",")[0]: line for line in lab.plot.ax_final.lines if
-            line.get_label().startswith("β")}
+    """The per-beta lines drawn in the final-metric panel, by their beta ("β = 0.01")."""
+    return {f"β = {b:g}": line for b, line in lab.plot.final_lines.items()
+            if line in lab.plot.ax_final.lines}
 
 
 def test_trains_per_beta_and_shows_each_run(toy):
@@ -33,11 +33,11 @@ def test_trains_per_beta_and_shows_each_run(toy):
     np.testing.assert_allclose(lab.live.image.get_array().filled(np.nan), learner.matrix_)
     assert [r["status"] for r in lab.session.runs] == ["done", "done"]
     # every run numbered and labelled with its steps; a rerun at other steps relabels
-    assert "1. β = 0 (40 steps) done, 2. β = 0.01 (40 steps) done" in lab.status.value
-    assert lines["β = 0.01"].get_label() == "β = 0.01, 40 steps"
+    assert "2. β = 0.01 (40 steps) done, 1. β = 0 (40 steps) done" in lab.status.value
+    assert lines["β = 0.01"].get_label() == "0.01 (40)"
     lab.steps.value = 20
     lab.train()
-    assert _final_lines(lab)["β = 0.01"].get_label() == "β = 0.01, 20 steps"
+    assert _final_lines(lab)["β = 0.01"].get_label() == "0.01 (20)"
     assert "3. β = 0.01 (20 steps) done" in lab.status.value
     assert "β = 0.01" in lab.live.ax_loss.get_title()  # the live panels name their run
     with pytest.raises(TraitError, match="beta = -1.0 must be finite and >= 0"):

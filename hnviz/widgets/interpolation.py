@@ -89,7 +89,7 @@ class InterpolationExplorer(AnalysisWidget):
         self.a_box = widgets.Dropdown(options=opts, value=self.state.a, description="task a")
         self.b_box = widgets.Dropdown(options=opts, value=self.state.b, description="task b")
         self.slider = widgets.FloatSlider(self.state.alpha, min=-self.extrapolate,
-                                          max=1 + self.extrapolate, step=0.01, description="α",
+                                          max=1 + self.extrapolate, step=0.05, description="α",
                                           continuous_update=True, readout_format=".2f")
         for box, name in ((self.a_box, "a"), (self.b_box, "b"), (self.slider, "alpha")):
             widgets.link((box, "value"), (self.state, name))

@@ -126,7 +126,8 @@ class ForgettingLab(TrainingWidget):
         fig.set_layout_engine("constrained")  # tight_layout cannot lay out nested grids
         grid = fig.add_gridspec(1, 2, width_ratios=[2.5, 1.3]) if wide else \
             fig.add_gridspec(2, 1, height_ratios=[2, 1])
-        self.live = LiveTraining(mse_range=(1e-4, 10.0), host=(self.fig_view, grid[0]))
+        self.live = LiveTraining(mse_range=(1e-4, 10.0), host=(self.fig_view, grid[0]),
+                                 hints=False)  # the lab always records
         results = grid[1].subgridspec(2, 1) if wide else grid[1].subgridspec(1, 2)
         self.plot = LabFigure(fig, tasks, self.betas,
                               axes=(fig.add_subplot(results[0]), fig.add_subplot(results[1])))
@@ -137,7 +138,7 @@ class ForgettingLab(TrainingWidget):
         controls = widgets.HBox([self.slider, self.steps, *self.buttons.children],
                                 layout=widgets.Layout(flex_flow="row wrap"))
         # the runs' list scrolls within two lines: a press never moves the figure
-        self.status.layout = widgets.Layout(max_height="44px", overflow="auto")
+        self.status.layout = widgets.Layout(height="48px", overflow="auto")
         self.layout(controls, self.status, self.live.view)
         self._show_status()
         self.redraw()

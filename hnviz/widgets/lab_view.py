@@ -14,7 +14,7 @@ from .net_panel import bar_verts
 from .view import chance_lines, metric_label
 
 MSE_RANGE = (1e-4, 10.0)  # the final-metric panel's fixed range for MSE tasks
-LEGEND_ROOM = 0.9  # the final-metric panel's x room for its legend, per task
+LEGEND_ROOM = 1.1  # the final-metric panel's x room for its legend, per task
 
 
 def beta_colors(betas: Sequence[float]) -> dict[float, Any]:
@@ -131,9 +131,10 @@ class LabFigure:
             if b not in self.final_lines:
                 self.final_lines[b], = self.ax_final.plot([], [], marker="o", lw=1.5,
                                                           color=self.colors.get(b, "k"),
-                                                          label=f"β = {b:g}")
+                                                          label=f"{b:g}")
             self.final_lines[b].set_data(np.arange(1, T + 1), np.asarray(row, dtype=float))
             steps = session.result_steps.get(b)
-            self.final_lines[b].set_label(f"β = {b:g}" + (f", {steps} steps" if steps else ""))
+            self.final_lines[b].set_label(f"{b:g}" + (f" ({steps})" if steps else ""))
         self.ax_final.legend(handles=[self.final_lines[b] for b in sorted(self.final_lines)],
-                             fontsize=9, loc="center right")  # in the room right of the data
+                             fontsize=9, loc="center right", title="β (steps)",
+                             title_fontsize=9)  # in the room right of the data

@@ -44,14 +44,15 @@ class LiveTraining(AnalysisWidget, Callback):
     always 0-100 %), so that runs compare by colour. :meth:`reset` clears it for a new run.
     ``host`` (a :class:`FigureView` and a ``SubplotSpec`` of its figure): draw the four
     panels there, inside another widget's figure (the ForgettingLab's one figure); this
-    widget's view then holds only its status line.
+    widget's view then holds only its status line. ``hints``: say in the empty panels how
+    to fill them (``eval_every``; False where the owner always records).
     """
 
     def __init__(self, min_interval: float = 0.5, mse_range: tuple[float, float] | None = None,
-                 host: tuple[FigureView, SubplotSpec] | None = None):
+                 host: tuple[FigureView, SubplotSpec] | None = None, hints: bool = True):
         AnalysisWidget.__init__(self)
         self.state = LiveState()
-        self.throttle, self.mse_range = Throttle(min_interval), mse_range
+        self.throttle, self.mse_range, self.hints = Throttle(min_interval), mse_range, hints
         self.task_loss: list[float] = []
         self.reg_loss: list[float] = []
         self.boundaries: list[int] = []
@@ -76,6 +77,8 @@ class LiveTraining(AnalysisWidget, Callback):
                                              "how far\nold tasks' weights\nmove", ha="center",
                                              va="center", transform=self.ax_drift.transAxes,
                                              color="0.4")
+        self.ce_hint.set_visible(hints)
+        self.drift_hint.set_visible(hints)
         self.ax_ce.set(xlabel="training step (dotted: a task starts)", ylabel="metric",
                        title="every task, while later ones train")
         self.ax_drift.set(xlabel="training step (all tasks)", ylabel=DRIFT_LABEL,
@@ -111,12 +114,12 @@ class LiveTraining(AnalysisWidget, Callback):
         self.marks.clear()
         self.ce_lines.clear()
         self.drift_lines.clear()
-        self.drift_hint.set_visible(True)
+        self.drift_hint.set_visible(self.hints)
         self.learner, self.state.task, self.state.step = None, -1, 0
         self.loss_line.set_data([], [])
         self.reg_line.set_data([], [])
         self.image.set_data(np.full((1, 1), np.nan))
-        self.ce_hint.set_visible(True)  # until a run with records draws
+        self.ce_hint.set_visible(self.hints)  # until a run with records draws
         suffix = f" ({title})" if title else ""
         self.ax_loss.set_title(LOSS_TITLE + suffix)
         self.ax_R.set_title("matrix R" + suffix, fontsize=10)

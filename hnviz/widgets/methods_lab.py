@@ -120,7 +120,7 @@ class MethodsLab(TrainingWidget):
         fig.tight_layout()
         controls = widgets.HBox([self.steps, *self.buttons.children],
                                 layout=widgets.Layout(flex_flow="row wrap"))
-        self.status.layout = widgets.Layout(max_height="44px", overflow="auto")
+        self.status.layout = widgets.Layout(height="48px", overflow="auto")
         self.layout(controls, self.status)
         self._show_status()
         self.redraw()

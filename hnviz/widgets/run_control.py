@@ -57,11 +57,11 @@ class RunControl:
         return done[-1]["seconds"] / (done[-1]["n_steps"] * n_tasks * per_run)
 
     def describe_runs(self, label: Callable[[dict[str, Any]], str]) -> str:
-        """One line: each run's number, ``label`` and how it ended."""
+        """One line: each run's number, ``label`` and how it ended, the newest first."""
         return ", ".join(f"{i}. " + label(r) + " " + (
             f"stopped (task {r['stopped_at'][0] + 1}, step {r['stopped_at'][1]})"
             if r["status"] == "stopped" else r["status"])
-            for i, r in enumerate(self.runs, 1)) or "none yet"
+            for i, r in reversed(list(enumerate(self.runs, 1)))) or "none yet"
 
     def claim(self) -> bool:
         """Mark a run as starting; False (nothing changes) if one is running already."""
