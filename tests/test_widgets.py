@@ -267,7 +267,7 @@ def test_ipympl_canvas_and_click(digits):
     """Under %matplotlib widget the figure is an ipympl canvas; a click picks the point."""
     import ipywidgets
     import matplotlib.pyplot as plt
-    from matplotlib.backend_bases import MouseEvent
+    from matplotlib.backend_bases import MouseButton, MouseEvent
 
     old = matplotlib.get_backend()
     plt.switch_backend("module://ipympl.backend_nbagg")
@@ -281,6 +281,21 @@ def test_ipympl_canvas_and_click(digits):
         x, y = w.ax_land.transData.transform(target)
         MouseEvent("button_press_event", w.figure.canvas, x, y, button=1)._process()
         assert w.state.point == pytest.approx(target, abs=1e-6)
+        # a drag follows the mouse (the left button held); a move without it does nothing
+        w.DRAG_INTERVAL = 0.0
+        for target, buttons in (((0.3, -0.4), {MouseButton.LEFT}), ((0.35, -0.3), set()),
+                                ((0.4, -0.2), {MouseButton.LEFT})):
+            x, y = w.ax_land.transData.transform(target)
+            MouseEvent("motion_notify_event", w.figure.canvas, x, y, buttons=buttons)._process()
+        assert w.state.point == pytest.approx((0.4, -0.2), abs=1e-6)
+        w.DRAG_INTERVAL = 10.0  # a fast drag skips points, its release still lands
+        for target in ((0.1, 0.1), (0.2, 0.2)):
+            x, y = w.ax_land.transData.transform(target)
+            MouseEvent("motion_notify_event", w.figure.canvas, x, y,
+                       buttons={MouseButton.LEFT})._process()
+        assert w.state.point == pytest.approx((0.4, -0.2), abs=1e-6)
+        MouseEvent("button_release_event", w.figure.canvas, x, y, button=1)._process()
+        assert w.state.point == pytest.approx((0.2, 0.2), abs=1e-6)
         w.close()
     finally:
         plt.switch_backend(old)

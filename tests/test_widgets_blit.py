@@ -108,3 +108,15 @@ def test_chance_lines_mark_each_runs_chance_or_name_it_below_the_axis():
     chance_lines(ax2, [50.0, 10.0])
     assert [l.get_ydata()[0] for l in ax2.lines] == [50.0]
     assert ax2.get_ylabel() == "accuracy (%)\n(chance: 10 %, below the axis)"
+
+
+def test_a_blitted_point_of_the_embedding_explorer_equals_a_full_draw(toy_learner):
+    from hnviz.widgets import EmbeddingExplorer
+
+    w = EmbeddingExplorer(toy_learner, resolution=8)
+    for point in ((0.5, -0.3), (0.52, -0.28), (-1.0, 0.4)):
+        w.state.point = point
+        blitted = pixels(w)
+        assert w.fig_view._background is not None  # the point was blitted
+        np.testing.assert_array_equal(blitted, full_draw(w))
+        w.redraw(changed=w.changing_artists())  # the background again

@@ -1,11 +1,14 @@
 """EmbeddingExplorer: the task-embedding plane, its landscape and the net at any point."""
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backend_bases import MouseButton
 from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator
 from traitlets import Float, HasTraits, Int, TraitError, Tuple, validate
@@ -112,10 +115,12 @@ class EmbeddingExplorer(AnalysisWidget):
         for s in (self.x_slider, self.y_slider):
             s.observe(self._on_slider, "value")
         self._syncing = False
+        self._dragged = -math.inf  # when a drag last moved the point
         self.state.observe(self._on_color, "color_by")
         self.state.observe(self._on_point, "point")
-        if self.fig_view.interactive:
-            fig.canvas.mpl_connect("button_press_event", self._on_click)
+        if self.fig_view.interactive:  # a click picks a point, a drag follows the mouse
+            for event in ("button_press_event", "motion_notify_event", "button_release_event"):
+                fig.canvas.mpl_connect(event, self._on_click)
         self.layout(widgets.HBox([self.color_box, self.goto]),
                    widgets.HBox([self.x_slider, self.y_slider]))
         self._update_landscape()
@@ -196,8 +201,17 @@ class EmbeddingExplorer(AnalysisWidget):
             self.x_slider.value, self.y_slider.value = self.state.point
         finally:
             self._syncing = False
-        self._update_point()
-        self.redraw()
+        self._update_point()  # the cursor and the net panel change: blit them
+        self.redraw(changed=self.changing_artists() if self.blit else ())
+
+    blit = True  # a new point draws only what it changes (False: the whole figure)
+    DRAG_INTERVAL = 0.04  # seconds: a drag's points closer in time are skipped (not its last)
+
+    def changing_artists(self) -> list[Any]:
+        """What a new point changes, in drawing order: the cursor and the net panel's
+        artists; empty when the net panel's limits may change."""
+        net = self.net.changing_artists()
+        return [] if net is None else [self.cursor, *net]
 
     @guarded
     def _on_slider(self, _: Any) -> None:
@@ -211,7 +225,16 @@ class EmbeddingExplorer(AnalysisWidget):
 
     @guarded
     def _on_click(self, event: Any) -> None:
-        if event.inaxes is self.ax_land and event.xdata is not None:
-            self.state.point = (float(event.xdata), float(event.ydata))
+        """A press or release in the plane picks its point; a move with the left button
+        held (a drag) too, at most one every ``DRAG_INTERVAL`` seconds."""
+        if event.inaxes is not self.ax_land or event.xdata is None:
+            return
+        if event.name == "motion_notify_event":
+            now = time.perf_counter()
+            if MouseButton.LEFT not in getattr(event, "buttons", ()) or \
+                    now - self._dragged < self.DRAG_INTERVAL:
+                return
+            self._dragged = now
+        self.state.point = (float(event.xdata), float(event.ydata))
 
 

@@ -11,7 +11,7 @@ from traitlets import Float, HasTraits, Int, TraitError, validate
 from ..analysis import embedding_path, interpolate
 from ..plots import task_colors
 from ..tasks import Task
-from .net_panel import NetPanel
+from .net_panel import NetPanel, below
 from .view import (AnalysisWidget, check_task_trait, guarded, hypercl_of, metric_label,
                    metric_norm, task_labels)
 
@@ -123,8 +123,7 @@ class InterpolationExplorer(AnalysisWidget):
         if self.net.metric != "accuracy":
             norm = metric_norm(self.net.metric, m)
             self.ax_path.set(yscale="log", ylim=(norm.vmin, norm.vmax))
-        self.ax_path.legend(fontsize=9, loc="lower left" if self.net.metric == "accuracy"
-                            else "upper left", ncol=1 if self.many else 2)
+        below(self.ax_path, ncol=3 if self.many else min(len(self.lines), 3))
         self.ax_path.set_title(f"{self.net.metric} along the path from task {a + 1} to task {b + 1}",
                                fontsize=10)
 

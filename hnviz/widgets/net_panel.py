@@ -22,6 +22,13 @@ def bar_verts(heights: np.ndarray) -> np.ndarray:
                                                   (hi, heights), (hi, zero))], axis=1)
 
 
+def below(ax: Any, ncol: int) -> Any:
+    """``ax``'s legend under the axes, below the x-axis label: data fill an explorer's
+    panels anywhere, so a legend inside would cover some."""
+    return ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol,
+                     frameon=False)
+
+
 class NetPanel:
     """The net generated from one embedding: its function with every task's data (1-D
     regression) or its metric on every task as bars, with each task's own final score."""
@@ -46,7 +53,7 @@ class NetPanel:
             self.line, = ax.plot(self.x[:, 0], np.zeros(len(self.x)), color="k", lw=2.5,
                                  label="generated net", zorder=6)
             ax.set(xlabel="x", ylabel="y")
-            ax.legend(fontsize=9, loc="upper left", ncol=2)
+            below(ax, ncol=2)
         else:
             self.bars = ax.add_collection(PolyCollection(bar_verts(np.zeros(T)),
                                                          facecolors=colors, edgecolors="none"))
@@ -58,7 +65,7 @@ class NetPanel:
                 ax.set_ylim(0, 102)
             if T <= 20:
                 ax.set_xticks(range(1, T + 1))
-            ax.legend(fontsize=9, loc="lower right")
+            below(ax, ncol=1)
         self.values = np.zeros(T)
 
     def update(self, emb: np.ndarray) -> np.ndarray:
