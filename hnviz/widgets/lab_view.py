@@ -111,7 +111,7 @@ class LabFigure:
             self.clear()
             return
         beta = float(learner.config.beta)
-        title = f"after the last task, β = {beta:g}"
+        title = f"last finished run (β = {beta:g}): after the last task"
         if self.toy:
             ys = []
             for line, (x, y) in zip(self.fit_lines, toy_fit_curves(learner, self.tasks)):
