@@ -1,8 +1,10 @@
 """A lecturer's script for notebook 05 in JupyterLab + Chromium, after Run All: the
 ForgettingLab pressed like in a class (two more β, one of them a double-click, a stop in
 the middle of a run, a reset), the MethodsLab trained and reset, the widget state checked in
-the kernel itself, screenshots at 1280 x 720 and at 130 % zoom with nothing cut, and the
-time from an α-slider key press to new pixels on the page. Not a test module itself:
+the kernel itself, the lab on one screen at 1280 x 720 (its box, text sizes, native
+width, no toolbar), screenshots at 1280 x 720 with nothing cut and at 130 % zoom (what is
+wider than the column there is printed), and the times from an α-slider key press and from
+a press of "train" to new pixels on the page. Not a test module itself:
 tests/test_notebooks.py runs it."""
 import json
 import statistics

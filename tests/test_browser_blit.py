@@ -1,7 +1,7 @@
 """What a widget's canvas shows in JupyterLab + Chromium equals what the kernel drew: after
-fast α key presses and a slider drag (InterpolationExplorer, which blits) or clicks in the
-plane and a drag (EmbeddingExplorer, which redraws through ipympl's draw requests), the
-page's canvas pixels equal a full draw of the same figure in the kernel. ipympl's front end
+fast α key presses and a slider drag (InterpolationExplorer) or clicks, a slider drag and
+a drag in the plane (EmbeddingExplorer; both blit what a step changes), the page's canvas
+pixels equal a full draw of the same figure in the kernel. ipympl's front end
 shows only the last of two frames that arrive before the first has loaded; with
 matplotlib's diff frames (only the changed pixels) the lost frame's changes stayed on the
 page as debris: old α markers, a garbled title (see FigureView). Also the time from an α

@@ -283,11 +283,12 @@ def test_ipympl_canvas_and_click(digits):
         assert w.state.point == pytest.approx(target, abs=1e-6)
         # a drag follows the mouse (the left button held); a move without it does nothing
         w.DRAG_INTERVAL = 0.0
-        for target, buttons in (((0.3, -0.4), {MouseButton.LEFT}), ((0.35, -0.3), set()),
-                                ((0.4, -0.2), {MouseButton.LEFT})):
+        for target, buttons, lands in (((0.3, -0.4), {MouseButton.LEFT}, (0.3, -0.4)),
+                                       ((0.35, -0.3), set(), (0.3, -0.4)),
+                                       ((0.4, -0.2), {MouseButton.LEFT}, (0.4, -0.2))):
             x, y = w.ax_land.transData.transform(target)
             MouseEvent("motion_notify_event", w.figure.canvas, x, y, buttons=buttons)._process()
-        assert w.state.point == pytest.approx((0.4, -0.2), abs=1e-6)
+            assert w.state.point == pytest.approx(lands, abs=1e-6)
         w.DRAG_INTERVAL = 10.0  # a fast drag skips points, its release still lands
         for target in ((0.1, 0.1), (0.2, 0.2)):
             x, y = w.ax_land.transData.transform(target)

@@ -18,8 +18,8 @@ from ..analysis import (embedding_landscape, evaluate_embeddings, landscape_grid
 from ..plots import task_cmap
 from ..tasks import Task
 from .net_panel import NetPanel
-from .view import (AnalysisWidget, check_task_trait, guarded, hypercl_of, metric_label,
-                   metric_norm, task_labels)
+from .view import (AnalysisWidget, check_task_trait, drawing, guarded, hypercl_of,
+                   metric_label, metric_norm, task_labels)
 
 
 # ------------------------------------------------------------ EmbeddingExplorer
@@ -194,6 +194,7 @@ class EmbeddingExplorer(AnalysisWidget):
         self._update_landscape()
         self.redraw()
 
+    @drawing
     @guarded
     def _on_point(self, _: Any) -> None:
         self._syncing = True
@@ -229,8 +230,8 @@ class EmbeddingExplorer(AnalysisWidget):
         held (a drag) too, at most one every ``DRAG_INTERVAL`` seconds."""
         if event.inaxes is not self.ax_land or event.xdata is None:
             return
-        if event.name == "motion_notify_event":
-            now = time.perf_counter()
+        if event.name == "motion_notify_event":  # event.buttons: matplotlib >= 3.10;
+            now = time.perf_counter()              # before it a drag is not seen
             if MouseButton.LEFT not in getattr(event, "buttons", ()) or \
                     now - self._dragged < self.DRAG_INTERVAL:
                 return

@@ -12,8 +12,8 @@ from ..analysis import embedding_path, interpolate
 from ..plots import task_colors
 from ..tasks import Task
 from .net_panel import NetPanel, below
-from .view import (AnalysisWidget, check_task_trait, guarded, hypercl_of, metric_label,
-                   metric_norm, task_labels)
+from .view import (AnalysisWidget, check_task_trait, drawing, guarded, hypercl_of,
+                   metric_label, metric_norm, task_labels)
 
 
 # --------------------------------------------------------- InterpolationExplorer
@@ -78,7 +78,7 @@ class InterpolationExplorer(AnalysisWidget):
                           for t, c in enumerate(task_colors(T))]
         for x in (0.0, 1.0):
             ax.axvline(x, color="0.6", ls="--", lw=1)
-        # above the legend (zorder 5): a step redraws the marker, not the legend's texts
+        # drawn last (zorder 6): a blitted step redraws it over the saved background
         self.marker = ax.axvline(self.state.alpha, color="k", lw=1.5, zorder=6)
         ax.set(xlabel="α  (0: task a, 1: task b)",
                ylabel=metric_label(self.net.metric),
@@ -89,7 +89,8 @@ class InterpolationExplorer(AnalysisWidget):
         self.a_box = widgets.Dropdown(options=opts, value=self.state.a, description="task a")
         self.b_box = widgets.Dropdown(options=opts, value=self.state.b, description="task b")
         self.slider = widgets.FloatSlider(self.state.alpha, min=-self.extrapolate,
-                                          max=1 + self.extrapolate, step=0.05, description="α",
+                                          max=1 + self.extrapolate, description="α",
+                                          step=(1 + 2 * self.extrapolate) / (self.n_steps - 1),
                                           continuous_update=True, readout_format=".2f")
         for box, name in ((self.a_box, "a"), (self.b_box, "b"), (self.slider, "alpha")):
             widgets.link((box, "value"), (self.state, name))
@@ -139,6 +140,7 @@ class InterpolationExplorer(AnalysisWidget):
         self._update_alpha()
         self.redraw()
 
+    @drawing
     @guarded
     def _on_alpha(self, _: Any) -> None:
         self._update_alpha()  # only the marker and the net's panel change: blit them

@@ -14,7 +14,7 @@ from .net_panel import bar_verts
 from .view import chance_lines, metric_label
 
 MSE_RANGE = (1e-4, 10.0)  # the final-metric panel's fixed range for MSE tasks
-LEGEND_ROOM = 1.1  # the final-metric panel's x room for its legend, per task
+DATA_SHARE = 0.55  # of the final-metric panel's width: the data; the rest: the legend
 
 
 def beta_colors(betas: Sequence[float]) -> dict[float, Any]:
@@ -84,9 +84,10 @@ class LabFigure:
     def _make_final_axes(self) -> None:
         ax, T = self.ax_final, len(self.tasks)
         # room right of the last task for the betas' legend: it never covers a line
-        ax.set(xlabel="task", xlim=(0.7, T + 0.3 + LEGEND_ROOM * T),
+        ax.set(xlabel="task", xlim=(0.7, 0.7 + (T - 0.4) / DATA_SHARE),
                title="each task at the end, per β")
-        ax.set_xticks(range(1, T + 1) if T <= 20 else [])
+        if T <= 20:
+            ax.set_xticks(range(1, T + 1))
         self._metric_axis(ax)
 
     def clear(self) -> None:

@@ -49,7 +49,7 @@ class NetPanel:
             ys = torch.cat([t.y_train[:, 0] for t in tasks])
             pad = 0.15 * float(ys.max() - ys.min())
             ax.set_ylim(float(ys.min()) - pad, float(ys.max()) + pad)
-            # above the legend (zorder 5): a step redraws the line, not the legend's texts
+            # drawn last (zorder 6): a blitted step redraws it over the saved background
             self.line, = ax.plot(self.x[:, 0], np.zeros(len(self.x)), color="k", lw=2.5,
                                  label="generated net", zorder=6)
             ax.set(xlabel="x", ylabel="y")
