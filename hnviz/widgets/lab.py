@@ -135,11 +135,7 @@ class ForgettingLab(TrainingWidget):
                                               value=float(self.state.beta), description="β",
                                               continuous_update=False)
         widgets.link((self.slider, "value"), (self.state, "beta"))
-        controls = widgets.HBox([self.slider, self.steps, *self.buttons.children],
-                                layout=widgets.Layout(flex_flow="row wrap"))
-        # the runs' list scrolls within two lines: a press never moves the figure
-        self.status.layout = widgets.Layout(height="48px", overflow="auto")
-        self.layout(controls, self.status, self.live.view)
+        self.layout(self.controls(self.slider), self.status, self.live.view)
         self._show_status()
         self.redraw()
 

@@ -131,8 +131,7 @@ class LabFigure:
         for b, row in sorted(session.results.items()):
             if b not in self.final_lines:
                 self.final_lines[b], = self.ax_final.plot([], [], marker="o", lw=1.5,
-                                                          color=self.colors.get(b, "k"),
-                                                          label=f"{b:g}")
+                                                          color=self.colors.get(b, "k"))
             self.final_lines[b].set_data(np.arange(1, T + 1), np.asarray(row, dtype=float))
             steps = session.result_steps.get(b)
             self.final_lines[b].set_label(f"{b:g}" + (f" ({steps})" if steps else ""))

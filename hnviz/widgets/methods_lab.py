@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import ipywidgets as widgets
 import numpy as np
 
 from ..baselines import BaselineCL, BaselineConfig
@@ -118,10 +117,7 @@ class MethodsLab(TrainingWidget):
         self.marks: list[Any] = []
         self._make_axes()
         fig.tight_layout()
-        controls = widgets.HBox([self.steps, *self.buttons.children],
-                                layout=widgets.Layout(flex_flow="row wrap"))
-        self.status.layout = widgets.Layout(height="48px", overflow="auto")
-        self.layout(controls, self.status)
+        self.layout(self.controls(), self.status)
         self._show_status()
         self.redraw()
 

@@ -33,9 +33,15 @@ class TrainingWidget(AnalysisWidget):
         self.button.on_click(lambda _: self._train_clicked())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self._reset_clicked())
-        self.status = widgets.HTML()
+        # the runs' list scrolls within two lines: a press never moves the figure below
+        self.status = widgets.HTML(layout=widgets.Layout(height="48px", overflow="auto"))
         self.steps.observe(lambda _: self._show_status(), "value")
-        self.buttons = widgets.HBox([self.button, self.stop_button, self.reset_button])
+
+    def controls(self, *first: widgets.Widget) -> widgets.HBox:
+        """One row (wrapping in a narrow column): ``first``, the steps box and the train,
+        stop and reset buttons."""
+        return widgets.HBox([*first, self.steps, self.button, self.stop_button,
+                             self.reset_button], layout=widgets.Layout(flex_flow="row wrap"))
 
     @property
     def thread(self) -> threading.Thread | None:
