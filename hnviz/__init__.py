@@ -6,23 +6,32 @@ comparisons (:func:`compare`), sweeps on Ray Tune (:func:`sweep`), run files
 (:func:`save_run`, :func:`load_run`) and checkpointed training (:func:`fit_checkpointed`,
 :func:`resume`). docs/architecture.md shows how the modules are layered.
 """
-from .baselines import BaselineCL, BaselineConfig
-from .benchmarks import (get_benchmark, permuted_digits, permuted_fashion_mnist, permuted_mnist,
-                         split_digits, split_fashion_mnist, split_mnist, toy_regression)
-from .compare import compare
-from .config import PRESETS, HyperCLConfig
-from .data import load_dataset
-from .experiment import fit_checkpointed, resume, train_into
-from .hnets import ChunkedHyperNet, FullHyperNet
-from .learner import HyperCL
-from .runs import load_run, save_run
-from .scenarios import apply_scenario
-from .state import LearnerState
-from .sweeps import load_sweep, sweep
-from .targets import TargetNet, build_target
-from .tasks import Task, TaskSequence
-from .train import Callback, NonFiniteLossError
-from .transfer import scratch_scores
+import sys
+
+try:
+    from .baselines import BaselineCL, BaselineConfig
+    from .benchmarks import (get_benchmark, permuted_digits, permuted_fashion_mnist,
+                             permuted_mnist, split_digits, split_fashion_mnist, split_mnist,
+                             toy_regression)
+    from .compare import compare
+    from .config import PRESETS, HyperCLConfig
+    from .data import load_dataset
+    from .experiment import fit_checkpointed, resume, train_into
+    from .hnets import ChunkedHyperNet, FullHyperNet
+    from .learner import HyperCL
+    from .runs import load_run, save_run
+    from .scenarios import apply_scenario
+    from .state import LearnerState
+    from .sweeps import load_sweep, sweep
+    from .targets import TargetNet, build_target
+    from .tasks import Task, TaskSequence
+    from .train import Callback, NonFiniteLossError
+    from .transfer import scratch_scores
+except KeyboardInterrupt:  # Ctrl-C while torch loads
+    if sys.argv[:1] == ["-m"]:  # python -m hnviz (argv[0] is "-m" while it is located)
+        print("hnviz: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    raise
 
 __version__ = "0.3.0"
 __all__ = [

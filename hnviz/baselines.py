@@ -24,7 +24,7 @@ import torch
 
 from .base import ContinualLearner
 from .state import StateError
-from .config import PRESETS, ConfigMixin
+from .config import MAX_STEPS, PRESETS, ConfigMixin
 from .lookahead import adam
 from .penalties import MergedQuadratic, PathIntegral, fisher_diagonal
 from .targets import ACTIVATIONS, TARGETS
@@ -78,9 +78,10 @@ class BaselineConfig(ConfigMixin):
         check_choice("target network", self.target, TARGETS)
         check_choice("activation", self.target_activation, ACTIVATIONS)
         fix("multi_head", check_bool("multi_head", self.multi_head))
-        for name in ("n_steps", "batch_size", "fisher_samples", "vae_latent", "eval_samples"):
+        for name in ("batch_size", "fisher_samples", "vae_latent", "eval_samples"):
             fix(name, check_int(name, getattr(self, name)))
-        fix("eval_every", check_int("eval_every", self.eval_every, 0))
+        fix("n_steps", check_int("n_steps", self.n_steps, 1, MAX_STEPS))
+        fix("eval_every", check_int("eval_every", self.eval_every, 0, MAX_STEPS))
         for name in ("ewc_lambda", "si_c"):
             fix(name, check_real(name, getattr(self, name), allow_lo=True))
         fix("lr", check_real("lr", self.lr))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -282,11 +283,14 @@ def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     if is_int(n_tasks) and n_tasks > UNTRUSTED_MAX_TASKS:
         raise ValueError(f"the saved benchmark spec asks for {n_tasks} tasks; a spec read from "
                          f"files builds at most {UNTRUSTED_MAX_TASKS}")
-    raw = os.environ.get(MAX_DATA_ENV, "8")
+    raw = os.environ.get(MAX_DATA_ENV, "").strip() or "8"
     try:
         limit = float(raw) * 2**30
     except ValueError:
-        raise ValueError(f"{MAX_DATA_ENV}={raw!r} must be a number of gigabytes") from None
+        limit = math.nan
+    if not (math.isfinite(limit) and limit > 0):
+        raise ValueError(f"{MAX_DATA_ENV}={raw!r} must be a finite number of gigabytes > 0, "
+                         f"e.g. {MAX_DATA_ENV}=8")
     need = data_bytes(name, {k: v for k, v in spec.items() if is_int(v) or isinstance(v, bool)})
     if need > limit:
         raise ValueError(f"the saved benchmark spec ({name}, {n_tasks} tasks) would hold "

@@ -44,7 +44,7 @@ from safetensors.torch import save as st_save
 
 from .state import LearnerState, StateError, history_bytes, max_params
 from .learner import HyperCL
-from .safeio import DamagedFileError, SafeDir, read_json, read_tensors, sha256
+from .safeio import DamagedFileError, SafeDir, kind_of, read_json, read_tensors, sha256
 from .tasks import Task
 from .train import Callback, NonFiniteLossError
 
@@ -110,9 +110,15 @@ def list_checkpoints(run_dir: str | Path) -> list[CheckpointInfo]:
     if ck is None:
         return []
     with ck:
-        found = [CheckpointInfo(int(m.group(1)), int(m.group(2)), ck.path / name)
-                 for name, st in ck.entries("ckpt-")
-                 if stat.S_ISREG(st.st_mode) and (m := _NAME.match(name))]
+        found = []
+        for name, st in ck.entries("ckpt-"):
+            if not (m := _NAME.match(name)):
+                continue
+            if not stat.S_ISREG(st.st_mode):  # never skipped: resuming from an older one
+                raise CheckpointError(f"{ck.path / name} is {kind_of(st.st_mode)}, not a "
+                                      "checkpoint file; remove it to resume from the "
+                                      "checkpoint before")
+            found.append(CheckpointInfo(int(m.group(1)), int(m.group(2)), ck.path / name))
     return sorted(found, key=lambda c: (c.tasks_done, c.step))
 
 
@@ -290,7 +296,7 @@ def read_checkpoint(where: CheckpointInfo) -> Checkpoint:
     if info["tensors"] != path.name:
         raise CheckpointError(f"{where.path} names tensor file {info['tensors']!r}, expected "
                               f"{path.name!r}; the checkpoint is damaged")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CheckpointError(f"{path} is missing; the checkpoint is incomplete; delete "
                               f"{where.path.name} to resume from the one before")
     meta = {"learner": HyperCL.kind, **{k: info[k] for k in ("config", "target", "task_info")}}

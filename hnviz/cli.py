@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+import warnings
 from contextlib import ExitStack
 from typing import Any, Sequence
 
@@ -81,7 +82,8 @@ def _train_parsers(sub: Any) -> None:
 
 def _analysis_parsers(sub: Any) -> None:
     fg = sub.add_parser("figures", help="PNG of each analysis widget for run directories")
-    fg.add_argument("runs", nargs="+", help="run directories (train/compare --out)")
+    fg.add_argument("runs", nargs="+", help="run directories: a train --out, or a run of a "
+                    "comparison (compare --out/METHOD/seedK)")
     fg.add_argument("--out", required=True, help="directory for the PNG files")
     fg.add_argument("-a", type=int, default=0, help="interpolation start task (0-based)")
     fg.add_argument("-b", type=int, default=1, help="interpolation end task (0-based)")
@@ -150,9 +152,17 @@ def _tool_parsers(sub: Any) -> None:
     dm.add_argument("--no-progress", action="store_true")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is two lines: the error, and where the options are listed
+    (argparse's own usage block runs to six)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"hnviz: error: {message}\nthe options: python -m {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(prog="hnviz", description=__doc__)
+    parser = Parser(prog="hnviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_train_parsers, _analysis_parsers, _tool_parsers):
         add(sub)
@@ -189,16 +199,30 @@ def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
         again = [a for a in argv if a not in ("--resume", "--overwrite")]
         return ("interrupted; the checkpoints in --out keep the work done: continue with "
                 f"python -m hnviz {' '.join(again)} --resume")
-    if args.command == "sweep":
-        return "interrupted; run the same command again: finished trials are kept"
+    if args.command in ("sweep", "compare"):
+        again = " ".join(a for a in argv if a != "--overwrite")
+        kept = "trials" if args.command == "sweep" else "runs (and an HNET's checkpoints)"
+        return f"interrupted; finished {kept} are kept: continue with python -m hnviz {again}"
     return "interrupted"
 
 
+def _notice(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A warning while a command runs: one plain line, no source line."""
+    print(f"hnviz: {str(message).splitlines()[0] if str(message) else message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the command line); the exit code: 0, 2 for a
+    mistake (one to three lines, never a traceback), 130 for Ctrl-C."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = None
     try:
-        with ExitStack() as settings:  # put back after: main() may run in a test, a notebook
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help (0) or a mistake argparse reported (2)
+            return e.code if isinstance(e.code, int) else 2
+        with ExitStack() as settings, warnings.catch_warnings():
+            warnings.showwarning = _notice  # put back after: main() may run in a notebook
             if args.command in ("train", "compare"):  # the settings of its learners
                 if args.threads is not None:
                     settings.enter_context(
@@ -208,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 resolve_device()  # a bad or missing device: one line now, before any file
             COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print(f"hnviz: {_interrupted(args, argv)}", file=sys.stderr)
+        print(f"hnviz: {_interrupted(args, argv) if args else 'interrupted'}", file=sys.stderr)
         return 130
     except USER_ERRORS as e:
         print(f"hnviz: error: {describe_error(e)}", file=sys.stderr)

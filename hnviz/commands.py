@@ -8,40 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .compare import check_methods, compare, default_methods, markdown_table
+from .compare import MAX_SEEDS, check_methods, compare, default_methods, markdown_table
 from .config import HyperCLConfig
-from .experiment import build_benchmark, preset_for, train_into
+from .experiment import build_benchmark, check_same_run, preset_for, train_into
+from .outdir import check_out, claim_out
 from .learner import HyperCL
 from .safeio import atomic_write
 from .tables import summary_line
-
-
-def _check_same_run(path: Path, saved: dict, saved_spec: dict | None, saved_seed: int | None,
-                    config: HyperCLConfig, spec: dict, seed: int) -> None:
-    """The run at ``path`` was trained with this config, benchmark and seed, else ValueError."""
-    diff = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in config.to_dict().items()
-            if saved.get(k) != v]
-    if saved_spec != spec:
-        diff.append(f"benchmark {saved_spec} (now {spec})")
-    if saved_seed != seed:
-        diff.append(f"seed={saved_seed} (now {seed})")
-    if diff:
-        raise ValueError(f"--resume: {path} was written with other settings: "
-                         f"{'; '.join(diff)}; pass the run's own arguments")
-
-
-def check_out(out: Any, name: str = "--out") -> Path:
-    """An output directory path: not empty, not an existing file."""
-    if not isinstance(out, (str, Path)) or not str(out).strip():
-        raise ValueError(f"{name} is empty; name the directory to write, e.g. {name} runs/x")
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{name} {out} is a file, not a directory; choose another path")
-    return path
 
 
 def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed: int = 0,
@@ -55,18 +33,22 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
     run's own; the run's checkpoint interval is kept). A finished run in ``out`` is
     refused unless ``overwrite``."""
     out = check_out(out)
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it; "
+                         "pass one of them")
     if resume and not out.is_dir():
         raise ValueError(f"--resume: {out} does not exist; drop --resume to start a new run")
+    preset = preset_for(benchmark, fast, preset)
+    config = HyperCLConfig.preset(preset, **{k: v for k, v in changes.items() if v is not None})
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
-    config = HyperCLConfig.preset(preset or preset_for(benchmark, fast),
-                                  **{k: v for k, v in changes.items() if v is not None})
+    fix = "pass the run's own arguments"
 
     def check(ck: Any) -> None:
         if ck is None:
             print(f"hnviz: no checkpoint in {out}; training from the start", file=sys.stderr)
             return
-        _check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
-                        ck.info["random_state"], config, tasks.spec, seed)
+        check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
+                       ck.info["random_state"], config, tasks.spec, seed, f"--resume: {fix}")
         print(f"hnviz: resuming from the checkpoint {ck.where.describe()} "
               f"({ck.where.path.name})", file=sys.stderr)
 
@@ -74,8 +56,8 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
     done = train_into(learner, tasks, out, checkpoint_every=checkpoint_every, resume=resume,
                       reuse_complete=resume, overwrite=overwrite, on_resume=check)
     if done.how == "complete":
-        _check_same_run(Path(out) / "run.json", done.learner.config.to_dict(), done.saved_spec,
-                        done.learner.random_state, config, tasks.spec, seed)
+        check_same_run(Path(out) / "run.json", done.learner.config.to_dict(), done.saved_spec,
+                       done.learner.random_state, config, tasks.spec, seed, f"--resume: {fix}")
         if not isinstance(done.learner, HyperCL):
             raise ValueError(f"{out} holds a baseline run; --resume continues hypernetwork runs")
         print(f"hnviz: {out} is already complete; nothing to resume", file=sys.stderr)
@@ -120,7 +102,7 @@ def demo(args: argparse.Namespace) -> None:
     from .plots import plot_embeddings, plot_metric_matrix, plot_toy_fits
     from .widgets import save_figures
 
-    out, progress = check_out(args.out), not args.no_progress
+    out, progress = claim_out(args.out, "demo"), not args.no_progress
     header = (f"{'run':<22} {'metric':>8} {'during':>9} {'final':>9} {'BWT':>10} "
               f"{'forgetting':>10}    time")
     rows = []
@@ -140,21 +122,25 @@ def demo(args: argparse.Namespace) -> None:
 
 
 def compare_command(args: argparse.Namespace) -> None:
-    """``python -m hnviz compare``: train, then print the Markdown table."""
+    """``python -m hnviz compare``: train (or read back what an earlier, interrupted
+    call finished), then print the Markdown table."""
     if args.methods is None:
         methods = default_methods(args.scenario)
     else:
         methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
     check_out(args.out)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds {args.seeds}: compare at least one seed (--seeds 1 or more)")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds {args.seeds}: compare 1 to {MAX_SEEDS} seeds, e.g. --seeds 3")
+    preset = preset_for(args.benchmark, args.fast, args.preset)
     tasks = build_benchmark(args.benchmark, args.tasks, fast=args.fast)
 
     def report(method: str, seed: int, row: dict) -> None:
-        print(f"{method:>11} seed {seed}: final {row['average_final']:.2f}%  "
-              f"forgetting {row['forgetting']:.2f}  {row['wall_seconds']:.1f}s", flush=True)
+        final = (f"MSE {row['average_final']:.4g}" if tasks.metric == "mse"
+                 else f"{row['average_final']:.2f}%")
+        print(f"{method:>11} seed {seed}: final {final}  forgetting {row['forgetting']:.3g}  "
+              f"{row['wall_seconds']:.1f}s", flush=True)
 
-    preset = args.preset or preset_for(args.benchmark, args.fast)
+    claim_out(args.out, "compare")
     summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,
                       scratch=args.scratch, n_steps=args.steps, eval_every=args.eval_every)
@@ -172,20 +158,37 @@ def figures(args: argparse.Namespace) -> None:
     check_out(args.out)
     if not math.isfinite(args.alpha):
         raise ValueError(f"--alpha {args.alpha} must be a finite number, e.g. --alpha 0.5")
-    for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):
+    for run in args.runs:
+        if os.path.isfile(os.path.join(run, "summary.json")):
+            raise ValueError(f"{run} is a comparison; pass its runs, e.g. "
+                             f"{os.path.join(run, 'hnet', 'seed0')}")
+    for path in save_figures(args.runs, claim_out(args.out, "figures"), args.a, args.b,
+                             args.alpha, args.task):
         print(path)
+
+
+def check_counts(args: argparse.Namespace, **bounds: tuple[int, int]) -> None:
+    """Each option ``name`` of ``args`` (when given) is an integer within ``bounds[name]``,
+    else a ``ValueError`` naming the flag, its range and the value."""
+    for name, (lo, hi) in bounds.items():
+        value = getattr(args, name)
+        if value is not None and not lo <= value <= hi:
+            flag = f"--{name.replace('_', '-')}"
+            raise ValueError(f"{flag} {value} must be from {lo} to {hi:,}, e.g. {flag} {lo}")
 
 
 def bench(args: argparse.Namespace) -> None:
     """``python -m hnviz bench``: the step-time table (and JSON rows)."""
     from .bench import run_bench
 
+    check_counts(args, threads=(1, 1024), steps=(1, 100_000))
+
     try:
         tasks = [int(t) for t in args.tasks.split(",") if t.strip()]
     except ValueError:
         raise ValueError(f"--tasks must be comma-separated integers, got {args.tasks!r}") from None
-    if not tasks or min(tasks) < 0:
-        raise ValueError(f"--tasks must be integers >= 0, got {args.tasks!r}")
+    if not tasks or min(tasks) < 0 or max(tasks) > 1000:
+        raise ValueError(f"--tasks must be integers from 0 to 1000, got {args.tasks!r}")
     rows = run_bench(args.config, tasks, not args.no_reference, args.threads, args.steps,
                      reg_subset=args.reg_subset, device=args.device)
     if args.json:
@@ -196,12 +199,18 @@ def bench_checkpoints(args: argparse.Namespace) -> None:
     """``python -m hnviz bench-checkpoints``: what checkpoints cost."""
     from .bench_checkpoints import checkpoint_overhead
 
+    check_counts(args, every=(1, 1_000_000), repeats=(1, 100))
+    if args.dir is not None and not os.path.isdir(args.dir):
+        raise ValueError(f"--dir {args.dir} is not a directory; name an existing one")
+
     checkpoint_overhead(args.tasks, args.every, args.repeats, args.steps, args.dir)
 
 
 def bench_eval(args: argparse.Namespace) -> None:
     """``python -m hnviz bench-eval``: what continual evaluation costs."""
     from .bench_eval import eval_overhead
+
+    check_counts(args, every=(1, 1_000_000), samples=(1, 100_000), repeats=(1, 100))
 
     eval_overhead([m.strip() for m in args.methods.split(",") if m.strip()], args.tasks,
                   args.every, args.repeats, args.steps, args.samples)
@@ -210,6 +219,8 @@ def bench_eval(args: argparse.Namespace) -> None:
 def bench_widgets(args: argparse.Namespace) -> None:
     """``python -m hnviz bench-widgets``: a slider step's figure update, blitted or not."""
     from .bench_widgets import slider_latency
+
+    check_counts(args, steps=(1, 10_000))
 
     slider_latency(args.steps)
 
@@ -220,9 +231,10 @@ def sweep(args: argparse.Namespace) -> None:
     from .sweeps import sweep as run_sweep
 
     check_out(args.out)
+    spec = load_spec(args.config)
+    claim_out(args.out, "sweep")
     result = run_sweep(out=args.out, address=args.address, max_concurrent=args.max_concurrent,
-                       num_cpus=args.num_cpus, progress=not args.no_progress,
-                       **load_spec(args.config))
+                       num_cpus=args.num_cpus, progress=not args.no_progress, **spec)
     print(f"sweep: {len(result.rows)} trials, {len(result.rows) - result.ran} finished "
           f"already, ran {result.ran} in {result.wall_seconds:.1f} s")
     print((result.out / "table.md").read_text())

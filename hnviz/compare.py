@@ -16,10 +16,12 @@ from .base import ContinualLearner
 from .baselines import BaselineCL, BaselineConfig
 from .config import HyperCLConfig
 from .dgr import DGR
-from .experiment import train_into
+from .checkpoint import latest_checkpoint
+from .experiment import check_same_run, train_into
 from .learner import HyperCL
-from .runs import refuse_finished
-from .safeio import atomic_write
+from .lock import run_lock
+from .runs import finished_run, load_run
+from .safeio import SafeDir, read_json
 from .scenarios import apply_scenario, check_scenario
 from .tables import format_stat, markdown_table as table, stats
 from .tasks import TaskSequence
@@ -36,17 +38,42 @@ COLUMNS = {  # summary key -> table header
     "stability_gap": "stability gap", "gap_recovery": "gap recovery",
     "trainable_params": "trainable params", "wall_seconds": "wall time (s)",
 }
+MSE_COLUMNS = {"average_final": "final avg MSE", "during": "during MSE"}  # regression
+
+
+MAX_SEEDS = 1000  # seeds of one comparison or sweep
 
 
 def check_methods(methods: Sequence[str]) -> list[str]:
-    """The method names, or a ``ValueError`` naming an unknown one and the choices."""
+    """The method names, or a ``ValueError`` naming an unknown or repeated one."""
+    if isinstance(methods, str) or not isinstance(methods, Sequence):
+        raise TypeError(f"methods must be a list of method names (of {', '.join(METHODS)}), "
+                        f"got {methods!r:.80}")
     methods = list(methods)
     for m in methods:
-        if m not in METHODS:
+        if not isinstance(m, str) or m not in METHODS:
             raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
+        if methods.count(m) > 1:
+            raise ValueError(f"method {m!r} is named {methods.count(m)} times; name each "
+                             "method once")
     if not methods:
         raise ValueError(f"no methods given; choose from {', '.join(METHODS)}")
     return methods
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """Distinct seeds >= 0, at most ``MAX_SEEDS`` of them, else ``ValueError``."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, range)):
+        raise TypeError(f"seeds must be a list of integers >= 0, got {seeds!r:.80}")
+    seeds = [check_int("seed", seed, 0, 2**32 - 2) for seed in seeds]
+    if not seeds:
+        raise ValueError("no seeds given; pass at least one seed (--seeds 1 or more)")
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"{len(seeds)} seeds: a comparison runs at most {MAX_SEEDS}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seed {repeated[0]} is given more than once; seeds must differ")
+    return seeds
 
 
 def default_methods(scenario: str) -> list[str]:
@@ -98,21 +125,27 @@ def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
             scratch: bool = False, **changes: Any) -> dict[str, Any]:
     """Train one method with one seed, save its run, return its row of figures.
 
-    ``checkpoints`` (sweep trials): an HNET writes checkpoints into ``out`` while it
-    trains and, where ``out`` holds those of an unfinished run, continues from them; a
-    finished run there (its trial id names its settings) is read back, not trained
-    again. Otherwise a finished run in ``out`` is refused unless ``overwrite``.
+    ``checkpoints`` (comparisons, sweep trials): an HNET writes checkpoints into ``out``
+    while it trains and, where ``out`` holds those of an unfinished run, continues from
+    them; a finished run there is read back, not trained again (the caller has checked
+    its settings: :func:`check_reusable`, or a sweep's trial id). Otherwise, or with
+    ``overwrite``, a finished run in ``out`` is refused unless ``overwrite``.
     ``scratch``: also train the same learner on each task alone
     (:func:`hnviz.transfer.scratch_scores`) for the transfer-vs-scratch column.
     """
     scenario = tasks.tasks[0].scenario
     learner = make_learner(method, preset, scenario, seed, progress, **changes)
+    if checkpoints and not overwrite and finished_run(out):  # done before: read it back
+        run = load_run(out)
+        alone = run.metrics.get("scratch") if scratch else None
+        return row_of(run.learner, run.metrics.get("wall_seconds", 0.0), alone)
     alone = None
     if scratch:
         alone = scratch_scores(lambda: make_learner(method, preset, scenario, seed, False,
                                                     **changes), tasks, progress).tolist()
-    done = train_into(learner, tasks, out, checkpoints=checkpoints, resume=checkpoints,
-                      reuse_complete=checkpoints, overwrite=overwrite, method=method,
+    reuse = checkpoints and not overwrite
+    done = train_into(learner, tasks, out, checkpoints=checkpoints, resume=reuse,
+                      reuse_complete=reuse, overwrite=overwrite, method=method,
                       seed=seed, scratch=alone)
     return row_of(done.learner, done.wall_seconds, alone)
 
@@ -136,34 +169,88 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
             seeds: Sequence[int], out: str | Path, progress: bool = True,
             on_run: Callable[[str, int, dict], None] | None = None, overwrite: bool = False,
             scratch: bool = False, **changes: Any) -> dict[str, Any]:
-    """Run every method x seed on ``tasks`` under ``scenario``; write the summary files.
-    Finished runs in ``out`` are refused unless ``overwrite``. ``scratch``: measure
-    transfer vs training each task alone (one more training per task)."""
+    """Run every method x seed on ``tasks`` under ``scenario``; write the summary files
+    (``summary.json``, ``table.md``), holding ``out``'s lock. A comparison already in
+    ``out`` with the same settings and other methods is extended: the table shows its
+    methods and these.
+
+    Finished runs in ``out`` with the same settings are read back, not trained again
+    (an interrupted comparison, run again, trains what is missing, and an HNET continues
+    from its checkpoints); one with other settings is refused before anything trains.
+    ``overwrite``: train every run anew. ``scratch``: measure transfer vs training each
+    task alone (one more training per task)."""
     methods, scenario = check_methods(methods), check_scenario(scenario)
     check_scenario_methods(methods, scenario)
-    seeds = [check_int("seed", seed, 0) for seed in seeds]
-    if not seeds:
-        raise ValueError("no seeds given; pass at least one seed (--seeds 1 or more)")
+    seeds = check_seeds(seeds)
     tasks, out = apply_scenario(tasks, scenario), Path(out)
-    for method in methods:  # refuse before anything trains
-        for seed in seeds:
-            refuse_finished(out / method / f"seed{seed}", overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, list[dict]] = {m: [] for m in methods}
-    for method in methods:
-        for seed in seeds:
-            row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}", progress,
-                          overwrite=overwrite, scratch=scratch, **changes)
-            rows[method].append(row)
-            if on_run is not None:
-                on_run(method, seed, row)
-    summary = {"benchmark": tasks.spec, "preset": preset, "scenario": scenario,
-               "n_tasks": len(tasks), "seeds": list(seeds), "changes": changes,
-               "methods": {m: {k: stats([r.get(k) for r in rs]) for k in COLUMNS}
-                           for m, rs in rows.items()}}
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1))
-    atomic_write(out / "table.md", markdown_table(summary))
+    settings = json.loads(json.dumps(
+        {"benchmark": tasks.spec, "preset": preset, "scenario": scenario,
+         "n_tasks": len(tasks), "seeds": list(seeds), "changes": changes}))
+    with run_lock(out):  # one comparison writes here at a time
+        earlier = _earlier_methods(out, settings, overwrite)
+        every = earlier + [m for m in methods if m not in earlier]
+        for method in every:  # refuse before anything trains
+            if not (overwrite and method in methods):
+                for seed in seeds:
+                    check_reusable(out / method / f"seed{seed}", method, tasks, preset, seed,
+                                   scratch, **changes)
+        rows: dict[str, list[dict]] = {m: [] for m in every}
+        for method in every:
+            for seed in seeds:
+                row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}",
+                              progress, checkpoints=True,
+                              overwrite=overwrite and method in methods, scratch=scratch,
+                              **changes)
+                rows[method].append(row)
+                if on_run is not None:
+                    on_run(method, seed, row)
+        summary = {**settings, "metric": tasks.metric,
+                   "methods": {m: {k: stats([r.get(k) for r in rs]) for k in COLUMNS}
+                               for m, rs in rows.items()}}
+        with SafeDir(out) as d:
+            d.write("summary.json", json.dumps(summary, indent=1))
+            d.write("table.md", markdown_table(summary))
     return summary
+
+
+def _earlier_methods(out: Path, settings: dict[str, Any], overwrite: bool) -> list[str]:
+    """The methods of the comparison already in ``out`` with the same ``settings`` (its
+    runs join this one's table); one with other settings is refused unless ``overwrite``."""
+    if not (out / "summary.json").exists():
+        return []
+    earlier = read_json(out / "summary.json", "comparison")
+    differ = [k for k in settings if earlier.get(k) != settings[k]]
+    if not differ:
+        return [m for m in earlier.get("methods", {}) if m in METHODS]
+    if overwrite:
+        return []
+    k = differ[0]
+    raise ValueError(f"{out} holds a comparison with other settings ({k} {earlier.get(k)!r:.120}, "
+                     f"now {settings[k]!r:.120}); add methods to it only with the same "
+                     "benchmark, scenario, preset, seeds and steps, or choose another --out "
+                     "(--overwrite replaces it)")
+
+
+def check_reusable(out: Path, method: str, tasks: TaskSequence, preset: str, seed: int,
+                   scratch: bool = False, **changes: Any) -> None:
+    """``out`` is new, or holds a finished run (or an HNET's checkpoints) of ``method``
+    with these settings, which a comparison continues; else ``ValueError`` naming what
+    differs."""
+    fix = (f"rerun with the same arguments to continue it, --overwrite to replace it, or "
+           "choose another --out")
+    expected = make_learner(method, preset, tasks.tasks[0].scenario, seed, False, **changes)
+    if finished_run(out):
+        run = load_run(out)
+        saved = run.metrics.get("method", method)
+        if saved != method or type(run.learner) is not type(expected):
+            raise ValueError(f"{out} holds a run of method {saved!r}, not {method!r}; {fix}")
+        check_same_run(out / "run.json", run.learner.config.to_dict(), run.spec,
+                       run.learner.random_state, expected.config, tasks.spec, seed, fix)
+        if scratch and run.metrics.get("scratch") is None:
+            raise ValueError(f"{out / 'run.json'} was trained without --scratch; {fix}")
+    elif isinstance(expected, HyperCL) and (ck := latest_checkpoint(out)) is not None:
+        check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
+                       ck.info["random_state"], expected.config, tasks.spec, seed, fix)
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
@@ -174,7 +261,13 @@ def markdown_table(summary: dict[str, Any]) -> str:
     methods = summary["methods"]
     keys = [k for k in COLUMNS if k not in ("stability_gap", "gap_recovery")
             or any((st.get(k) or {}).get("mean") is not None for st in methods.values())]
-    rows = [[method] + [format_stat(st.get(k), 1 if k == "wall_seconds" else 2,
+    mse = summary.get("metric", "mse" if summary["benchmark"]["name"] == "toy_regression"
+                      else "accuracy") == "mse"
+    digits = {"wall_seconds": 1, **({k: 4 for k in ("average_final", "during", "bwt",
+                                                     "forgetting", "fwt", "transfer_mean")}
+                                    if mse else {})}
+    rows = [[method] + [format_stat(st.get(k), digits.get(k, 2),
                                     thousands=k == "trainable_params") for k in keys]
             for method, st in methods.items()]
-    return head + table(["method", *(COLUMNS[k] for k in keys)], rows)
+    heads = {**COLUMNS, **MSE_COLUMNS} if mse else COLUMNS
+    return head + table(["method", *(heads[k] for k in keys)], rows)

@@ -54,6 +54,8 @@ class ConfigMixin:
         return presets[name].replace(**changes)
 
 
+MAX_STEPS = 1_000_000  # training steps per task a config may ask for (hours per task)
+
 @dataclass(frozen=True)
 class HyperCLConfig(ConfigMixin):
     """Everything that defines a hypernetwork continual learner (docs/paper.md, "The loss").
@@ -138,10 +140,11 @@ class HyperCLConfig(ConfigMixin):
         check_choice("tir_current", self.tir_current, TIR_CURRENT)
         for name in ("multi_head", "lookahead"):
             fix(name, check_bool(name, getattr(self, name)))
-        for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "n_steps", "batch_size",
+        for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "batch_size",
                      "vae_latent", "rp_chunk_size", "rp_emb_dim", "eval_samples"):
             fix(name, check_int(name, getattr(self, name)))
-        fix("eval_every", check_int("eval_every", self.eval_every, 0))
+        fix("n_steps", check_int("n_steps", self.n_steps, 1, MAX_STEPS))
+        fix("eval_every", check_int("eval_every", self.eval_every, 0, MAX_STEPS))
         if self.reg_subset is not None:
             fix("reg_subset", check_int("reg_subset", self.reg_subset))
         fix("beta", check_real("beta", self.beta, allow_lo=True))

@@ -122,6 +122,21 @@ def resume(directory: str | Path, tasks: Iterable[Task] | None = None,
         return _resume(directory, tasks, callbacks, progress)
 
 
+def check_same_run(path: Path, saved: dict, saved_spec: dict | None, saved_seed: Any,
+                   config: Any, spec: dict | None, seed: int, fix: str) -> None:
+    """The run (or checkpoint) at ``path`` was written with ``config`` (its ``to_dict``
+    is compared with ``saved``), benchmark ``spec`` and ``seed``; else a ``ValueError``
+    listing the differences, then ``fix``."""
+    diff = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in config.to_dict().items()
+            if saved.get(k) != v]
+    if saved_spec != spec:
+        diff.append(f"benchmark {saved_spec} (now {spec})")
+    if saved_seed != seed:
+        diff.append(f"seed={saved_seed} (now {seed})")
+    if diff:
+        raise ValueError(f"{path} was written with other settings: {'; '.join(diff)}; {fix}")
+
+
 @dataclass
 class TrainedRun:
     """What :func:`train_into` did: the fitted ``learner``, its training ``wall_seconds``
@@ -185,6 +200,9 @@ def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
     the CPU-sized data subsets of ``FAST_DATA`` (28x28 benchmarks)."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    if fast and name not in FAST_DATA:
+        raise ValueError(f"--fast applies to the 28x28 benchmarks ({', '.join(FAST_DATA)}); "
+                         f"{name} is CPU-sized already: drop --fast")
     kwargs: dict = dict(FAST_DATA.get(name, {})) if fast else {}
     if name.startswith("permuted"):
         kwargs["n_tasks"] = 10 if n_tasks is None else n_tasks
@@ -195,6 +213,20 @@ def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
     return get_benchmark(name, **kwargs)
 
 
-def preset_for(benchmark: str, fast: bool = False) -> str:
-    """The config preset of a benchmark: ``<name>_fast`` with ``fast`` where one exists."""
-    return f"{benchmark}_fast" if fast and f"{benchmark}_fast" in PRESETS else benchmark
+def preset_for(benchmark: str, fast: bool = False, preset: str | None = None) -> str:
+    """The config preset of a benchmark: ``preset`` if given (it must be one of the
+    benchmark's own, named ``<benchmark>`` or ``<benchmark>_...``: another benchmark's
+    sizes and budget would be used silently), else ``<name>_fast`` with ``fast`` where one
+    exists, else the benchmark's name."""
+    if benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    if preset is None:
+        return f"{benchmark}_fast" if fast and f"{benchmark}_fast" in PRESETS else benchmark
+    own = [p for p in PRESETS if p == benchmark or p.startswith(f"{benchmark}_")]
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; {benchmark}'s presets are "
+                         f"{', '.join(own)}")
+    if preset not in own:
+        raise ValueError(f"preset {preset!r} is made for another benchmark; {benchmark}'s "
+                         f"presets are {', '.join(own)}")
+    return preset

@@ -29,6 +29,7 @@ nothing in the directory changes. Files are opened without following symbolic li
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -177,6 +178,9 @@ def load_run(directory: str | Path, device: Any = None) -> Run:
     changes nothing. Any damage raises a ``ValueError`` that names the file. The learner
     is put on ``device`` (default ``$HNVIZ_DEVICE``, else the CPU; run files hold CPU
     tensors, so a run trained on any device opens on any other)."""
+    if not isinstance(directory, (str, os.PathLike)) or not str(directory).strip():
+        raise TypeError(f"load_run takes a run directory (a str or Path, the --out of a "
+                        f"training run), got {directory!r:.80}")
     path = Path(directory)
     if not path.is_dir():
         raise ValueError(f"run directory {str(path)!r} does not exist; pass the --out directory "
@@ -191,7 +195,7 @@ def load_run(directory: str | Path, device: Any = None) -> Run:
 
 
 def _load(d: SafeDir, device: Any = None) -> Run:
-    if not d.is_file("run.json"):
+    if d.lstat("run.json") is None:
         unfinished = list_checkpoints(d.path)
         if unfinished:
             raise ValueError(f"{d.path} holds an unfinished run (newest checkpoint: "
@@ -297,7 +301,7 @@ def _read_v2(d: SafeDir, info: dict[str, Any], budget: dict[str, int],
 def _read_v1(d: SafeDir, info: dict[str, Any],
              budget: dict[str, int]) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
     """A schema-1 run (hnviz 0.1–0.2): tensor files and metrics.json beside run.json."""
-    missing = [f for f in V1_FILES if not d.is_file(f)]
+    missing = [f for f in V1_FILES if d.lstat(f) is None]
     if missing:
         raise ValueError(f"run directory {d.path} lacks {', '.join(missing)}; it is not a "
                          "complete hnviz run")

@@ -46,6 +46,30 @@ def _link_refusal(path: Path) -> UnsafePathError:
         "use the real directory")
 
 
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def kind_of(mode: int) -> str:
+    """What a file of ``mode`` is, in words ("a regular file", "a FIFO (named pipe)", ...)."""
+    return next((word for test, word in _KINDS if test(mode)), "a regular file"
+                if stat.S_ISREG(mode) else "a special file")
+
+
+def not_a_file(path: Path, mode: int) -> UnsafePathError:
+    """The error for ``path`` that should be a regular file and is something else."""
+    return UnsafePathError(f"{path} is {kind_of(mode)}, not a regular file; hnviz reads only "
+                           "plain files there: remove it or choose another path")
+
+
+def new_file_mode() -> int:
+    """Permissions of a file hnviz writes: 0o644 less the umask (as ``open`` gives)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o644 & ~mask
+
+
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never half:
     a temporary file in the same directory, flushed and fsynced, then renamed (a link at
@@ -54,6 +78,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide it from a shared folder
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
@@ -108,7 +133,8 @@ class SafeDir:
             if stat.S_ISLNK(st.st_mode):
                 raise _link_refusal(path) from None
             if not stat.S_ISDIR(st.st_mode):
-                raise UnsafePathError(f"{path} is a file, not a directory; choose a directory "
+                what = "a file" if stat.S_ISREG(st.st_mode) else kind_of(st.st_mode)
+                raise UnsafePathError(f"{path} is {what}, not a directory; choose a directory "
                                       "path") from None
             raise
 
@@ -203,18 +229,33 @@ class SafeDir:
 
     # ------------------------------------------------------------------ reading
     def open_file(self, name: str) -> tuple[int, int]:
-        """A descriptor of the regular file ``name`` (a link refused) and its size."""
+        """A descriptor of the regular file ``name`` and its size. A link, FIFO, socket,
+        device or directory is refused (:class:`UnsafePathError` saying which) without
+        being read: its type is checked before it is opened, and again after (a FIFO
+        opened for reading would wait for a writer forever)."""
+        st = self.lstat(name)
+        if st is None:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(self.path / name))
+        if stat.S_ISLNK(st.st_mode):
+            raise _link_refusal(self.path / name)
+        if not stat.S_ISREG(st.st_mode):
+            raise not_a_file(self.path / name, st.st_mode)
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=self.fd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.fd)
         except OSError as e:
             if e.errno == errno.ELOOP:
                 raise _link_refusal(self.path / name) from None
             raise
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode):  # swapped between the check and the open
             os.close(fd)
-            raise UnsafePathError(f"{self.path / name} is not a regular file")
+            raise not_a_file(self.path / name, st.st_mode)
         return fd, st.st_size
+
+    def kind(self, name: str) -> str | None:
+        """What entry ``name`` is, in words (see :func:`kind_of`); None if it is missing."""
+        st = self.lstat(name)
+        return None if st is None else kind_of(st.st_mode)
 
     def read(self, name: str, max_bytes: int, what: str = "run directory") -> bytes:
         """The bytes of ``name``, refused (:class:`DamagedFileError`) beyond ``max_bytes``
@@ -225,6 +266,25 @@ class SafeDir:
                 raise DamagedFileError(f"{self.path / name} is {size:,} bytes, more than the "
                                        f"{max_bytes:,} it can be; the {what} is damaged")
             return f.read(size)  # what was there when it was opened, no more
+
+
+def read_regular(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a file a person named (a link they chose is followed), refused
+    (``ValueError``) if it is not a regular file (a FIFO would block the read forever)
+    or is longer than ``max_bytes``."""
+    path = Path(path)
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise not_a_file(path, st.st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise not_a_file(path, st.st_mode)
+        if st.st_size > max_bytes:
+            raise ValueError(f"{path} is {st.st_size:,} bytes; a {what} is at most "
+                             f"{max_bytes:,}")
+        return f.read(max_bytes + 1)[:max_bytes]
 
 
 # ---------------------------------------------------------------------- JSON

@@ -1,0 +1,70 @@
+"""Output directories: the one place that decides whether hnviz may write into an
+``--out`` (train, compare, sweep, figures, demo) and marks those it writes.
+
+An output directory is new, empty, or hnviz's own (it holds the ``.hnviz`` mark that
+:func:`claim_out` leaves, or the files of an hnviz run, comparison or sweep). Refused,
+with one line naming it: a symbolic link (hnviz would write into its target), ``.``
+and ``..`` (any working directory), a path through ``..``, a file, and a non-empty
+directory of someone else's files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+from .safeio import SafeDir, kind_of
+
+MARK = ".hnviz"  # {"command": ...}: written by hnviz into the output directories it makes
+OWN_NAMES = {MARK, ".lock", "run.json", "checkpoints", "metrics.json", "summary.json",
+             "table.md", "results.json", "results.csv", "trials", "_ray"}
+GENERATION = re.compile(r"^gen-\d{6}$")
+
+
+def is_own(path: Path) -> bool:
+    """``path`` (a directory) is empty or holds hnviz's output."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    return not names or any(n in OWN_NAMES or GENERATION.match(n) for n in names)
+
+
+def check_out(out: Any, name: str = "--out") -> Path:
+    """``out`` as a Path hnviz may write into, else ``ValueError`` naming it and the fix
+    (nothing is created)."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise ValueError(f"{name} is empty; name the directory to write, e.g. {name} runs/x")
+    path = Path(out)
+    if ".." in path.parts or str(path) == ".":
+        raise ValueError(f"{name} {out} names the current directory or goes up through '..'; "
+                         f"name a new directory instead, e.g. {name} runs/x")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise ValueError(f"{name} {out}: {e.strerror}; choose another directory") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise ValueError(f"{name} {out} is a symbolic link; hnviz does not write through links "
+                         f"(it would write into {os.readlink(path)}): name the real directory")
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a file" if stat.S_ISREG(st.st_mode) else kind_of(st.st_mode)
+        raise ValueError(f"{name} {out} is {what}, not a directory; choose another path")
+    if not is_own(path):
+        raise ValueError(f"{name} {out} holds files hnviz did not write; choose a new or empty "
+                         "directory (hnviz writes only into its own output directories)")
+    return path
+
+
+def claim_out(out: Any, command: str, name: str = "--out") -> Path:
+    """Check ``out`` (:func:`check_out`), create it and leave the ``.hnviz`` mark naming
+    ``command``, so that a later run of any hnviz command recognises it."""
+    path = check_out(out, name)
+    with SafeDir(path, create=True) as d:
+        if d.lstat(MARK) is None:
+            d.write(MARK, json.dumps({"command": command}) + "\n")
+    return path

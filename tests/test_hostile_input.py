@@ -1,0 +1,162 @@
+"""The probes of a hostile and careless user that once failed, each reproduced and
+asserted fixed: comparisons that continue and extend, regression tables that say MSE,
+Ctrl-C at start-up, one-line notices, shared-folder permissions, locked output
+directories, arguments checked with hnviz's messages (the one-line CLI mistakes are in
+test_cli_mistakes.py, special files in test_special_files.py)."""
+import importlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+import hnviz
+from hnviz.cli import main
+from hnviz.compare import markdown_table
+
+compare_module = importlib.import_module("hnviz.compare")  # hnviz.compare is the function
+
+CMP = ["compare", "--benchmark", "split_digits", "--steps", "20", "--no-progress"]
+
+
+def test_a_second_comparison_with_other_methods_extends_the_table(tmp_path, capsys):
+    """Probe: two compares with different methods into one --out both exit 0 and
+    summary.json kept only the last."""
+    out = str(tmp_path / "c")
+    assert main(CMP + ["--methods", "hnet", "--out", out]) == 0
+    first = (tmp_path / "c" / "hnet" / "seed0" / "run.json").read_bytes()
+    assert main(CMP + ["--methods", "ewc", "--out", out]) == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert list(summary["methods"]) == ["hnet", "ewc"]
+    assert (tmp_path / "c" / "hnet" / "seed0" / "run.json").read_bytes() == first  # not retrained
+    table = (tmp_path / "c" / "table.md").read_text()
+    assert "| hnet " in table and "| ewc " in table
+    # other settings into the same folder: refused before anything trains
+    capsys.readouterr()
+    assert main(CMP + ["--methods", "si", "--seeds", "2", "--out", out]) == 2
+    assert "holds a comparison with other settings (seeds [0], now [0, 1])" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "si").exists()
+
+
+def test_a_comparison_continues_after_ctrl_c(tmp_path, capsys, monkeypatch):
+    """Probe: after Ctrl-C in compare the same command was refused ("holds a finished
+    run") and only --overwrite (retraining everything) went on."""
+    calls = []
+    real = compare_module.run_one
+
+    def interrupted_second(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    argv = CMP + ["--methods", "hnet,finetune", "--out", str(tmp_path / "c")]
+    monkeypatch.setattr(compare_module, "run_one", interrupted_second)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == f"hnviz: interrupted; finished runs (and an HNET's checkpoints) are kept: " \
+                  f"continue with python -m hnviz {' '.join(argv)}", err
+    done = (tmp_path / "c" / "hnet" / "seed0" / "run.json").read_bytes()
+    monkeypatch.setattr(compare_module, "run_one", real)
+    assert main(argv) == 0
+    assert (tmp_path / "c" / "hnet" / "seed0" / "run.json").read_bytes() == done  # read back
+    assert (tmp_path / "c" / "finetune" / "seed0" / "run.json").is_file()
+    # a finished run with other settings is named, not silently mixed in
+    capsys.readouterr()
+    other = argv[:4] + ["30"] + argv[5:]
+    assert main(other) == 2
+    assert "holds a comparison with other settings (changes" in capsys.readouterr().err
+    (tmp_path / "c" / "summary.json").unlink()  # and each run is checked on its own
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "was written with other settings: n_steps=20 (now 30)" in err
+    assert "--overwrite to replace it" in err
+
+
+def test_a_regression_table_says_mse(tmp_path):
+    """Probe: compare on toy_regression headed MSE columns "final avg acc (%)"."""
+    summary = hnviz.compare(hnviz.toy_regression(), "toy_regression", "cl1", ["hnet"], [0],
+                            tmp_path / "c", progress=False, n_steps=30)
+    table = markdown_table(summary)
+    assert "final avg MSE" in table and "during MSE" in table and "acc (%)" not in table
+    digits = markdown_table({**json.loads((tmp_path / "c" / "summary.json").read_text()),
+                             "benchmark": {"name": "split_digits"}, "metric": "accuracy"})
+    assert "final avg acc (%)" in digits
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.3, 0.6])
+def test_ctrl_c_while_starting_is_one_line(tmp_path, delay):
+    """Probe: SIGINT during start-up printed an 18-line KeyboardInterrupt traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "hnviz", "train", "--benchmark",
+                             "toy_regression", "--out", str(tmp_path / "r"), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("hnviz: interrupted"), err
+
+
+def test_a_stale_lock_notice_is_one_plain_line(tmp_path, capsys):
+    """Probe: the stale-lock notice was a raw Python warning with a source line."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / ".lock").write_text(json.dumps({"pid": 999999, "host": "elsewhere",
+                                           "started": "yesterday"}))
+    assert main(["train", "--benchmark", "toy_regression", "--steps", "5", "--no-progress",
+                 "--out", str(run)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"hnviz: took over the lock of {str(run)!r} left by process 999999 on "
+                   "elsewhere, which is no longer running"], err
+
+
+def test_files_hnviz_writes_follow_the_umask(tmp_path, capsys):
+    """Probe: summary.json, table.md and figure PNGs were created 0600 while run.json was
+    0644 (unreadable for the rest of a shared folder)."""
+    old = os.umask(0o022)
+    try:
+        assert main(CMP + ["--methods", "hnet", "--out", str(tmp_path / "c")]) == 0
+        run = tmp_path / "c" / "hnet" / "seed0"
+        assert main(["figures", str(run), "--out", str(tmp_path / "f")]) == 0
+        os.umask(0o027)
+        assert main(["figures", str(run), "--out", str(tmp_path / "g")]) == 0
+    finally:
+        os.umask(old)
+    mode = {p: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*") if p.is_file()}
+    assert mode[run / "run.json"] == 0o644
+    for name in ("summary.json", "table.md"):
+        assert mode[tmp_path / "c" / name] == 0o644, name
+    pngs = [p for p in mode if p.suffix == ".png"]
+    assert len(pngs) == 6
+    assert all(mode[p] == (0o644 if p.parent.name == "f" else 0o640) for p in pngs), mode
+
+
+HOLD = ("import sys, time\nfrom hnviz.lock import run_lock\n"
+        "cm = run_lock(sys.argv[1]); cm.__enter__()\nprint('locked', flush=True)\ntime.sleep(120)\n")
+
+
+def test_a_comparison_in_use_is_refused(tmp_path, capsys):
+    """One lock per output directory: a second comparison into the same --out is refused
+    before it trains."""
+    out = tmp_path / "c"
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "locked"
+        assert main(CMP + ["--methods", "hnet", "--out", str(out)]) == 2
+        assert f"in use by process {p.pid}" in capsys.readouterr().err
+        assert not (out / "hnet").exists()
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["a"], ""])
+def test_load_run_names_a_bad_argument(bad):
+    """Probe: load_run(None) raised Python's own TypeError."""
+    with pytest.raises((TypeError, ValueError), match="load_run takes a run directory"):
+        hnviz.load_run(bad)
