@@ -6,8 +6,24 @@ comparisons (:func:`compare`), sweeps on Ray Tune (:func:`sweep`), run files
 (:func:`save_run`, :func:`load_run`) and checkpointed training (:func:`fit_checkpointed`,
 :func:`resume`). docs/architecture.md shows how the modules are layered.
 """
+import os
+import signal
 import sys
 
+# python -m hnviz (sys.argv[0] is "-m" while the package is located): Ctrl-C while torch
+# loads (a second or two) exits 130 with one line once the imports are done. It is noted,
+# not raised: inside numpy's and torch's C code a KeyboardInterrupt is swallowed, turned
+# into an ImportError, or aborts the process.
+_COMMAND = sys.argv[:1] == ["-m"]
+_signalled: list[int] = []
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _signalled.append(signum)
+
+
+if _COMMAND:
+    signal.signal(signal.SIGINT, _on_sigint)
 try:
     from .baselines import BaselineCL, BaselineConfig
     from .benchmarks import (get_benchmark, permuted_digits, permuted_fashion_mnist,
@@ -27,11 +43,12 @@ try:
     from .tasks import Task, TaskSequence
     from .train import Callback, NonFiniteLossError
     from .transfer import scratch_scores
-except KeyboardInterrupt:  # Ctrl-C while torch loads
-    if sys.argv[:1] == ["-m"]:  # python -m hnviz (argv[0] is "-m" while it is located)
-        print("hnviz: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
-    raise
+finally:
+    if _COMMAND:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+if _signalled:
+    print("hnviz: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
 
 __version__ = "0.3.0"
 __all__ = [

@@ -1,18 +1,103 @@
 """The Ray side of :mod:`hnviz.sweeps`: a local Ray instance that listens on 127.0.0.1
 only (or a connection to a cluster), one Tune experiment over the missing trials, a tqdm
-bar fed by Tune's callbacks. Ray is imported only here, and only when a sweep runs."""
+bar fed by Tune's callbacks. Ray is imported only here, and only when a sweep runs; a
+cluster's address is checked before (its form, then a TCP connection to it)."""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from .sweep_spec import Trial
+from .sweep_checks import MAX_CPUS, shown
+from .sweep_spec import MAX_TRIALS, Trial
 from .sweep_trials import run_trial
+from .validate import check_int
 
 LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+ADDRESS_FORMS = "auto, HOST:PORT or ray://HOST:PORT"
+# HOST: a name or IPv4 address without spaces, colons or slashes, or [an IPv6 address]
+_ADDRESS = re.compile(r"(?:ray://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+):([0-9]{1,5})")
+REACH_SECONDS = 5.0
+_START_ONE = "start one with 'ray start --head' or leave out --address for a local Ray"
+
+
+def check_address(address: Any) -> str | None:
+    """``address`` if it is None (a local Ray), ``auto``, ``HOST:PORT`` or
+    ``ray://HOST:PORT`` with a port 1..65535; else a ValueError naming the forms."""
+    if address is None or address == "auto":
+        return address
+    match = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    if match is None or not 1 <= int(match[2]) <= 65535:
+        raise ValueError(f"address {shown(address)} is not a Ray cluster address; use "
+                         f"{ADDRESS_FORMS} (port 1-65535, e.g. 127.0.0.1:6379 or "
+                         "ray://head-node:10001), or leave it out for a local Ray")
+    return address
+
+
+def check_run(address: Any, max_concurrent: Any, num_cpus: Any) -> str | None:
+    """The checked address (:func:`check_address`); ``max_concurrent`` and ``num_cpus``
+    None or integers within bounds, else a ValueError naming them."""
+    if max_concurrent is not None:
+        check_int("max_concurrent", max_concurrent, 1, MAX_TRIALS)
+    if num_cpus is not None:
+        check_int("num_cpus", num_cpus, 1, MAX_CPUS)
+    return check_address(address)
+
+
+def reach_cluster(address: str | None, name: str | None = None,
+                  seconds: float = REACH_SECONDS) -> None:
+    """For a ``HOST:PORT`` or ``ray://HOST:PORT`` address: a TCP connection to it, opened
+    (name lookup included) within ``seconds`` and closed, else a ValueError naming it
+    (``name``: how to call it) and why; other addresses pass. Ray itself would retry an
+    address nothing answers on for minutes."""
+    match = _ADDRESS.fullmatch(address) if address else None
+    if match is None:
+        return
+    host, port = match[1].strip("[]"), int(match[2])
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=seconds).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(e.strerror or str(e) or type(e).__name__)
+
+    # a thread: name lookup has no timeout of its own
+    thread = threading.Thread(target=connect, name="hnviz-ray-address", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    why = outcome[0] if outcome else f"no answer within {seconds:g} s"
+    if why is not None:
+        raise ValueError(f"cannot reach a Ray cluster at {name or address} ({why}); {_START_ONE}")
+
+
+def _auto_address() -> str | None:
+    """What Ray's ``auto`` finds (RAY_ADDRESS, else the newest cluster started here) as
+    HOST:PORT, None when that is unknown (Ray then looks for itself); a ValueError when
+    there is no cluster."""
+    try:
+        from ray._private.services import get_ray_address_from_environment
+    except ImportError:  # another Ray version
+        return None
+    try:
+        found = get_ray_address_from_environment("auto", None)
+    except ConnectionError as e:
+        raise ValueError(f"cannot connect to the Ray cluster at auto: {_first_line(e)}; "
+                         f"{_START_ONE}") from None
+    except Exception:
+        return None
+    return found if isinstance(found, str) and _ADDRESS.fullmatch(found) else None
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300].rstrip(".")
 
 
 def _tune_trial(config: dict[str, Any]) -> None:
@@ -26,7 +111,9 @@ def _tune_trial(config: dict[str, Any]) -> None:
 
 
 def _start_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Connect to ``address``, or start a local Ray on 127.0.0.1; True if started here."""
+    """Connect to ``address`` (checked, and reached, first), or start a local Ray on
+    127.0.0.1; True if started here."""
+    address = check_address(address)
     import ray
 
     if ray.is_initialized():
@@ -35,7 +122,16 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
                                "ray.shutdown() before a sweep on another cluster")
         return False  # the user's own Ray session
     if address:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        if address == "auto":
+            found = _auto_address()
+            reach_cluster(found, f"auto ({found})")
+        else:
+            reach_cluster(address)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except Exception as e:  # no cluster there, another Ray version, refused...
+            raise ValueError(f"cannot connect to the Ray cluster at {address}: "
+                             f"{_first_line(e)}; {_START_ONE}") from e
         return False
     # Ray turns a node address of 127.0.0.1 into the machine's network address and then
     # listens on every interface; in its laptop mode (this variable, read by each Ray
@@ -89,6 +185,7 @@ def _progress(bar: Any) -> Any:
 def run_on_ray(missing: list[Trial], spec: dict, out: Path, address: str | None,
                 max_concurrent: int | None, num_cpus: int | None, bar: Any) -> list[str]:
     """Run the trials as one Tune experiment; returns the errors of failed trials."""
+    address = check_run(address, max_concurrent, num_cpus)
     try:
         import ray
         from ray import tune

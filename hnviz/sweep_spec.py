@@ -20,7 +20,8 @@ A spec::
 Each method takes the fields of its own config (:class:`hnviz.HyperCLConfig` for hnet,
 :class:`hnviz.BaselineConfig` for the baselines): a baseline ignores ``beta`` and an HNET
 ignores ``ewc_lambda``, so a method gets one trial per distinct point of its own fields.
-A field that no method has is an error.
+A field that no method has is an error, and so is a repeated seed, method, grid value or
+point; every value is checked by type first (:mod:`hnviz.sweep_checks`).
 """
 from __future__ import annotations
 
@@ -35,9 +36,12 @@ from typing import Any
 import numpy as np
 
 from .benchmarks import BENCHMARKS, options
-from .compare import check_methods, make_learner, method_fields
+from .compare import make_learner, method_fields
 from .config import PRESETS
 from .scenarios import check_scenario
+from .safeio import read_regular
+from .sweep_checks import (DuplicateKeyError, check_method_list, check_resources, check_seeds,
+                           plain, repeats, shown, unique_pairs, yaml_checks, yaml_load)
 from .validate import check_choice, check_int, check_real
 
 SEARCHES = ("grid", "random", "points")
@@ -73,62 +77,64 @@ class Trial:
 
 
 MAX_SPEC_BYTES = 2**20
-MAX_SEEDS = 1000
 MAX_TRIALS = 10_000
+MAX_SAMPLE_SEED = 2**32 - 1  # numpy's RandomState
+MAX_RANDINT = 2**31 - 1
 
 
-def _no_aliases(text: str, path: Path) -> None:
-    """Refuse YAML anchors and aliases (a few bytes of them can expand to gigabytes)."""
-    import yaml
-
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise ValueError(f"{path} uses a YAML alias (*{event.anchor}); sweep files take "
-                             "plain values only: write the values out")
+def _known_settings(spec: dict[str, Any]) -> None:
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"unknown sweep setting(s) {unknown}; use {', '.join(SPEC_KEYS)}")
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
-    """A sweep spec from a ``.yaml``/``.yml`` or ``.json`` file (any case): data only
-    (``yaml.safe_load`` without aliases), at most 1 MiB."""
+    """A sweep spec from a ``.yaml``/``.yml`` or ``.json`` file (any case): plain data
+    only (``yaml.safe_load`` without aliases, no key twice in a mapping, nested at most
+    ``MAX_DEPTH`` deep), known settings only, at most 1 MiB."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise ValueError(f"{path} is {path.stat().st_size:,} bytes; a sweep file is at most "
-                             f"{MAX_SPEC_BYTES:,}")
-        text = path.read_text()
+        text = read_regular(path, MAX_SPEC_BYTES, "sweep file").decode()
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read sweep file {path}: {e}") from e
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        parse, errors = yaml.safe_load, (yaml.YAMLError,)
+        def parse(text: str) -> Any:
+            yaml_checks(text, path)  # aliases and depth, from the events
+            return yaml_load(text)
+        errors: tuple[type[Exception], ...] = (yaml.YAMLError, RecursionError)
     elif path.suffix.lower() == ".json":
-        parse, errors = json.loads, (ValueError, RecursionError)
+        def parse(text: str) -> Any:
+            return json.loads(text, object_pairs_hook=unique_pairs)
+        errors = (ValueError, RecursionError)
     else:
         raise ValueError(f"{path}: a sweep file ends in .yaml, .yml or .json")
     try:
-        if parse is not json.loads:
-            _no_aliases(text, path)
         spec = parse(text)
+    except DuplicateKeyError as e:
+        raise ValueError(f"{path}: {e}") from None
     except errors as e:
         raise ValueError(f"{path} does not parse: {str(e)[:300]}") from None
     if not isinstance(spec, dict):
         raise ValueError(f"{path} must hold a mapping of sweep settings ({', '.join(SPEC_KEYS)})")
+    spec = plain("", spec)
+    _known_settings(spec)  # before they become hnviz.sweep's keyword arguments
     return spec
 
 
 def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with defaults filled in, or a ValueError naming the bad entry."""
     if not isinstance(spec, dict):
-        raise TypeError(f"a sweep spec must be a dict, got {type(spec).__name__}")
-    unknown = sorted(set(spec) - set(SPEC_KEYS))
-    if unknown:
-        raise ValueError(f"unknown sweep setting(s) {unknown}; use {', '.join(SPEC_KEYS)}")
-    out = dict(spec)
+        raise ValueError(f"a sweep spec must be a dict of sweep settings, got {shown(spec)}")
+    out = plain("", spec)  # every value by type: text, numbers, lists, mappings
+    _known_settings(out)
     check_choice("benchmark", out.get("benchmark"), tuple(BENCHMARKS))
     out.setdefault("benchmark_options", {})
     if not isinstance(out["benchmark_options"], dict):
-        raise ValueError("benchmark_options must be a mapping of the benchmark's options")
+        raise ValueError(f"benchmark_options must be a mapping of the benchmark's options, got "
+                         f"{shown(out['benchmark_options'])}; e.g. benchmark_options: "
+                         "{n_tasks: 5}")
     unknown = sorted(set(out["benchmark_options"]) - set(options(out["benchmark"])))
     if unknown:
         raise ValueError(f"unknown benchmark_options {unknown} for {out['benchmark']}; it "
@@ -136,38 +142,32 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     out["scenario"] = check_scenario(out.get("scenario", "cl1"))
     out.setdefault("preset", out["benchmark"])
     check_choice("preset", out["preset"], tuple(PRESETS))
-    methods = out.get("methods", ["hnet"])
-    out["methods"] = check_methods([methods] if isinstance(methods, str) else methods)
-    seeds = out.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = list(range(check_int("seeds", seeds, 1, MAX_SEEDS)))
-    if not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_SEEDS:
-        raise ValueError(f"seeds must be a number n (seeds 0..n-1) or a list of 1 to "
-                         f"{MAX_SEEDS} seeds, got {str(seeds)[:100]}")
-    out["seeds"] = [check_int("seed", s, 0) for s in seeds]
+    out["methods"] = check_method_list(out.get("methods", ["hnet"]))
+    out["seeds"] = check_seeds(out.get("seeds", [0]))
     out["search"] = check_choice("search", out.get("search", "grid"), SEARCHES)
     out["num_samples"] = check_int("num_samples", out.get("num_samples", 1), 1, MAX_TRIALS)
-    out["sample_seed"] = check_int("sample_seed", out.get("sample_seed", 0), 0)
+    out["sample_seed"] = check_int("sample_seed", out.get("sample_seed", 0), 0, MAX_SAMPLE_SEED)
     out.setdefault("space", [] if out["search"] == "points" else {})
     out.setdefault("fixed", {})
     if not isinstance(out["fixed"], dict):
-        raise ValueError("fixed must be a mapping of config field -> value")
+        raise ValueError(f"fixed must be a mapping of config field -> value, got "
+                         f"{shown(out['fixed'])}; e.g. fixed: {{n_steps: 300}}")
     if out["search"] == "points":
         if not isinstance(out["space"], list) or not out["space"] or not all(
                 isinstance(p, dict) for p in out["space"]):
             raise ValueError("with search: points, space must be a non-empty list of points "
                              "(mappings of config field -> value)")
+        repeat = repeats(out["space"])
+        if repeat:
+            raise ValueError(f"space lists the point {shown(repeat[0])} twice; list each point "
+                             "once")
     elif not isinstance(out["space"], dict):
-        raise ValueError("space must be a mapping of config field -> values")
+        raise ValueError(f"space must be a mapping of config field -> values, got "
+                         f"{shown(out['space'])}; e.g. space: {{beta: [0.01, 0.1]}}")
     overlap = sorted(set(space_fields(out)) & set(out["fixed"]))
     if overlap:
         raise ValueError(f"{overlap} both in space and fixed; put each field in one")
-    res = {"cpu": 1, "gpu": 0, **out.get("resources", {})}
-    if set(res) - {"cpu", "gpu"}:
-        raise ValueError(f"resources takes cpu and gpu, got {sorted(res)}")
-    res["cpu"] = check_real("resources.cpu", res["cpu"])
-    res["gpu"] = check_real("resources.gpu", res["gpu"], allow_lo=True)
-    out["resources"] = res
+    out["resources"] = check_resources(out.get("resources", {}))
     return out
 
 
@@ -182,12 +182,20 @@ def _values(name: str, value: Any, search: str) -> Any:
     if isinstance(value, list):
         if not value:
             raise ValueError(f"space.{name} is an empty list; give at least one value")
+        repeat = repeats(value) if search == "grid" else []  # random: a weight
+        if repeat:
+            raise ValueError(f"space.{name} {shown(value)} repeats {shown(repeat[0])}; list each "
+                             "value once")
         return value
     if search == "grid" or not isinstance(value, dict) or len(value) != 1 \
             or next(iter(value)) not in DISTRIBUTIONS:
         kinds = "a list of values" if search == "grid" else \
             f"a list or one of {{{', '.join(DISTRIBUTIONS)}: ...}}"
-        raise ValueError(f"space.{name} must be {kinds}, got {value!r}")
+        raise ValueError(f"space.{name} must be {kinds}, got {shown(value)}")
+    (kind, args), = value.items()
+    if kind == "choice" and not (isinstance(args, list) and args):
+        raise ValueError(f"space.{name}: choice needs a non-empty list of values, got "
+                         f"{shown(args)}; e.g. {{choice: [0.01, 0.1]}}")
     return value
 
 
@@ -196,12 +204,13 @@ def _sample(name: str, dist: Any, rng: np.random.RandomState) -> Any:
         return dist[rng.randint(len(dist))]
     (kind, args), = dist.items()
     if kind == "choice":
-        return _sample(name, list(args), rng)
+        return _sample(name, args, rng)
     if not (isinstance(args, list) and len(args) == 2):
         raise ValueError(f"space.{name}: {kind} needs [low, high], got {args!r}")
     lo, hi = args
     if kind == "randint":
-        lo, hi = check_int(f"space.{name} low", lo, None), check_int(f"space.{name} high", hi, None)
+        lo = check_int(f"space.{name} low", lo, -MAX_RANDINT, MAX_RANDINT)
+        hi = check_int(f"space.{name} high", hi, -MAX_RANDINT, MAX_RANDINT)
         if hi < lo:
             raise ValueError(f"space.{name}: randint needs low <= high, got {args}")
         return int(rng.randint(lo, hi + 1))

@@ -28,8 +28,9 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .lock import run_lock
 from .safeio import atomic_write, read_json
-from .sweep_ray import run_on_ray
+from .sweep_ray import check_run, reach_cluster, run_on_ray
 from .sweep_spec import Trial, check_spec, expand, space_fields
 from .sweep_trials import finished, read_row, trial_tasks
 from .tables import format_stat, markdown_table, stats
@@ -175,27 +176,29 @@ def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits
     trials (1: one after the other). Finished trials in ``out`` are not run again; a tqdm
     bar counts the trials (``progress``).
     """
-    spec = check_spec({"space": space or {}, "benchmark": benchmark,
-                       "methods": [methods] if isinstance(methods, str) else list(methods),
-                       "seeds": seeds if isinstance(seeds, int) else list(seeds), **spec})
+    address = check_run(address, max_concurrent, num_cpus)  # before anything is built
+    spec = check_spec({**({} if space is None else {"space": space}), "benchmark": benchmark,
+                       "methods": methods, "seeds": seeds, **spec})  # each checked by type
     trials = expand(spec)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    missing = [t for t in trials if not finished(out, t)]
-    start = time.perf_counter()
-    if missing:
-        trial_tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
-        if address is None:
-            _check_local_resources(spec["resources"], num_cpus)
-        bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
-                   unit="trial", disable=not progress)
-        try:
-            errors = run_on_ray(missing, spec, out, address, max_concurrent, num_cpus, bar)
-        finally:
-            bar.close()
-        failed = [t.trial_id for t in missing if not finished(out, t)]
-        if failed:
-            raise RuntimeError(f"{len(failed)} trial(s) failed: {', '.join(failed[:5])}; "
-                               f"first error: {errors[0] if errors else 'unknown'}; the logs "
-                               f"are in {out / '_ray'}; rerun the sweep to retry them")
-    return _collect(out, trials, spec, len(missing), time.perf_counter() - start)
+    with run_lock(out):  # one sweep writes here at a time (its trials lock their own)
+        missing = [t for t in trials if not finished(out, t)]
+        start = time.perf_counter()
+        if missing:
+            trial_tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
+            if address is None:
+                _check_local_resources(spec["resources"], num_cpus)
+            else:
+                reach_cluster(address)  # a cluster nothing answers for: one line, in seconds
+            bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
+                       unit="trial", disable=not progress)
+            try:
+                errors = run_on_ray(missing, spec, out, address, max_concurrent, num_cpus, bar)
+            finally:
+                bar.close()
+            failed = [t.trial_id for t in missing if not finished(out, t)]
+            if failed:
+                raise RuntimeError(f"{len(failed)} trial(s) failed: {', '.join(failed[:5])}; "
+                                   f"first error: {errors[0] if errors else 'unknown'}; the logs "
+                                   f"are in {out / '_ray'}; rerun the sweep to retry them")
+        return _collect(out, trials, spec, len(missing), time.perf_counter() - start)

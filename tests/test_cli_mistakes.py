@@ -65,12 +65,16 @@ def _setup(tmp):
     specs = {"cpu.json": {"benchmark": "toy_regression", "resources": {"cpu": 1000}},
              "seeds.json": {"benchmark": "toy_regression", "seeds": 100_000_000},
              "key.json": {"benchmark": "toy_regression", "colour": 1},
-             "ok.json": {"benchmark": "toy_regression", "seeds": 1, "fixed": {"n_steps": 5}}}
+             "ok.json": {"benchmark": "toy_regression", "seeds": 1, "fixed": {"n_steps": 5}},
+             "dupseeds.json": {"benchmark": "toy_regression", "seeds": [0, 0, 0]},
+             "strseeds.json": {"benchmark": "toy_regression", "seeds": "12"}}
     for name, spec in specs.items():
         (tmp / name).write_text(json.dumps(spec))
     (tmp / "bomb.yaml").write_text('a: &a [1, 1]\nb: [*a, *a]\n')
     (tmp / "spec.txt").write_text("{}")
     os.mkfifo(tmp / "fifo.yaml")
+    (tmp / "dupkey.yaml").write_text("benchmark: toy_regression\nseeds: 2\nseeds: 3\n")
+    (tmp / "float.yaml").write_text("benchmark: toy_regression\nseeds: 1e9\n")
 
 
 TOY = ["train", "--benchmark", "toy_regression", "--steps", "5", "--no-progress"]
@@ -166,6 +170,13 @@ BAD = [  # (argv with {t} for the temporary folder, words the message must hold[
     (["sweep", "{t}/seeds.json", "--out", "{t}/s"], "seeds must be"),
     (["sweep", "{t}/key.json", "--out", "{t}/s"], "unknown sweep setting"),
     (["sweep", "{t}/fifo.yaml", "--out", "{t}/s"], "FIFO"),
+    (["sweep", "{t}/dupseeds.json", "--out", "{t}/s"], "repeat seed 0"),
+    (["sweep", "{t}/strseeds.json", "--out", "{t}/s"], "got '12'"),
+    (["sweep", "{t}/dupkey.yaml", "--out", "{t}/s"], "seeds"),
+    (["sweep", "{t}/float.yaml", "--out", "{t}/s"], "got '1e9'"),
+    (SWEEP + ["--out", "{t}/s", "--address", "bogus:99999"], "bogus:99999"),
+    (SWEEP + ["--out", "{t}/s", "--max-concurrent", "0"], "max_concurrent"),
+    (SWEEP + ["--out", "{t}/s", "--num-cpus", "0"], "num_cpus"),
     # ---- the other commands
     (["bench", "--config", "nope"], "unknown benchmark config 'nope'"),
     (["bench", "--tasks", "a,b"], "--tasks must be comma-separated integers"),

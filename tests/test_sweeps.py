@@ -62,8 +62,9 @@ def test_grid_and_random_expansion():
     ({"colour": 1}, "unknown sweep setting"),
     ({"benchmark_options": {"n_tasks": 5}}, "unknown benchmark_options \\['n_tasks'\\] for toy"),
     ({"seeds": 100_000_000}, "seeds must be an integer >= 1 and <= 1000"),
-    ({"seeds": list(range(2000))}, "a list of 1 to 1000 seeds"),
-    ({"space": {"beta": [0.1] * 200, "lr": [0.01] * 200}}, "would have 80,000 trials"),
+    ({"seeds": list(range(2000))}, "a list of 1 to 1000 distinct integers"),
+    ({"space": {"beta": [i / 1e3 for i in range(200)], "lr": [i / 1e4 for i in range(1, 201)]}},
+     "would have 80,000 trials"),
     ({"search": "random", "num_samples": 10**9}, "num_samples must be an integer"),
 ])
 def test_bad_specs_fail_before_anything_runs(change, match):
