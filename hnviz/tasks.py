@@ -122,6 +122,28 @@ class Task:
                             f"n_outputs = {self.n_outputs} they must be 0..{self.n_outputs - 1}")
         return None
 
+    def check_labels(self) -> None:
+        """Raise a ``ValueError`` naming the task, split and value if a label (y_train,
+        y_test) was changed in place after the task was built: a class index outside
+        ``0..n_outputs - 1`` (classification) or a non-finite target (regression). One
+        min/max (isfinite) pass over the labels; learners call it before each task."""
+        for split in ("train", "test"):
+            y = getattr(self, f"y_{split}")
+            if self.kind == "classification":
+                lo, hi = int(y.min()), int(y.max())
+                if lo >= 0 and hi < self.n_outputs:
+                    continue
+                problem = (f"holds label {lo if lo < 0 else hi}, outside 0..{self.n_outputs - 1} "
+                           f"(n_outputs = {self.n_outputs})")
+            else:
+                finite = torch.isfinite(y)
+                if bool(finite.all()):
+                    continue
+                problem = f"holds {float(y[~finite][0])}; regression targets must be finite"
+            raise ValueError(f"task {self.task_id} ({self.name!r}): y_{split} {problem}: its "
+                             f"labels were changed after the task was built; rebuild the "
+                             f"sequence or restore y_{split}")
+
     @property
     def head_size(self) -> int:
         """Output size a single shared head needs: all classes of the sequence in cl3."""

@@ -168,7 +168,7 @@ def test_compare_table_shows_the_gap_only_when_recorded(tmp_path):
 
 
 def test_bad_settings_get_one_line():
-    with pytest.raises(ValueError, match="eval_every must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="eval_every must be an integer >= 0 and <= 1000000, got -1"):
         hnviz.HyperCLConfig(eval_every=-1)
     with pytest.raises(ValueError, match="eval_samples must be an integer >= 1"):
         BaselineConfig(eval_samples=0)

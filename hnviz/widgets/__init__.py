@@ -4,7 +4,9 @@ Each widget is a small ``state`` (a traitlets ``HasTraits``: set its traits from
 through the controls), pure compute from :mod:`hnviz.analysis`, and a view that creates
 its matplotlib artists once and updates their data. ``figure`` is the matplotlib figure;
 errors in callbacks (and runs that cannot be loaded) appear in ``output``, the widget's
-message area, and in ``errors``. A widget displays itself when it ends a cell.
+message area, and in ``errors``. Bad constructor arguments (a task out of the run's range,
+text or a bool where a number belongs, NaN) raise a ``ValueError``/``TypeError`` naming
+the argument. A widget displays itself when it ends a cell.
 
 - :class:`EmbeddingExplorer` — landscape of the embedding plane and the net generated at
   any point of it.

@@ -16,8 +16,8 @@ from ..analysis import forgetting_curves
 from ..plots import task_colors
 from ..runs import Run
 from ..stability import curves, earlier_mean, records, task_starts
-from .view import (AnalysisWidget, chance_lines, check_task_trait, guarded, html_table,
-                   integer_ticks, learner_of, metric_label, metric_norm, save_figure)
+from .view import (AnalysisWidget, chance_lines, check_save_dir, check_task_trait, guarded,
+                   html_table, integer_ticks, learner_of, metric_label, metric_norm, save_figure)
 
 
 TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> column
@@ -82,9 +82,10 @@ class ForgettingDashboard(AnalysisWidget):
     """
 
     def __init__(self, runs: Any, save_dir: str | Path = "."):
+        save_dir = check_save_dir(save_dir)
         super().__init__()
         self.state = DashboardState()
-        self.save_dir = Path(save_dir)
+        self.save_dir = save_dir
         items = runs.items() if isinstance(runs, Mapping) else [(self._name(runs), runs)]
         self.matrices: dict[str, np.ndarray] = {}
         self.continual: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # curves() per run

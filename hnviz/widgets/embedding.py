@@ -17,9 +17,11 @@ from ..analysis import (embedding_landscape, evaluate_embeddings, landscape_grid
                         project_embeddings)
 from ..plots import task_cmap
 from ..tasks import Task
+from ..validate import check_int, check_real
 from .net_panel import NetPanel
-from .view import (AnalysisWidget, check_task_trait, drawing, guarded, hypercl_of,
-                   metric_label, metric_norm, task_labels)
+from .view import (AnalysisWidget, check_n_samples, check_task_arg, check_task_range,
+                   check_task_trait, check_tasks, drawing, guarded, hypercl_of, metric_label,
+                   metric_norm, task_labels)
 
 
 # ------------------------------------------------------------ EmbeddingExplorer
@@ -56,6 +58,11 @@ class EmbeddingExplorer(AnalysisWidget):
 
     def __init__(self, run: Any, tasks: Sequence[Task] | None = None, resolution: int = 40,
                  n_samples: int | None = 100, margin: float = 0.5, color_by: int | None = None):
+        resolution = check_int("resolution", resolution, 2, 500)
+        n_samples, tasks = check_n_samples(n_samples), check_tasks(tasks)
+        margin = check_real("margin", margin, allow_lo=True, hi=100)
+        if color_by is not None:
+            color_by = check_task_arg("color_by", color_by, allow=-1)
         super().__init__()
         self.state = EmbeddingState()
         try:
@@ -63,16 +70,14 @@ class EmbeddingExplorer(AnalysisWidget):
         except Exception as e:  # noqa: BLE001
             self.report(e, "could not open the run: ")
             return
+        T = len(self.tasks)
+        color_by = (-1 if T <= 20 else 0) if color_by is None else \
+            check_task_range("color_by", color_by, T, allow=-1)
         self.resolution, self.n_samples, self.margin = resolution, n_samples, margin
         self._landscapes: dict[int, dict[str, Any]] = {}
         self._own: dict[int, np.ndarray] = {}
-        self.state.n_tasks = len(self.tasks)
-        try:
-            self.state.color_by = (-1 if len(self.tasks) <= 20 else 0) if color_by is None \
-                else color_by
-        except TraitError as e:
-            self.report(e)
-            return
+        self.state.n_tasks = T
+        self.state.color_by = color_by
         self._build()
 
     def _build(self) -> None:

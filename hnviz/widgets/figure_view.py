@@ -19,6 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+from ..validate import is_int, is_real
+
 __all__ = ["BASE_DPI", "DISPLAY", "DRAW_LOCK", "FigureView", "Throttle", "display_size",
            "drawing", "projector", "set_display", "wrap_titles"]
 
@@ -34,12 +36,15 @@ def set_display(width: int | None = None, font_scale: float | None = None) -> di
     text and line of a figure by that factor at the same pixel size (e.g. 1.4 for a
     projector). Returns the settings."""
     if width is not None:
-        if not 300 <= width <= 4000:
-            raise ValueError(f"width = {width} px is outside 300..4000; use e.g. 790")
+        if not (is_int(width) and 300 <= width <= 4000):
+            raise ValueError(f"width = {width!r} px is outside 300..4000 (an integer); "
+                             "use e.g. 790")
+    if font_scale is not None:
+        if not (is_real(font_scale) and 0.5 <= font_scale <= 3):  # NaN fails too
+            raise ValueError(f"font_scale = {font_scale!r} is outside 0.5..3; use e.g. 1.4")
+    if width is not None:
         DISPLAY["width"] = int(width)
     if font_scale is not None:
-        if not 0.5 <= font_scale <= 3:
-            raise ValueError(f"font_scale = {font_scale} is outside 0.5..3; use e.g. 1.4")
         DISPLAY["font_scale"] = float(font_scale)
     return dict(DISPLAY)
 

@@ -11,9 +11,11 @@ from traitlets import Float, HasTraits, Int, TraitError, validate
 from ..analysis import embedding_path, interpolate
 from ..plots import task_colors
 from ..tasks import Task
+from ..validate import check_real
 from .net_panel import NetPanel, below
-from .view import (AnalysisWidget, check_task_trait, drawing, guarded, hypercl_of,
-                   metric_label, metric_norm, task_labels)
+from .view import (AnalysisWidget, check_steps, check_task_arg, check_task_range, check_task_trait,
+                   check_tasks, drawing, guarded, hypercl_of, metric_label, metric_norm,
+                   task_labels)
 
 
 # --------------------------------------------------------- InterpolationExplorer
@@ -43,18 +45,19 @@ class InterpolationExplorer(AnalysisWidget):
 
     def __init__(self, run: Any, a: int = 0, b: int = 1, tasks: Sequence[Task] | None = None,
                  n_steps: int = 41, extrapolate: float = 0.5):
+        a, b = check_task_arg("a", a), check_task_arg("b", b)
+        n_steps, tasks = check_steps("n_steps", n_steps, lo=2), check_tasks(tasks)
+        extrapolate = check_real("extrapolate", extrapolate, allow_lo=True, hi=100)
         super().__init__()
         self.state = InterpolationState()
         try:
             self.learner, self.tasks = hypercl_of(run, tasks, "InterpolationExplorer")
-            if extrapolate < 0:
-                raise ValueError(f"extrapolate must be >= 0, got {extrapolate}")
-            T = len(self.tasks)
-            check_task_trait(a, T, "a")
-            check_task_trait(b, T, "b")
         except Exception as e:  # noqa: BLE001
             self.report(e, "could not open the run: ")
             return
+        T = len(self.tasks)
+        check_task_range("a", a, T)
+        check_task_range("b", b, T)
         self.n_steps, self.extrapolate = n_steps, extrapolate
         self.state.n_tasks = T
         self.state.a, self.state.b = a, b

@@ -16,12 +16,13 @@ from traitlets import Float, HasTraits, TraitError, validate
 from ..benchmarks import toy_regression
 from ..config import HyperCLConfig
 from ..learner import HyperCL
-from ..tasks import Task
+from ..tasks import Task, task_list
+from ..validate import check_int, check_real
 from .lab_view import LabFigure
 from .live import LiveTraining
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import DISPLAY, drawing, guarded
+from .view import DISPLAY, check_betas, check_seed, check_steps, check_tasks, drawing, guarded
 
 BETAS = (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)  # the slider's stops: a colour each
 FIGSIZE = (12.6, 5.4)  # inches at 90 dpi: 1134 x 486 px before set_display/projector
@@ -56,8 +57,13 @@ class LabSession(RunControl):
 
     def __init__(self, tasks: Sequence[Task], config: HyperCLConfig, random_state: int = 0,
                  records: int = 100):
+        if not isinstance(config, HyperCLConfig):
+            raise TypeError(f"config must be a HyperCLConfig, got {type(config).__name__}; "
+                            "e.g. HyperCLConfig.preset('toy_regression_quick')")
+        tasks, random_state = task_list(tasks), check_seed(random_state)
+        records = check_int("records", records, 0)
         super().__init__()
-        self.tasks, self.config, self.random_state = list(tasks), config, random_state
+        self.tasks, self.config, self.random_state = tasks, config, random_state
         self.records = records  # continual-evaluation records per task (0: none)
         self.reset()
 
@@ -111,13 +117,15 @@ class ForgettingLab(TrainingWidget):
     def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression_quick",
                  betas: Sequence[float] = BETAS, beta: float = 0.1, n_steps: int | None = None,
                  random_state: int = 0, records: int = 100):
-        tasks = list(tasks) if tasks is not None else list(toy_regression())
-        config = HyperCLConfig.preset(preset, **({"n_steps": n_steps} if n_steps else {}))
+        tasks = check_tasks(tasks) or list(toy_regression())
+        beta, betas = check_real("beta", beta, allow_lo=True), check_betas(betas)
+        n_steps = check_steps("n_steps", n_steps, optional=True)
+        config = HyperCLConfig.preset(preset, **({} if n_steps is None else {"n_steps": n_steps}))
         super().__init__(LabSession(tasks, config, random_state, records), len(tasks),
                          config.n_steps)
         self.state = LabState(beta=beta)
         self.tasks, self.metric = tasks, tasks[0].metric
-        self.betas = sorted({float(b) for b in (*betas, beta)})
+        self.betas = sorted({*betas, beta})
         self.followers: list[dict[str, Any]] = []  # follow(): box, make, widget shown
         # one figure: the live panels (2 x 2) and the lab's results, side by side where
         # the display is wide (projector(): one screen), else the results below

@@ -13,9 +13,10 @@ from ..plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
 from ..stability import curves, drift_curves, records
 from ..tasks import Task
 from ..train import Callback
+from ..validate import check_bool
 from .figure_view import FigureView, Throttle
-from .view import (AnalysisWidget, drawing, guarded, integer_ticks, metric_label,
-                   metric_norm)
+from .view import (AnalysisWidget, check_interval, check_mse_range, drawing, guarded,
+                   integer_ticks, metric_label, metric_norm)
 
 
 LOSS_TITLE = "losses"
@@ -50,6 +51,8 @@ class LiveTraining(AnalysisWidget, Callback):
 
     def __init__(self, min_interval: float = 0.5, mse_range: tuple[float, float] | None = None,
                  host: tuple[FigureView, SubplotSpec] | None = None, hints: bool = True):
+        min_interval = check_interval("min_interval", min_interval)
+        mse_range, hints = check_mse_range(mse_range), check_bool("hints", hints)
         AnalysisWidget.__init__(self)
         self.state = LiveState()
         self.throttle, self.mse_range, self.hints = Throttle(min_interval), mse_range, hints

@@ -10,22 +10,25 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..baselines import BaselineCL, BaselineConfig
+from ..baselines import METHODS as BASELINE_METHODS, BaselineCL, BaselineConfig
 from ..base import ContinualLearner
 from ..benchmarks import toy_regression
 from ..config import HyperCLConfig
 from ..learner import HyperCL
 from ..plots import task_colors
 from ..stability import curves, task_starts
-from ..tasks import Task
+from ..tasks import Task, task_list
 from ..train import Callback
+from ..validate import check_int
 from .figure_view import Throttle
 from .lab_view import MSE_RANGE
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import chance_lines, drawing, guarded, metric_label
+from .view import (chance_lines, check_interval, check_methods, check_seed, check_steps,
+                   check_tasks, drawing, guarded, metric_label)
 
 METHODS = ("finetune", "ewc", "hnet")
+CHOICES = (*(m for m in BASELINE_METHODS if m != "dgr"), "hnet")  # what the lab can train
 NAMES = {"finetune": "fine-tuning", "ewc": "EWC", "si": "SI", "online_ewc": "online EWC",
          "hnet": "hypernetwork"}
 
@@ -38,8 +41,11 @@ class MethodsSession(RunControl):
 
     def __init__(self, tasks: Sequence[Task], preset: str, methods: Sequence[str] = METHODS,
                  random_state: int = 0, records: int = 50):
+        HyperCLConfig.preset(preset)  # an unknown preset raises, naming the presets
+        tasks, methods = task_list(tasks), check_methods(methods, CHOICES)
+        random_state, records = check_seed(random_state), check_int("records", records, 1)
         super().__init__()
-        self.tasks, self.preset, self.methods = list(tasks), preset, list(methods)
+        self.tasks, self.preset, self.methods = tasks, preset, methods
         self.random_state, self.records = random_state, records
         self.learners: dict[str, ContinualLearner] = {}
 
@@ -103,8 +109,11 @@ class MethodsLab(TrainingWidget):
     def __init__(self, tasks: Sequence[Task] | None = None, preset: str = "toy_regression_quick",
                  n_steps: int | None = None, methods: Sequence[str] = METHODS,
                  random_state: int = 0, records: int = 50, min_interval: float = 0.5):
-        tasks = list(tasks) if tasks is not None else list(toy_regression())
-        n_steps = n_steps or HyperCLConfig.preset(preset).n_steps
+        tasks = check_tasks(tasks) or list(toy_regression())
+        n_steps = check_steps("n_steps", n_steps, optional=True)
+        n_steps = HyperCLConfig.preset(preset).n_steps if n_steps is None else n_steps
+        methods = check_methods(methods, CHOICES)
+        min_interval = check_interval("min_interval", min_interval)
         super().__init__(MethodsSession(tasks, preset, methods, random_state, records),
                          len(tasks), n_steps)
         self.learners_per_step = len(methods)

@@ -11,8 +11,10 @@ from traitlets import Int, TraitError, validate
 from ..analysis import replay_model, replay_path, tir_probabilities
 from ..plots import task_colors
 from ..tasks import Task
+from ..validate import check_int
 from .interpolation import InterpolationState
-from .view import AnalysisWidget, check_task_trait, guarded, hypercl_of, task_labels
+from .view import (AnalysisWidget, check_task_arg, check_task_range, check_tasks, guarded,
+                   hypercl_of, task_labels)
 
 MAX_COLUMNS = 10  # tasks shown in the gallery (spread over the sequence when more)
 
@@ -52,19 +54,19 @@ class ReplayExplorer(AnalysisWidget):
 
     def __init__(self, run: Any, a: int = 0, b: int = 1, tasks: Sequence[Task] | None = None,
                  n: int = 4):
+        a, b = check_task_arg("a", a), check_task_arg("b", b)
+        n, tasks = check_int("n", n, 1, 16), check_tasks(tasks)  # latent draws per column
         super().__init__()
         self.state = ReplayState()
         try:
             self.learner, self.tasks = hypercl_of(run, tasks, "ReplayExplorer")
             self.replay = replay_model(self.learner)
-            T = self.learner.n_tasks_
-            check_task_trait(a, T, "a")
-            check_task_trait(b, T, "b")
-            if not isinstance(n, int) or not 1 <= n <= 16:
-                raise ValueError(f"n = {n!r} latent draws; use 1..16")
         except Exception as e:  # noqa: BLE001
             self.report(e, "could not open the run: ")
             return
+        T = self.learner.n_tasks_
+        check_task_range("a", a, T)
+        check_task_range("b", b, T)
         self.n, self.shape = n, tuple(self.learner.task_info_[0]["in_shape"])
         self.state.n_tasks = T
         self.state.a, self.state.b = a, b

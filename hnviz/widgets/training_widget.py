@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .run_control import RunControl
-from .view import AnalysisWidget, guarded
+from .view import AnalysisWidget, MAX_STEPS, guarded
 
 
 class TrainingWidget(AnalysisWidget):
@@ -24,7 +24,7 @@ class TrainingWidget(AnalysisWidget):
         super().__init__()
         self.session, self.n_tasks = session, n_tasks
         self.ignored_presses = 0
-        self.steps = widgets.BoundedIntText(n_steps, min=1, max=100_000, step=100,
+        self.steps = widgets.BoundedIntText(n_steps, min=1, max=MAX_STEPS, step=100,
                                             description="steps/task",
                                             layout=widgets.Layout(width="180px"))
         self.button = widgets.Button(description="train", icon="play", button_style="primary")

@@ -1,11 +1,13 @@
 """What every widget shares: the widget base (its figure view from :mod:`.figure_view`,
 messages, errors, display) and the small helpers of the views: resolving a
-learner/run/directory, task labels, colour scales, ticks, saving a figure."""
+learner/run/directory, task labels, colour scales, ticks, saving a figure, and the checks
+of the widgets' constructor arguments (``check_*``: one line naming the argument)."""
 from __future__ import annotations
 
 import base64
 import functools
 import io
+import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,14 +23,17 @@ from ..learner import HyperCL
 from ..metrics import metric_label
 from ..runs import Run, load_run
 from ..safeio import atomic_write
-from ..tasks import Task
+from ..tasks import Task, task_list
+from ..validate import check_choice, check_int, check_real, is_real
 from .figure_view import (DISPLAY, DRAW_LOCK, FigureView, display_size, drawing,
                           projector, set_display, wrap_titles)
 
-__all__ = ["AnalysisWidget", "DISPLAY", "DRAW_LOCK", "FigureView", "chance_lines",
-           "check_task_trait", "display_size", "drawing", "guarded", "html_table", "hypercl_of",
-           "integer_ticks", "learner_of", "metric_label", "metric_norm", "projector", "resolve",
-           "save_figure", "set_display", "task_labels", "wrap_titles"]
+__all__ = ["AnalysisWidget", "DISPLAY", "DRAW_LOCK", "FigureView", "MAX_STEPS", "chance_lines",
+           "check_betas", "check_interval", "check_methods", "check_mse_range", "check_n_samples",
+           "check_save_dir", "check_seed", "check_steps", "check_task_arg", "check_task_range",
+           "check_task_trait", "check_tasks", "display_size", "drawing", "guarded", "html_table",
+           "hypercl_of", "integer_ticks", "learner_of", "metric_label", "metric_norm", "projector",
+           "resolve", "save_figure", "set_display", "task_labels", "wrap_titles"]
 
 
 def guarded(method: Callable) -> Callable:
@@ -139,6 +144,96 @@ def check_task_trait(value: int, n_tasks: int, name: str, allow: int | None = No
         raise TraitError(f"{name} = {value} is out of range: the run has tasks 0..{n_tasks - 1}"
                          f"{extra}")
     return value
+
+
+# ------------------------------------------------ constructor arguments
+# each bad value raises a one-line ValueError/TypeError naming the argument, before a
+# widget builds anything (no comparison or traitlets error from inside shows)
+MAX_STEPS = 100_000  # steps per task a lab trains (its steps box's maximum)
+
+
+def check_task_arg(name: str, value: Any, allow: int | None = None) -> int:
+    """A task number's type and lower bound (0, or ``allow`` = -1 where that means none),
+    before the run is loaded; :func:`check_task_range` checks it against the run."""
+    return check_int(name, value, 0 if allow is None else allow)
+
+
+def check_task_range(name: str, value: int, n_tasks: int, allow: int | None = None) -> int:
+    """``value`` as a task of a run with ``n_tasks`` tasks (or ``allow``)."""
+    if value != allow and not 0 <= value < n_tasks:
+        extra = f" (or {allow})" if allow is not None else ""
+        raise ValueError(f"{name} = {value} is out of range: the run has tasks 0..{n_tasks - 1}"
+                         f"{extra}; e.g. {name}=0")
+    return value
+
+
+def check_tasks(tasks: Any) -> list[Task] | None:
+    """A task sequence as a list (None stays None: the widget's default)."""
+    return None if tasks is None else task_list(tasks)
+
+
+def check_steps(name: str, value: Any, lo: int = 1, optional: bool = False) -> int | None:
+    """Steps: an integer ``lo..MAX_STEPS`` (None allowed if ``optional``: the default)."""
+    return None if optional and value is None else check_int(name, value, lo, MAX_STEPS)
+
+
+def check_n_samples(value: Any) -> int | None:
+    """Test points per task: None (all) or an integer >= 1."""
+    return None if value is None else check_int("n_samples", value, 1)
+
+
+def check_seed(value: Any) -> int:
+    return check_int("random_state", value, 0, 2**63 - 1)
+
+
+def check_interval(name: str, value: Any) -> float:
+    """Seconds between redraws: finite, 0 to an hour."""
+    return check_real(name, value, allow_lo=True, hi=3600)
+
+
+def check_mse_range(value: Any) -> tuple[float, float] | None:
+    """None, or a pair ``(lo, hi)`` of finite numbers with 0 < lo < hi."""
+    ok = value is None or (isinstance(value, (tuple, list)) and len(value) == 2
+                           and all(is_real(v) and math.isfinite(v) for v in value)
+                           and 0 < value[0] < value[1])
+    if not ok:
+        raise ValueError(f"mse_range must be (lo, hi) with 0 < lo < hi, finite, or None, "
+                         f"got {value!r}; e.g. mse_range=(1e-4, 10.0)")
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def check_betas(value: Any) -> list[float]:
+    """The lab's slider stops: a non-empty list of finite numbers >= 0."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise TypeError(f"betas must be a list of finite numbers >= 0, got {value!r}; "
+                        "e.g. betas=(0, 0.01, 1)")
+    for beta in value:
+        if not (is_real(beta) and math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"betas must be finite numbers >= 0, got {beta!r}; "
+                             "e.g. betas=(0, 0.01, 1)")
+    return [float(b) for b in value]
+
+
+def check_methods(value: Any, choices: Sequence[str]) -> list[str]:
+    """A non-empty list of distinct method names out of ``choices``."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"methods must be a list of method names ({', '.join(choices)}), "
+                        f"got {value!r}; e.g. methods=['finetune', 'hnet']")
+    if not value:
+        raise ValueError(f"methods is empty; pass one or more of {', '.join(choices)}")
+    for m in value:
+        check_choice("method", m, tuple(choices))
+    twice = next((m for i, m in enumerate(value) if m in value[:i]), None)
+    if twice is not None:
+        raise ValueError(f"methods lists {twice!r} twice; name each method once")
+    return list(value)
+
+
+def check_save_dir(value: Any) -> Path:
+    if not isinstance(value, (str, Path)):
+        raise TypeError(f"save_dir must be a folder path (str or Path), got {value!r}; "
+                        "e.g. save_dir='figures'")
+    return Path(value)
 
 
 def chance_lines(ax: Any, chances: Any) -> None:
