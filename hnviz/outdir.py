@@ -24,13 +24,21 @@ OWN_NAMES = {MARK, ".lock", "run.json", "checkpoints", "metrics.json", "summary.
 GENERATION = re.compile(r"^gen-\d{6}$")
 
 
+def _is_run(path: Path) -> bool:
+    """``path`` is a run directory (not a link; it holds run.json or checkpoints)."""
+    return not path.is_symlink() and path.is_dir() and \
+        any(os.path.lexists(path / n) for n in ("run.json", "checkpoints"))
+
+
 def is_own(path: Path) -> bool:
-    """``path`` (a directory) is empty or holds hnviz's output."""
+    """``path`` (a directory) is empty or holds hnviz's output: its files, or run
+    directories (``demo --out`` of hnviz before the ``.hnviz`` mark)."""
     try:
         names = os.listdir(path)
     except OSError:
         return False
-    return not names or any(n in OWN_NAMES or GENERATION.match(n) for n in names)
+    return not names or any(n in OWN_NAMES or GENERATION.match(n) or _is_run(path / n)
+                            for n in names)
 
 
 def check_out(out: Any, name: str = "--out") -> Path:

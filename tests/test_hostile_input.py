@@ -174,3 +174,18 @@ def test_load_run_names_a_bad_argument(bad):
     """Probe: load_run(None) raised Python's own TypeError."""
     with pytest.raises((TypeError, ValueError), match="load_run takes a run directory"):
         hnviz.load_run(bad)
+
+
+def test_output_folders_of_older_hnviz_are_its_own(tmp_path):
+    """A demo, comparison or sweep folder written before the .hnviz mark is still hnviz's:
+    `make demo` runs again over an old runs/demo."""
+    from hnviz.outdir import check_out
+
+    for folder, inner in (("demo", "toy_regression/run.json"), ("cmp", "summary.json"),
+                          ("sweep", "trials/x/run.json"), ("run", "checkpoints/c.json")):
+        (tmp_path / folder / inner).parent.mkdir(parents=True)
+        (tmp_path / folder / inner).write_text("{}")
+        assert check_out(tmp_path / folder) == tmp_path / folder
+    (tmp_path / "mine" / "notes").mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds files hnviz did not write"):
+        check_out(tmp_path / "mine")
