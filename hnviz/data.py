@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .safeio import atomic_write
+from .safeio import atomic_write, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,29 @@ def _corrupt(path: Path, problem: str) -> ValueError:
     return ValueError(f"{path} is not a valid IDX file: {problem}; {fix}")
 
 
+MAX_IDX_BYTES = 2**30  # a dataset file, stored or unpacked (MNIST's largest is 47 MB)
+
+
 def _decompress(path: Path, raw: bytes) -> bytes:
-    """Gunzip ``raw`` if it is gzip data (checked by magic bytes, CRC and length)."""
+    """Gunzip ``raw`` if it is gzip data (checked by magic bytes, CRC and length), to at
+    most ``MAX_IDX_BYTES`` (a small file that would expand to more is refused)."""
     if raw[:2] == _GZIP_MAGIC:
+        gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
+            out = gz.decompress(raw, MAX_IDX_BYTES + 1)
+        except zlib.error as e:
             raise _corrupt(path, f"damaged or truncated gzip data ({e})") from e
+        if len(out) > MAX_IDX_BYTES or gz.unconsumed_tail:
+            raise _corrupt(path, f"its gzip data expands to more than {MAX_IDX_BYTES:,} bytes")
+        if not gz.eof:
+            raise _corrupt(path, "damaged or truncated gzip data (it ends early)")
+        return out
     if path.suffix == ".gz":
         raise _corrupt(path, "named .gz but not gzip-compressed")
     return raw
+
+
+
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -124,7 +137,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     dtype code, truncated or over-long payload) raises ValueError naming ``path``.
     """
     path = Path(path)
-    data = _decompress(path, path.read_bytes())
+    data = _decompress(path, read_regular(path, MAX_IDX_BYTES, "dataset file"))
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise _corrupt(path, f"bad magic {data[:4].hex() or '(empty)'}, expected 000008<ndim>")
     if data[2] != _IDX_UINT8:

@@ -189,3 +189,20 @@ def test_output_folders_of_older_hnviz_are_its_own(tmp_path):
     (tmp_path / "mine" / "notes").mkdir(parents=True)
     with pytest.raises(ValueError, match="holds files hnviz did not write"):
         check_out(tmp_path / "mine")
+
+
+def test_a_gzip_bomb_in_a_data_folder_is_refused_in_bounded_memory(tmp_path, monkeypatch):
+    """A 1 MB .gz that would expand past the limit is refused while unpacking."""
+    import gzip
+
+    from hnviz import data
+
+    monkeypatch.setattr(data, "MAX_IDX_BYTES", 50 * 2**20)
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    bomb.write_bytes(gzip.compress(b"\0" * (60 * 2**20)))
+    with pytest.raises(ValueError, match="expands to more than 52,428,800 bytes"):
+        data.read_idx(bomb)
+    fifo = tmp_path / "t10k-labels-idx1-ubyte"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is a FIFO"):
+        data.read_idx(fifo)
