@@ -1,6 +1,8 @@
-"""``python -m hnviz``: the command line (:mod:`hnviz.cli`); Ctrl-C while it starts up
-(importing torch takes seconds) exits 130 with one line, like Ctrl-C later."""
+"""``python -m hnviz``: the command line (:mod:`hnviz.cli`). Ctrl-C while it starts up
+exits 130 with one line, like Ctrl-C later; once the command has finished, Ctrl-C is
+ignored (torch's exit hooks would print a traceback, or Python would exit by SIGINT)."""
 import os
+import signal
 import sys
 
 try:
@@ -10,6 +12,7 @@ except KeyboardInterrupt:
     os._exit(130)
 
 code = main()
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done (or given up): exit quietly
 if code == 130:  # Python would turn a Ctrl-C that fell inside C code into an exit by SIGINT
     sys.stdout.flush()
     sys.stderr.flush()

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .stability import ContinualEval, stability_gap
-from .state import Stateful, grown
+from .state import Stateful, check_size, grown
 from .targets import TargetNet, build_target, count_params as count_target_params
 from .tasks import Task, dense, task_list
 from .devices import check_device, resolve_device
@@ -107,11 +107,24 @@ class ContinualLearner(Stateful):
         head: the baselines override)."""
         return task.n_outputs
 
+    def layout_for(self, task: Task) -> tuple[int, int, int, tuple[int, ...]]:
+        """The target layout built for first task ``task``: in_features, outputs per head,
+        heads (one per task if ``config.multi_head``), input shape."""
+        return (task.in_features, self._outputs_for(task),
+                task.n_tasks if self.config.multi_head else 1, tuple(task.in_shape))
+
+    def check_buildable(self, task: Task) -> int:
+        """The numbers this learner holds for first task ``task``, by arithmetic; over
+        ``$HNVIZ_MAX_PARAMS`` a ``ValueError``, before anything is allocated."""
+        n = self.described_params(self.config, self.layout_for(task), task.n_tasks)
+        check_size(n, f"this {type(self).__name__} config, for {task.name!r},")
+        return n
+
     def _build_for(self, task: Task) -> None:
         """Build at the first task: one head per task if ``config.multi_head``."""
         if self.target_ is None:
-            self.build(task.in_features, self._outputs_for(task),
-                       task.n_tasks if self.config.multi_head else 1, task.in_shape)
+            self.check_buildable(task)
+            self.build(*self.layout_for(task))
 
     def _build_model(self) -> None:
         """Create what is trained besides the ``target_`` template (subclasses)."""
@@ -138,8 +151,7 @@ class ContinualLearner(Stateful):
         """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
         :meth:`partial_fit`)."""
         tasks = task_list(tasks)
-        for task in tasks:  # every task's labels before any training (and before the reset)
-            task.check_labels()
+        [task.check_labels() for task in tasks]  # all, before any training and the reset
         self._reset()
         with self.extra_callbacks(callbacks):
             for task in tqdm(tasks, desc="tasks", disable=not self.progress):

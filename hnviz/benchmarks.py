@@ -275,14 +275,9 @@ def data_bytes(name: str, spec: dict[str, Any]) -> int:
     return n * side * side * 4 + n_tasks * side * side * 8
 
 
-def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """A saved spec made safe to build: no download, at most ``UNTRUSTED_MAX_TASKS`` tasks
-    and ``$HNVIZ_MAX_DATA_GB`` (default 8) GB of data."""
-    spec = {**spec, "download": False} if "download" in spec else spec
-    n_tasks = spec.get("n_tasks", 1)
-    if is_int(n_tasks) and n_tasks > UNTRUSTED_MAX_TASKS:
-        raise ValueError(f"the saved benchmark spec asks for {n_tasks} tasks; a spec read from "
-                         f"files builds at most {UNTRUSTED_MAX_TASKS}")
+def max_data_bytes() -> float:
+    """The most data a spec read from files may build: ``$HNVIZ_MAX_DATA_GB`` (default 8)
+    gigabytes, a finite number > 0 (else ``ValueError``: nan would switch the limit off)."""
     raw = os.environ.get(MAX_DATA_ENV, "").strip() or "8"
     try:
         limit = float(raw) * 2**30
@@ -291,9 +286,22 @@ def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     if not (math.isfinite(limit) and limit > 0):
         raise ValueError(f"{MAX_DATA_ENV}={raw!r} must be a finite number of gigabytes > 0, "
                          f"e.g. {MAX_DATA_ENV}=8")
+    return limit
+
+
+def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A saved spec made safe to build: no download, at most ``UNTRUSTED_MAX_TASKS`` tasks
+    and ``$HNVIZ_MAX_DATA_GB`` (default 8) GB of data."""
+    spec = {**spec, "download": False} if "download" in spec else spec
+    n_tasks = spec.get("n_tasks", 1)
+    if is_int(n_tasks) and n_tasks > UNTRUSTED_MAX_TASKS:
+        raise ValueError(f"the saved benchmark spec asks for {n_tasks} tasks; a spec read from "
+                         f"files builds at most {UNTRUSTED_MAX_TASKS}")
+    limit, raw = max_data_bytes(), os.environ.get(MAX_DATA_ENV, "").strip() or "8"
     need = data_bytes(name, {k: v for k, v in spec.items() if is_int(v) or isinstance(v, bool)})
     if need > limit:
-        raise ValueError(f"the saved benchmark spec ({name}, {n_tasks} tasks) would hold "
+        raise ValueError(f"the saved benchmark spec ({name}"
+                         f"{f', {n_tasks} tasks' if 'n_tasks' in spec else ''}) would hold "
                          f"{need / 2**30:.1f} GB of data, more than {raw} GB; set "
                          f"{MAX_DATA_ENV} higher to build it")
     return spec

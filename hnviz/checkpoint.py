@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from safetensors.torch import save as st_save
 
+from .config import MAX_STEPS
 from .state import LearnerState, StateError, history_bytes, max_params
 from .learner import HyperCL
 from .safeio import DamagedFileError, SafeDir, kind_of, read_json, read_tensors, sha256
@@ -150,8 +151,9 @@ class Checkpointer(Callback):
     def __init__(self, run_dir: str | Path, tasks: Sequence[Task], every: int | None = None,
                  keep: int = 2, spec: dict | None = None, elapsed: float = 0.0):
         if every is not None and (not isinstance(every, (int, np.integer)) or
-                                  isinstance(every, bool) or every < 1):
-            raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
+                                  isinstance(every, bool) or not 1 <= every <= MAX_STEPS):
+            raise ValueError(f"checkpoint_every must be an integer from 1 to {MAX_STEPS:,} or "
+                             f"None, got {every!r}")
         if not isinstance(keep, (int, np.integer)) or isinstance(keep, bool) or keep < 1:
             raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
         self.dir = checkpoint_dir(run_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import warnings
 from contextlib import ExitStack
@@ -194,9 +195,29 @@ def describe_error(e: BaseException) -> str:
     return "\n".join(lines[:2] + (["; ".join(lines[2:])] if len(lines) > 2 else []))
 
 
+def check_environment() -> None:
+    """Every environment variable hnviz reads, checked before a command starts (one line
+    naming a bad one), whether or not this command would have read it."""
+    from .benchmarks import max_data_bytes
+    from .devices import ENV as DEVICE_ENV, check_device
+    from .state import max_params
+    from .threads import resolve as threads_setting
+    from .validate import env_setting
+
+    threads_setting()
+    env_setting(DEVICE_ENV, check_device)
+    max_params()
+    max_data_bytes()
+
+
 def _interrupted(args: argparse.Namespace, argv: Sequence[str]) -> str:
     if args.command == "train":
         again = [a for a in argv if a not in ("--resume", "--overwrite")]
+        if not os.path.isdir(os.path.join(args.out, "checkpoints")):
+            if os.path.isfile(os.path.join(args.out, "run.json")) and not args.resume:
+                return f"interrupted after the run was saved: it is complete in {args.out}"
+            return ("interrupted before the first checkpoint; nothing to continue: run "
+                    f"python -m hnviz {' '.join(again)} to start again")
         return ("interrupted; the checkpoints in --out keep the work done: continue with "
                 f"python -m hnviz {' '.join(again)} --resume")
     if args.command in ("sweep", "compare"):
@@ -223,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 2
         with ExitStack() as settings, warnings.catch_warnings():
             warnings.showwarning = _notice  # put back after: main() may run in a notebook
+            check_environment()
             if args.command in ("train", "compare"):  # the settings of its learners
                 if args.threads is not None:
                     settings.enter_context(

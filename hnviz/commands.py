@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .compare import MAX_SEEDS, check_methods, compare, default_methods, markdown_table
-from .config import HyperCLConfig
+from .config import MAX_STEPS, HyperCLConfig
 from .experiment import build_benchmark, check_same_run, preset_for, train_into
 from .outdir import check_out, claim_out
 from .learner import HyperCL
@@ -38,6 +38,9 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
                          "pass one of them")
     if resume and not out.is_dir():
         raise ValueError(f"--resume: {out} does not exist; drop --resume to start a new run")
+    if checkpoint_every is not None and not 1 <= checkpoint_every <= MAX_STEPS:
+        raise ValueError(f"checkpoint_every must be an integer from 1 to {MAX_STEPS:,}, got "
+                         f"{checkpoint_every} (--checkpoint-every)")
     preset = preset_for(benchmark, fast, preset)
     config = HyperCLConfig.preset(preset, **{k: v for k, v in changes.items() if v is not None})
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
@@ -140,7 +143,6 @@ def compare_command(args: argparse.Namespace) -> None:
         print(f"{method:>11} seed {seed}: final {final}  forgetting {row['forgetting']:.3g}  "
               f"{row['wall_seconds']:.1f}s", flush=True)
 
-    claim_out(args.out, "compare")
     summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,
                       scratch=args.scratch, n_steps=args.steps, eval_every=args.eval_every)
@@ -162,8 +164,7 @@ def figures(args: argparse.Namespace) -> None:
         if os.path.isfile(os.path.join(run, "summary.json")):
             raise ValueError(f"{run} is a comparison; pass its runs, e.g. "
                              f"{os.path.join(run, 'hnet', 'seed0')}")
-    for path in save_figures(args.runs, claim_out(args.out, "figures"), args.a, args.b,
-                             args.alpha, args.task):
+    for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):
         print(path)
 
 
@@ -232,7 +233,6 @@ def sweep(args: argparse.Namespace) -> None:
 
     check_out(args.out)
     spec = load_spec(args.config)
-    claim_out(args.out, "sweep")
     result = run_sweep(out=args.out, address=args.address, max_concurrent=args.max_concurrent,
                        num_cpus=args.num_cpus, progress=not args.no_progress, **spec)
     print(f"sweep: {len(result.rows)} trials, {len(result.rows) - result.ran} finished "

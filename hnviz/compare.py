@@ -20,6 +20,7 @@ from .checkpoint import latest_checkpoint
 from .experiment import check_same_run, train_into
 from .learner import HyperCL
 from .lock import run_lock
+from .outdir import claim_out
 from .runs import finished_run, load_run
 from .safeio import SafeDir, read_json
 from .scenarios import apply_scenario, check_scenario
@@ -186,6 +187,7 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
     settings = json.loads(json.dumps(
         {"benchmark": tasks.spec, "preset": preset, "scenario": scenario,
          "n_tasks": len(tasks), "seeds": list(seeds), "changes": changes}))
+    claim_out(out, "compare", "out")  # not a link, '.', '..' or someone else's folder
     with run_lock(out):  # one comparison writes here at a time
         earlier = _earlier_methods(out, settings, overwrite)
         every = earlier + [m for m in methods if m not in earlier]

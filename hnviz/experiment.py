@@ -45,8 +45,8 @@ def _refuse_unfinished(directory: str | Path, overwrite: bool = False) -> None:
     info = read_json(existing[-1].path, "checkpoint")
     if not is_final(info) and not overwrite:
         raise ValueError(
-            f"{directory} holds checkpoints of an unfinished run (newest: "
-            f"{existing[-1].describe()} of {info.get('n_tasks')}); continue it with "
+            f"{directory} holds checkpoints of an unfinished run of {info.get('n_tasks')} "
+            f"tasks (newest: {existing[-1].describe()}); continue it with "
             f"hnviz.resume({str(directory)!r}) or `python -m hnviz train --out {directory} "
             "--resume`, or start over with overwrite=True (--overwrite)")
     remove_checkpoints(directory)

@@ -109,8 +109,8 @@ def run_lock(directory: str | Path) -> Iterator[dict[str, Any] | None]:
         stale = _holder(fd) or None
         if stale:
             warnings.warn(f"took over the lock of {str(d.path)!r} left by process "
-                          f"{stale.get('pid', '?')} on {stale.get('host', '?')}, which is no "
-                          "longer running", stacklevel=3)
+                          f"{stale.get('pid', '?')} on {stale.get('host', '?')}, which no "
+                          "longer holds it", stacklevel=3)
         mine = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)

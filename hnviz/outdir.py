@@ -2,7 +2,8 @@
 ``--out`` (train, compare, sweep, figures, demo) and marks those it writes.
 
 An output directory is new, empty, or hnviz's own (it holds the ``.hnviz`` mark that
-:func:`claim_out` leaves, or the files of an hnviz run, comparison or sweep). Refused,
+:func:`claim_out` leaves, or the files of an hnviz run, comparison, sweep or figures).
+The folders above it are the user's path and may be links (``/tmp`` is one on macOS). Refused,
 with one line naming it: a symbolic link (hnviz would write into its target), ``.``
 and ``..`` (any working directory), a path through ``..``, a file, and a non-empty
 directory of someone else's files.
@@ -22,6 +23,7 @@ MARK = ".hnviz"  # {"command": ...}: written by hnviz into the output directorie
 OWN_NAMES = {MARK, ".lock", "run.json", "checkpoints", "metrics.json", "summary.json",
              "table.md", "results.json", "results.csv", "trials", "_ray"}
 GENERATION = re.compile(r"^gen-\d{6}$")
+FIGURE = re.compile(r"^(forgetting|.+_(embedding|interpolation))\.png$")  # figures --out
 
 
 def _is_run(path: Path) -> bool:
@@ -37,8 +39,8 @@ def is_own(path: Path) -> bool:
         names = os.listdir(path)
     except OSError:
         return False
-    return not names or any(n in OWN_NAMES or GENERATION.match(n) or _is_run(path / n)
-                            for n in names)
+    return not names or any(n in OWN_NAMES or GENERATION.match(n) or FIGURE.match(n)
+                            or _is_run(path / n) for n in names)
 
 
 def check_out(out: Any, name: str = "--out") -> Path:

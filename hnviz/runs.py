@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,8 @@ from .checkpoint import list_checkpoints
 from .dgr import DGR
 from .learner import HyperCL
 from .lock import run_lock
-from .safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, parse_json, parse_tensors,
-                     sha256)
+from .safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, kind_of, parse_json,
+                     parse_tensors, sha256)
 from .state import LearnerState, StateError, history_bytes
 from .tasks import TaskSequence
 
@@ -182,9 +183,15 @@ def load_run(directory: str | Path, device: Any = None) -> Run:
         raise TypeError(f"load_run takes a run directory (a str or Path, the --out of a "
                         f"training run), got {directory!r:.80}")
     path = Path(directory)
-    if not path.is_dir():
-        raise ValueError(f"run directory {str(path)!r} does not exist; pass the --out directory "
-                         "of a training run")
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        why = "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})"
+        raise ValueError(f"run directory {str(path)[:300]!r} {why}; pass the --out directory "
+                         "of a training run") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{path} is {kind_of(st.st_mode)}, not a run directory; pass the --out "
+                         "directory of a training run")
     with SafeDir(path, follow=True) as d:
         for attempt in range(20):
             try:
@@ -279,6 +286,7 @@ def _read_v2(d: SafeDir, info: dict[str, Any], budget: dict[str, int],
         entry = info["files"].get(name)
         where = d.path / gen / name
         if not isinstance(entry, dict) or not isinstance(entry.get("bytes"), int) \
+                or isinstance(entry["bytes"], bool) or entry["bytes"] < 0 \
                 or not isinstance(entry.get("sha256"), str):
             raise _damaged(d.path / "run.json", f"lacks the size and checksum of {gen}/{name}")
         if entry["bytes"] > budget[name]:

@@ -124,9 +124,13 @@ def target_layout(meta: dict[str, Any]) -> tuple[int, int, int, tuple[int, ...]]
     return t["in_features"], t["n_outputs"], t["n_heads"], tuple(shape)
 
 
-def check_size(n_params: int) -> None:
+def check_size(n_params: int, building: str | None = None) -> None:
     """Refuse a description of more than :func:`max_params` numbers (before anything is
-    allocated for it)."""
+    allocated for it): a :class:`StateError`, or, ``building`` (what), a ``ValueError``."""
+    if n_params > max_params() and building:
+        raise ValueError(f"{building} describes networks of {n_params:,} numbers, more than "
+                         f"the {max_params():,} hnviz builds; choose smaller sizes or set "
+                         f"{MAX_PARAMS_ENV} higher")
     if n_params > max_params():
         raise StateError(f"describes networks of {n_params:,} numbers, more than the "
                          f"{max_params():,} hnviz opens ({MAX_PARAMS_ENV}); set "

@@ -49,12 +49,29 @@ def check_run(address: Any, max_concurrent: Any, num_cpus: Any) -> str | None:
     return check_address(address)
 
 
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _speaks_http2(sock: socket.socket) -> bool:
+    """The server on ``sock`` answers an HTTP/2 client preface with its SETTINGS frame, as
+    every gRPC server (Ray's GCS and its client server) must; a port that accepts and
+    then stays silent (on which Ray would retry for ever) does not."""
+    sock.sendall(_HTTP2_PREFACE)
+    head = b""
+    while len(head) < 9:
+        chunk = sock.recv(9 - len(head))  # the socket's timeout bounds the wait
+        if not chunk:
+            return False
+        head += chunk
+    return head[3] == 4  # frame type SETTINGS
+
+
 def reach_cluster(address: str | None, name: str | None = None,
                   seconds: float = REACH_SECONDS) -> None:
     """For a ``HOST:PORT`` or ``ray://HOST:PORT`` address: a TCP connection to it, opened
-    (name lookup included) within ``seconds`` and closed, else a ValueError naming it
-    (``name``: how to call it) and why; other addresses pass. Ray itself would retry an
-    address nothing answers on for minutes."""
+    (name lookup included) and answered as an HTTP/2 (gRPC) server answers within
+    ``seconds``, else a ValueError naming it (``name``: how to call it) and why; other
+    addresses pass. Ray itself would retry an address nothing answers on for minutes."""
     match = _ADDRESS.fullmatch(address) if address else None
     if match is None:
         return
@@ -63,8 +80,9 @@ def reach_cluster(address: str | None, name: str | None = None,
 
     def connect() -> None:
         try:
-            socket.create_connection((host, port), timeout=seconds).close()
-            outcome.append(None)
+            with socket.create_connection((host, port), timeout=seconds) as sock:
+                outcome.append(None if _speaks_http2(sock) else
+                               "it accepts connections but does not answer as Ray's gRPC does")
         except OSError as e:
             outcome.append(e.strerror or str(e) or type(e).__name__)
 

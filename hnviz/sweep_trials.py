@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .benchmarks import get_benchmark
-from .compare import run_one
+from .compare import make_learner, run_one
 from .runs import load_run
 from .safeio import atomic_write
 from .scenarios import apply_scenario
@@ -39,6 +39,16 @@ def trial_tasks(spec: dict[str, Any]) -> Any:
     if spec["benchmark"] != "toy_regression":
         opts.setdefault("seed", 0)  # the same tasks for every trial; seeds vary the learner
     return apply_scenario(get_benchmark(spec["benchmark"], **opts), spec["scenario"])
+
+
+def check_trials(trials: list[Trial], spec: dict[str, Any]) -> None:
+    """Each trial's networks fit in memory (:meth:`ContinualLearner.check_buildable`),
+    checked here before Ray starts: a sweep value such as ``emb_dim: 1e9`` is one line,
+    not a failed trial far away."""
+    first = trial_tasks(spec)[0]
+    for t in trials:
+        make_learner(t.method, spec["preset"], spec["scenario"], t.seed, False,
+                     **t.params).check_buildable(first)
 
 
 def run_trial(trial: dict[str, Any], spec: dict[str, Any], out: str | Path,

@@ -29,10 +29,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .lock import run_lock
+from .outdir import check_out, claim_out
 from .safeio import atomic_write, read_json
 from .sweep_ray import check_run, reach_cluster, run_on_ray
 from .sweep_spec import Trial, check_spec, expand, space_fields
-from .sweep_trials import finished, read_row, trial_tasks
+from .sweep_trials import check_trials, finished, read_row
 from .tables import format_stat, markdown_table, stats
 
 @dataclass
@@ -180,16 +181,19 @@ def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits
     spec = check_spec({**({} if space is None else {"space": space}), "benchmark": benchmark,
                        "methods": methods, "seeds": seeds, **spec})  # each checked by type
     trials = expand(spec)
-    out = Path(out)
+    out = check_out(out, "out")
+    missing = [t for t in trials if not finished(out, t)]
+    if missing:  # all that can be refused, before anything is written
+        check_trials(missing, spec)  # bad options, missing data, nets too large: before Ray
+        if address is None:
+            _check_local_resources(spec["resources"], num_cpus)
+        else:
+            reach_cluster(address)  # a cluster nothing answers for: one line, in seconds
+    claim_out(out, "sweep", "out")
     with run_lock(out):  # one sweep writes here at a time (its trials lock their own)
         missing = [t for t in trials if not finished(out, t)]
         start = time.perf_counter()
         if missing:
-            trial_tasks(spec)  # bad benchmark options or missing data fail here, before Ray starts
-            if address is None:
-                _check_local_resources(spec["resources"], num_cpus)
-            else:
-                reach_cluster(address)  # a cluster nothing answers for: one line, in seconds
             bar = tqdm(total=len(trials), initial=len(trials) - len(missing), desc="sweep trials",
                        unit="trial", disable=not progress)
             try:

@@ -123,11 +123,17 @@ class Task:
         return None
 
     def check_labels(self) -> None:
-        """Raise a ``ValueError`` naming the task, split and value if a label (y_train,
-        y_test) was changed in place after the task was built: a class index outside
+        """Raise a ``ValueError`` naming the task, split and value if the inputs became
+        complex or integer, or a label (y_train, y_test) was changed in place after the
+        task was built: a class index outside
         ``0..n_outputs - 1`` (classification) or a non-finite target (regression). One
         min/max (isfinite) pass over the labels; learners call it before each task."""
         for split in ("train", "test"):
+            x = getattr(self, f"x_{split}")
+            if torch.is_tensor(x) and not x.dtype.is_floating_point:  # a lazy view checks itself
+                raise ValueError(f"task {self.task_id} ({self.name!r}): x_{split} has dtype "
+                                 f"{x.dtype}, not a real floating type: it was replaced after "
+                                 "the task was built; rebuild the sequence")
             y = getattr(self, f"y_{split}")
             if self.kind == "classification":
                 lo, hi = int(y.min()), int(y.max())

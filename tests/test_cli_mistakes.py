@@ -67,7 +67,9 @@ def _setup(tmp):
              "key.json": {"benchmark": "toy_regression", "colour": 1},
              "ok.json": {"benchmark": "toy_regression", "seeds": 1, "fixed": {"n_steps": 5}},
              "dupseeds.json": {"benchmark": "toy_regression", "seeds": [0, 0, 0]},
-             "strseeds.json": {"benchmark": "toy_regression", "seeds": "12"}}
+             "strseeds.json": {"benchmark": "toy_regression", "seeds": "12"},
+             "big.json": {"benchmark": "toy_regression", "seeds": 1,
+                          "space": {"emb_dim": [1_000_000_000]}}}
     for name, spec in specs.items():
         (tmp / name).write_text(json.dumps(spec))
     (tmp / "bomb.yaml").write_text('a: &a [1, 1]\nb: [*a, *a]\n')
@@ -175,6 +177,11 @@ BAD = [  # (argv with {t} for the temporary folder, words the message must hold[
     (["sweep", "{t}/dupkey.yaml", "--out", "{t}/s"], "seeds"),
     (["sweep", "{t}/float.yaml", "--out", "{t}/s"], "got '1e9'"),
     (SWEEP + ["--out", "{t}/s", "--address", "bogus:99999"], "bogus:99999"),
+    (["sweep", "{t}/big.json", "--out", "{t}/s"], "more than the 100,000,000 hnviz builds"),
+    (TOY + ["--out", "{t}/x", "--checkpoint-every", "99999999999"], "from 1 to 1,000,000"),
+    (["figures", "{t}/file.txt", "--out", "{t}/f"], "is a regular file, not a run directory"),
+    (["figures", "{t}/fifo", "--out", "{t}/f"], "is a FIFO (named pipe), not a run directory"),
+    (TOY + ["--out", "{t}/x", "--steps", "50"], "HNVIZ_MAX_DATA_GB", {"HNVIZ_MAX_DATA_GB": "nan"}),
     (SWEEP + ["--out", "{t}/s", "--max-concurrent", "0"], "max_concurrent"),
     (SWEEP + ["--out", "{t}/s", "--num-cpus", "0"], "num_cpus"),
     # ---- the other commands
@@ -219,6 +226,9 @@ BAD = [  # (argv with {t} for the temporary folder, words the message must hold[
 ]
 
 
+TRAINED_FIRST = ("non-finite loss",)  # refused after training began: its checkpoints stay
+
+
 def _tree(root, skip):
     return {p: (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
             for p in root.rglob("*") if not any(p.is_relative_to(s) for s in skip)}
@@ -244,6 +254,7 @@ def test_mistakes_get_one_clear_line(tmp_path, capsys, monkeypatch):
         outs = [o for o in outs if not o.is_symlink() and ".." not in o.parts
                 and o.resolve() not in (tmp_path, tmp_path.parent)]
         before = _tree(tmp_path, [*outs, tmp_path / "cache"])
+        new = [o for o in outs if not os.path.lexists(o)]
         with monkeypatch.context() as m:
             for name, value in (env[0] if env else {}).items():
                 m.setenv(name, value)
@@ -254,4 +265,7 @@ def test_mistakes_get_one_clear_line(tmp_path, capsys, monkeypatch):
         assert 1 <= len(lines) <= 3 and lines[0].startswith("hnviz: error: "), (argv, err)
         assert words in err and "Traceback" not in err, (argv, err)
         assert _tree(tmp_path, [*outs, tmp_path / "cache"]) == before, argv
+        if words not in TRAINED_FIRST:  # refused before anything was written: no --out made
+            left = [o for o in new if os.path.lexists(o)]
+            assert not left, (argv, left)
     assert not any((tmp_path / "target").iterdir())  # nothing written through the link

@@ -126,7 +126,7 @@ def test_a_stale_lock_notice_is_one_plain_line(tmp_path, capsys):
                  "--out", str(run)]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"hnviz: took over the lock of {str(run)!r} left by process 999999 on "
-                   "elsewhere, which is no longer running"], err
+                   "elsewhere, which no longer holds it"], err
 
 
 def test_files_hnviz_writes_follow_the_umask(tmp_path, capsys):
@@ -206,3 +206,35 @@ def test_a_gzip_bomb_in_a_data_folder_is_refused_in_bounded_memory(tmp_path, mon
     os.mkfifo(fifo)
     with pytest.raises(ValueError, match="is a FIFO"):
         data.read_idx(fifo)
+
+
+def test_ctrl_c_once_the_work_is_done_is_quiet(tmp_path):
+    """Probe: a SIGINT just after `run written to` gave exit code 0 with a 25-line
+    traceback from torch's exit hooks, or an exit by the signal with no line. Now: 0 and
+    nothing once main() has returned, else 130 and one true line."""
+    for _ in range(3):
+        out = tmp_path / f"r{_}"
+        proc = subprocess.Popen([sys.executable, "-m", "hnviz", "train", "--benchmark",
+                                 "toy_regression", "--steps", "20", "--out", str(out),
+                                 "--no-progress"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for line in proc.stdout:
+            if line.startswith("run written to"):
+                proc.send_signal(signal.SIGINT)
+                break
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err, err
+        assert proc.returncode == 0 and not err or proc.returncode == 130 and err == \
+            f"hnviz: interrupted after the run was saved: it is complete in {out}\n", err
+        assert hnviz.load_run(out).learner.n_tasks_ == 3
+
+
+def test_a_refused_command_leaves_no_output_folder(tmp_path, capsys):
+    """Probe: refused commands left an empty --out, or one with only the .hnviz mark."""
+    bad = [["train", "--benchmark", "toy_regression", "--checkpoint-every", "0"],
+           ["compare", "--benchmark", "split_digits", "--methods", "dgr"],
+           ["figures", str(tmp_path / "nope")]]
+    for i, argv in enumerate(bad):
+        assert main(argv + ["--out", str(tmp_path / f"o{i}")]) == 2
+        assert not (tmp_path / f"o{i}").exists(), argv
+    capsys.readouterr()

@@ -40,7 +40,7 @@ def test_lock_of_a_killed_process_is_taken_over(holder):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert (run / LOCK_NAME).exists()  # left behind by the dead process
-    with pytest.warns(UserWarning, match=rf"left by process {p.pid}.*no longer running"):
+    with pytest.warns(UserWarning, match=rf"left by process {p.pid}.*no longer holds it"):
         with run_lock(run) as stale:
             assert stale["pid"] == p.pid
             with run_lock(run) as inner:  # re-entrant in one process

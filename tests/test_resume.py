@@ -156,6 +156,6 @@ def test_resume_with_other_arguments_is_refused(tmp_path):
     assert res.returncode == 2
     assert "was written with other settings: beta=0.005 (now 0.5)" in res.stderr, res.stderr
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # no --resume
-    assert res.returncode == 2 and "holds checkpoints of an unfinished run (newest: task 2, " \
-        "step 28 of 3); continue it" in res.stderr, res.stderr
+    assert res.returncode == 2 and "holds checkpoints of an unfinished run of 3 tasks " \
+        "(newest: task 2, step 28); continue it" in res.stderr, res.stderr
     assert {p: p.read_bytes() for p in (tmp_path / "checkpoints").iterdir()} == files

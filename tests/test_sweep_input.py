@@ -1,9 +1,11 @@
 """Hostile sweep input: every bad value of a sweep file, of hnviz.sweep's arguments or of
 --address is one ValueError line naming the value and the fix, before anything runs (no
 test here starts Ray or trains)."""
+import contextlib
 import json
 import socket
 import sys
+import threading
 import time
 import types
 
@@ -237,6 +239,43 @@ def test_an_unreachable_cluster_is_one_line_quickly(tmp_path, capsys, scheme):
     assert time.perf_counter() - start < 8
 
 
+@contextlib.contextmanager
+def http2_server(answer: bool):
+    """A server on 127.0.0.1 that accepts and, if ``answer``, sends the SETTINGS frame
+    every HTTP/2 (gRPC) server opens with, as Ray's does; else it stays silent."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if answer:
+                conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_port_that_accepts_and_stays_silent_is_not_a_cluster(tmp_path, capsys):
+    """Probe: --address to a port that accepts connections but never answers hung for
+    ever (Ray retried with its warnings every 40 s)."""
+    with http2_server(answer=False) as address:
+        start = time.perf_counter()
+        err = sweep_cli(tmp_path, capsys, "toy.json", json_spec(), "--address", address)
+    assert f"cannot reach a Ray cluster at {address} (no answer within 5 s)" in err, err
+    assert time.perf_counter() - start < 8
+
+
 def fake_ray(init):
     """A stand-in for the ray module: records ray.init's keyword arguments."""
     calls = []
@@ -256,10 +295,7 @@ def test_start_ray_checks_the_address_then_joins(monkeypatch):
         raise ConnectionError("Could not find any running Ray instance.\nPlease specify...")
     ray, calls = fake_ray(no_cluster)
     monkeypatch.setitem(sys.modules, "ray", ray)
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        address = f"127.0.0.1:{server.getsockname()[1]}"
+    with http2_server(answer=True) as address:
         with pytest.raises(ValueError) as e:
             _start_ray(address, None)
     assert calls and calls[0]["address"] == address

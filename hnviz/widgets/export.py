@@ -95,21 +95,25 @@ def save_figures(runs: Sequence[str | Path] | str | Path, out: str | Path, a: in
         except ValueError as e:
             raise ValueError(f"could not open run {name!r}: {e}") from e
     _check_tasks(loaded, a, b, task)
-    out.mkdir(parents=True, exist_ok=True)
     dash = check(ForgettingDashboard(loaded))
     if task >= 0:
         dash.state.task = task
-    written = [dash.save(out / "forgetting.png")]
-    for name, run in loaded.items():
+    figures = [("forgetting.png", dash)]
+    for name, run in loaded.items():  # every widget built before anything is written
         if not isinstance(run.learner, HyperCL):
             continue
         stem = "_".join(part for part in Path(name).parts if part not in ("/", "..", "."))
-        tasks = run.tasks()  # rebuilt once for both explorers
+        try:
+            tasks = run.tasks()  # rebuilt once for both explorers
+        except ValueError as e:
+            raise ValueError(f"could not show run {name!r}: {e}") from e
         explorer = check(EmbeddingExplorer(run, tasks, color_by=task if task >= 0 else None))
         interp = check(InterpolationExplorer(run, a=a, b=b, tasks=tasks))
         interp.state.alpha = alpha
-        for suffix, w in (("embedding", explorer), ("interpolation", interp)):
-            written.append(save_figure(w.figure, out / f"{stem}_{suffix}.png", dpi))
+        figures += [(f"{stem}_embedding.png", explorer), (f"{stem}_interpolation.png", interp)]
+    out.mkdir(parents=True, exist_ok=True)
+    written = [dash.save(out / "forgetting.png")]
+    written += [save_figure(w.figure, out / name, dpi) for name, w in figures[1:]]
     for w in shown:
         w.close()
     return written
