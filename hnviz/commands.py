@@ -32,7 +32,7 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
     ``resume``: continue from the newest checkpoint in ``out`` (the arguments must be the
     run's own; the run's checkpoint interval is kept). A finished run in ``out`` is
     refused unless ``overwrite``."""
-    out = check_out(out)
+    out = check_out(out, command="train")
     if resume and overwrite:
         raise ValueError("--resume continues the run in --out and --overwrite replaces it; "
                          "pass one of them")
@@ -131,7 +131,7 @@ def compare_command(args: argparse.Namespace) -> None:
         methods = default_methods(args.scenario)
     else:
         methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
-    check_out(args.out)
+    check_out(args.out, command="compare")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise ValueError(f"--seeds {args.seeds}: compare 1 to {MAX_SEEDS} seeds, e.g. --seeds 3")
     preset = preset_for(args.benchmark, args.fast, args.preset)
@@ -231,7 +231,7 @@ def sweep(args: argparse.Namespace) -> None:
     from .sweep_spec import load_spec
     from .sweeps import sweep as run_sweep
 
-    check_out(args.out)
+    check_out(args.out, command="sweep")
     spec = load_spec(args.config)
     result = run_sweep(out=args.out, address=args.address, max_concurrent=args.max_concurrent,
                        num_cpus=args.num_cpus, progress=not args.no_progress, **spec)

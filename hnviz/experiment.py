@@ -47,8 +47,8 @@ def _refuse_unfinished(directory: str | Path, overwrite: bool = False) -> None:
         raise ValueError(
             f"{directory} holds checkpoints of an unfinished run of {info.get('n_tasks')} "
             f"tasks (newest: {existing[-1].describe()}); continue it with "
-            f"hnviz.resume({str(directory)!r}) or `python -m hnviz train --out {directory} "
-            "--resume`, or start over with overwrite=True (--overwrite)")
+            f"hnviz.resume({str(directory)!r}) or the command that started it plus --resume, "
+            "or start over with overwrite=True (--overwrite)")
     remove_checkpoints(directory)
 
 

@@ -43,9 +43,30 @@ def is_own(path: Path) -> bool:
                             or _is_run(path / n) for n in names)
 
 
-def check_out(out: Any, name: str = "--out") -> Path:
+def folder_kind(path: Path) -> str | None:
+    """What hnviz output ``path`` holds: "train" (a run: run.json, checkpoints or a
+    generation), the command its ``.hnviz`` mark names, "compare" or "sweep" by their
+    files; None for an empty folder or one of older hnviz without a mark."""
+    names = os.listdir(path)
+    if any(n in ("run.json", "checkpoints") or GENERATION.match(n) for n in names):
+        return "train"
+    if MARK in names:
+        try:
+            with SafeDir(path) as d:
+                mark = json.loads(d.read(MARK, 4096))
+            return str(mark["command"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    if "summary.json" in names:
+        return "compare"
+    return "sweep" if "trials" in names or "results.json" in names else None
+
+
+def check_out(out: Any, name: str = "--out", command: str | None = None) -> Path:
     """``out`` as a Path hnviz may write into, else ``ValueError`` naming it and the fix
-    (nothing is created)."""
+    (nothing is created). ``command`` (train, compare, sweep, demo): a folder holding
+    another command's output is refused too (a comparison written into a run would hide
+    the run)."""
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
         raise ValueError(f"{name} is empty; name the directory to write, e.g. {name} runs/x")
     path = Path(out)
@@ -67,13 +88,19 @@ def check_out(out: Any, name: str = "--out") -> Path:
     if not is_own(path):
         raise ValueError(f"{name} {out} holds files hnviz did not write; choose a new or empty "
                          "directory (hnviz writes only into its own output directories)")
+    kind = folder_kind(path) if command else None
+    if kind is not None and kind != command:
+        what = {"train": "a training run", "compare": "a comparison", "sweep": "a sweep",
+                "demo": "the demo's runs", "figures": "figures"}.get(kind, kind)
+        raise ValueError(f"{name} {out} holds {what}; `{command}` writes into a folder of its "
+                         "own: choose another directory")
     return path
 
 
 def claim_out(out: Any, command: str, name: str = "--out") -> Path:
     """Check ``out`` (:func:`check_out`), create it and leave the ``.hnviz`` mark naming
     ``command``, so that a later run of any hnviz command recognises it."""
-    path = check_out(out, name)
+    path = check_out(out, name, command)
     with SafeDir(path, create=True) as d:
         if d.lstat(MARK) is None:
             d.write(MARK, json.dumps({"command": command}) + "\n")

@@ -77,6 +77,10 @@ def save_run(learner: ContinualLearner, directory: str | Path, benchmark: dict |
     holding the directory's lock. A directory with a finished run is refused
     (:class:`RunExistsError`) unless ``overwrite``; the old run stays loadable until the
     new one is complete."""
+    if not isinstance(learner, ContinualLearner):
+        hint = "; pass run.learner" if isinstance(learner, Run) else ""
+        raise TypeError(f"save_run saves a fitted hnviz learner, got "
+                        f"{type(learner).__name__}{hint}")
     learner.check_fitted()
     out = Path(directory)
     with run_lock(out):
@@ -84,8 +88,11 @@ def save_run(learner: ContinualLearner, directory: str | Path, benchmark: dict |
 
 
 def finished_run(out: str | Path) -> bool:
-    """``out`` holds a finished run (its run.json exists)."""
-    return (Path(out) / "run.json").is_file()
+    """``out`` holds a finished run, or what is left of one: a run.json of any kind (a
+    FIFO there is damage, not absence) or a generation of tensor files."""
+    out = Path(out)
+    return os.path.lexists(out / "run.json") or (out.is_dir() and any(
+        GENERATION.match(n) for n in os.listdir(out)))
 
 
 def refuse_finished(out: str | Path, overwrite: bool) -> None:

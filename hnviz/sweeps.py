@@ -181,7 +181,7 @@ def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits
     spec = check_spec({**({} if space is None else {"space": space}), "benchmark": benchmark,
                        "methods": methods, "seeds": seeds, **spec})  # each checked by type
     trials = expand(spec)
-    out = check_out(out, "out")
+    out = check_out(out, "out", "sweep")
     missing = [t for t in trials if not finished(out, t)]
     if missing:  # all that can be refused, before anything is written
         check_trials(missing, spec)  # bad options, missing data, nets too large: before Ray

@@ -130,11 +130,13 @@ class Task:
         min/max (isfinite) pass over the labels; learners call it before each task."""
         for split in ("train", "test"):
             x = getattr(self, f"x_{split}")
-            if torch.is_tensor(x) and not x.dtype.is_floating_point:  # a lazy view checks itself
-                raise ValueError(f"task {self.task_id} ({self.name!r}): x_{split} has dtype "
-                                 f"{x.dtype}, not a real floating type: it was replaced after "
-                                 "the task was built; rebuild the sequence")
             y = getattr(self, f"y_{split}")
+            for name, t, want in ((f"x_{split}", x, torch.float32), (f"y_{split}", y, (
+                    torch.float32 if self.kind == "regression" else torch.int64))):
+                if torch.is_tensor(t) and t.dtype != want:  # a lazy view checks itself
+                    raise ValueError(f"task {self.task_id} ({self.name!r}): {name} has dtype "
+                                     f"{t.dtype}, not the task's {want}: it was replaced after "
+                                     "the task was built; rebuild the sequence")
             if self.kind == "classification":
                 lo, hi = int(y.min()), int(y.max())
                 if lo >= 0 and hi < self.n_outputs:

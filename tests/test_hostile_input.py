@@ -238,3 +238,74 @@ def test_a_refused_command_leaves_no_output_folder(tmp_path, capsys):
         assert main(argv + ["--out", str(tmp_path / f"o{i}")]) == 2
         assert not (tmp_path / f"o{i}").exists(), argv
     capsys.readouterr()
+
+
+def test_a_run_and_a_comparison_never_share_a_folder(tmp_path, capsys):
+    """Third pass: compare into a finished train run wrote a comparison over it (figures
+    could no longer open the run), and train into a comparison wrote run.json there."""
+    run, cmp = str(tmp_path / "run"), str(tmp_path / "cmp")
+    assert main(["train", "--benchmark", "toy_regression", "--steps", "5", "--no-progress",
+                 "--out", run]) == 0
+    assert main(CMP + ["--methods", "hnet", "--out", cmp]) == 0
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    capsys.readouterr()
+    assert main(CMP + ["--methods", "hnet", "--out", run]) == 2
+    assert "holds a training run; `compare` writes into a folder of its own" in \
+        capsys.readouterr().err
+    assert main(["train", "--benchmark", "toy_regression", "--steps", "5", "--no-progress",
+                 "--out", cmp]) == 2
+    assert "holds a comparison; `train` writes into a folder of its own" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="holds a training run; `sweep`"):
+        hnviz.sweep(out=run, benchmark="toy_regression", fixed={"n_steps": 5}, progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
+    assert not (tmp_path / "cmp" / "run.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["fifo", "missing"])
+def test_resume_never_replaces_the_remains_of_a_run(tmp_path, capsys, damage):
+    """Third pass: --resume on a run whose run.json was a FIFO, or gone beside its
+    gen-000001, said "no checkpoint; training from the start", deleted the tensors and
+    retrained without --overwrite."""
+    out = tmp_path / "r"
+    argv = ["train", "--benchmark", "toy_regression", "--steps", "5", "--no-progress",
+            "--out", str(out)]
+    assert main(argv) == 0
+    (out / "run.json").unlink()
+    if damage == "fifo":
+        os.mkfifo(out / "run.json")
+    tensors = (out / "gen-000001" / "weights.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(argv + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert ("run.json is a FIFO" in err) if damage == "fifo" else \
+        ("lacks run.json; it is not a complete hnviz run" in err), err
+    assert (out / "gen-000001" / "weights.safetensors").read_bytes() == tensors
+
+
+def test_inputs_and_targets_of_another_dtype_are_named_at_fit(toy):
+    """Third pass: float64 inputs reached torch's dtype error; int64 regression targets
+    trained silently."""
+    import dataclasses
+
+    import torch
+
+    task = toy.tasks[0]
+    for change, name in (({"x_train": task.x_train.double()}, "x_train"),
+                         ({"y_train": task.y_train.long()}, "y_train")):
+        bad = dataclasses.replace(task, **change)
+        with pytest.raises(ValueError, match=f"{name} has dtype torch.(float64|int64), not the "
+                                             "task's torch.float32"):
+            hnviz.HyperCL(hnviz.HyperCLConfig(n_steps=2), progress=False).fit([bad])
+    assert torch.is_tensor(task.x_train)
+
+
+def test_save_run_names_what_it_was_given(tmp_path, toy):
+    """Third pass: save_run(load_run(...)) and save_run(42) raised AttributeError."""
+    learner = hnviz.HyperCL(hnviz.HyperCLConfig.preset("toy_regression", n_steps=5),
+                            progress=False).fit(toy)
+    hnviz.save_run(learner, tmp_path / "a")
+    with pytest.raises(TypeError, match="got Run; pass run.learner"):
+        hnviz.save_run(hnviz.load_run(tmp_path / "a"), tmp_path / "b")
+    with pytest.raises(TypeError, match="save_run saves a fitted hnviz learner, got int"):
+        hnviz.save_run(42, tmp_path / "c")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
