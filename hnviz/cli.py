@@ -89,7 +89,7 @@ def _analysis_parsers(sub: Any) -> None:
     fg.add_argument("-a", type=int, default=0, help="interpolation start task (0-based)")
     fg.add_argument("-b", type=int, default=1, help="interpolation end task (0-based)")
     fg.add_argument("--alpha", type=float, default=0.5, help="interpolation position")
-    fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based)")
+    fg.add_argument("--task", type=int, default=-1, help="task to highlight (0-based; -1: none)")
     rq = sub.add_parser("replay-quality", help="score an HNET+TIR run's replay with a judge "
                         "trained on the real data")
     rq.add_argument("runs", nargs="+",
