@@ -16,11 +16,13 @@ import numpy as np
 def slider_latency(steps: int = 40, n_steps: int = 300) -> dict[str, float]:
     """Median milliseconds per alpha step with and without blitting (``n_steps``: the
     toy learner's training steps per task); prints them and their ratio."""
-    import hnviz
-    from hnviz.widgets import InterpolationExplorer
+    from .benchmarks import toy_regression
+    from .config import HyperCLConfig
+    from .learner import HyperCL
+    from .widgets import InterpolationExplorer
 
-    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=n_steps)
-    learner = hnviz.HyperCL(cfg, random_state=0, progress=False).fit(hnviz.toy_regression())
+    cfg = HyperCLConfig.preset("toy_regression", n_steps=n_steps)
+    learner = HyperCL(cfg, random_state=0, progress=False).fit(toy_regression())
     widget = InterpolationExplorer(learner, a=0, b=2)
     times: dict[bool, list[float]] = {True: [], False: []}
     alphas = np.linspace(0.01, 0.99, steps)

@@ -78,6 +78,8 @@ def imports_of(module: str) -> set[str]:
             for alias in node.names:
                 if alias.name.startswith("hnviz."):
                     out.add(alias.name[len("hnviz."):])
+                elif alias.name == "hnviz":  # the package face: the top of the house
+                    out.add("__init__")
     out.discard(module)
     return out
 
