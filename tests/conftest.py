@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,6 +54,26 @@ def _seed():
 @pytest.fixture(scope="session")
 def toy():
     return hnviz.toy_regression()
+
+
+@pytest.fixture(scope="session")
+def saved_runs(tmp_path_factory, toy):
+    """Run directories for tests to damage (copy them first): a saved HNET run, a saved
+    EWC run, a schema-1 run (hnviz 0.1) and an unfinished HNET run's checkpoints (one
+    every 5 steps, stopped at step 16 of task 2)."""
+    from interrupt import Stop, StopAt
+
+    root = tmp_path_factory.mktemp("saved_runs")
+    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
+    hnviz.save_run(hnviz.HyperCL(cfg, progress=False).fit(toy), root / "hnet", benchmark=toy.spec)
+    bcfg = hnviz.BaselineConfig.preset("toy_regression", method="ewc", n_steps=30)
+    hnviz.save_run(hnviz.BaselineCL(bcfg, progress=False).fit(toy), root / "ewc",
+                   benchmark=toy.spec)
+    shutil.copytree(Path(__file__).parent / "data" / "runs_v0.1" / "toy_hnet", root / "v1")
+    with pytest.raises(Stop):
+        hnviz.fit_checkpointed(hnviz.HyperCL(cfg, progress=False, callbacks=[StopAt(1, 16)]),
+                               toy, root / "ckpt", every=5)
+    return root
 
 
 @pytest.fixture(scope="session")

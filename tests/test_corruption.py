@@ -12,33 +12,13 @@ from safetensors.torch import load_file, save
 import hnviz
 from hnviz.checkpoint import list_checkpoints
 from hnviz.safeio import sha256
-from hnviz.train import Callback
 from hnviz.widgets import ForgettingDashboard
 
 
-class Stop(Exception):
-    pass
-
-
-class StopAt(Callback):
-    def on_step(self, learner, task_id, step, logs):
-        if (task_id, step) == (1, 16):
-            raise Stop
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, toy):
+@pytest.fixture
+def runs(saved_runs):
     """A saved HNET run, a saved EWC run, and an unfinished run's checkpoints."""
-    root = tmp_path_factory.mktemp("runs")
-    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=30)
-    hnviz.save_run(hnviz.HyperCL(cfg, progress=False).fit(toy), root / "hnet", benchmark=toy.spec)
-    bcfg = hnviz.BaselineConfig.preset("toy_regression", method="ewc", n_steps=30)
-    hnviz.save_run(hnviz.BaselineCL(bcfg, progress=False).fit(toy), root / "ewc",
-                   benchmark=toy.spec)
-    with pytest.raises(Stop):
-        hnviz.fit_checkpointed(hnviz.HyperCL(cfg, progress=False, callbacks=[StopAt()]), toy,
-                               root / "ckpt", every=5)
-    return root
+    return saved_runs
 
 
 def snapshot(d):

@@ -13,26 +13,15 @@ import pytest
 
 import hnviz
 from hnviz.checkpoint import latest_checkpoint, list_checkpoints
-from interrupt import Stop, StopAt
 
 KINDS = {"fifo": "a FIFO", "directory": "a directory", "socket": "a socket",
          "device": "a character device"}
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, toy):
+@pytest.fixture
+def runs(saved_runs):
     """A saved HNET run, a saved EWC run, a schema-1 run and an unfinished run's checkpoints."""
-    root = tmp_path_factory.mktemp("special")
-    cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=20)
-    hnviz.save_run(hnviz.HyperCL(cfg, progress=False).fit(toy), root / "hnet", benchmark=toy.spec)
-    bcfg = hnviz.BaselineConfig.preset("toy_regression", method="ewc", n_steps=20)
-    hnviz.save_run(hnviz.BaselineCL(bcfg, progress=False).fit(toy), root / "ewc",
-                   benchmark=toy.spec)
-    shutil.copytree(Path(__file__).parent / "data" / "runs_v0.1" / "toy_hnet", root / "v1")
-    with pytest.raises(Stop):
-        hnviz.fit_checkpointed(hnviz.HyperCL(cfg, progress=False, callbacks=[StopAt(1, 10)]), toy,
-                               root / "ckpt", every=5)
-    return root
+    return saved_runs
 
 
 def replace_with(path: Path, kind: str) -> None:
