@@ -151,7 +151,8 @@ class ContinualLearner(Stateful):
         """Reset, then learn every task of ``tasks`` in order (``callbacks``: as in
         :meth:`partial_fit`)."""
         tasks = task_list(tasks)
-        [task.check_labels() for task in tasks]  # all, before any training and the reset
+        for task in tasks:  # all, before any training and the reset
+            task.check_labels()
         self._reset()
         with self.extra_callbacks(callbacks):
             for task in tqdm(tasks, desc="tasks", disable=not self.progress):
@@ -161,9 +162,8 @@ class ContinualLearner(Stateful):
     def _learn(self, task: Task, checked: bool = False) -> None:
         """``_partial_fit(task)``; if training diverges (:class:`NonFiniteLossError`) the
         learner goes back to what it was before the task (weights and records), so
-        earlier tasks are not lost, and the error propagates. Every learner's training
-        passes here: unless ``checked``, the task's labels are checked first
-        (:meth:`Task.check_labels`: changed in place after the task was built)."""
+        earlier tasks are not lost, and the error propagates. Unless ``checked``, the
+        task's data is checked first (:meth:`Task.check_labels`)."""
         if not checked and isinstance(task, Task):
             task.check_labels()
         saved = self._rollback_point() if self.target_ is not None else None

@@ -247,10 +247,16 @@ def options(name: str) -> tuple[str, ...]:
                  if p != "dataset" or fn is BENCHMARKS[name])
 
 
-def get_benchmark(name: str, **kwargs: Any) -> TaskSequence:
-    """Build a benchmark by name (one of ``BENCHMARKS``) with its keyword options."""
+def check_benchmark(name: Any) -> str:
+    """``name`` if it is one of ``BENCHMARKS``, else a ``ValueError`` listing them."""
     if not isinstance(name, str) or name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    return name
+
+
+def get_benchmark(name: str, **kwargs: Any) -> TaskSequence:
+    """Build a benchmark by name (one of ``BENCHMARKS``) with its keyword options."""
+    check_benchmark(name)
     unknown = sorted(set(kwargs) - set(options(name)))
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for {name}; it "
@@ -297,12 +303,12 @@ def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     if is_int(n_tasks) and n_tasks > UNTRUSTED_MAX_TASKS:
         raise ValueError(f"the saved benchmark spec asks for {n_tasks} tasks; a spec read from "
                          f"files builds at most {UNTRUSTED_MAX_TASKS}")
-    limit, raw = max_data_bytes(), os.environ.get(MAX_DATA_ENV, "").strip() or "8"
+    limit = max_data_bytes()
     need = data_bytes(name, {k: v for k, v in spec.items() if is_int(v) or isinstance(v, bool)})
     if need > limit:
         raise ValueError(f"the saved benchmark spec ({name}"
                          f"{f', {n_tasks} tasks' if 'n_tasks' in spec else ''}) would hold "
-                         f"{need / 2**30:.1f} GB of data, more than {raw} GB; set "
+                         f"{need / 2**30:.1f} GB of data, more than {limit / 2**30:g} GB; set "
                          f"{MAX_DATA_ENV} higher to build it")
     return spec
 

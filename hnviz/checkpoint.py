@@ -77,6 +77,15 @@ def _stem(tasks_done: int, step: int) -> str:
     return f"ckpt-{tasks_done:05d}-{step:07d}"
 
 
+def check_every(every: Any) -> None:
+    """``every`` (steps between checkpoints within a task) is None or an integer from 1
+    to ``MAX_STEPS``, else a ``ValueError``."""
+    if every is not None and (not isinstance(every, (int, np.integer)) or
+                              isinstance(every, bool) or not 1 <= every <= MAX_STEPS):
+        raise ValueError(f"checkpoint_every must be an integer from 1 to {MAX_STEPS:,} or "
+                         f"None, got {every!r}")
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     """A complete checkpoint on disk: its position and its JSON file."""
@@ -150,10 +159,7 @@ class Checkpointer(Callback):
 
     def __init__(self, run_dir: str | Path, tasks: Sequence[Task], every: int | None = None,
                  keep: int = 2, spec: dict | None = None, elapsed: float = 0.0):
-        if every is not None and (not isinstance(every, (int, np.integer)) or
-                                  isinstance(every, bool) or not 1 <= every <= MAX_STEPS):
-            raise ValueError(f"checkpoint_every must be an integer from 1 to {MAX_STEPS:,} or "
-                             f"None, got {every!r}")
+        check_every(every)
         if not isinstance(keep, (int, np.integer)) or isinstance(keep, bool) or keep < 1:
             raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
         self.dir = checkpoint_dir(run_dir)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .compare import MAX_SEEDS, check_methods, compare, default_methods, markdown_table
-from .config import MAX_STEPS, HyperCLConfig
+from .checkpoint import check_every
+from .config import HyperCLConfig
 from .experiment import build_benchmark, check_same_run, preset_for, train_into
-from .outdir import check_out, claim_out
+from .outdir import check_out, claim_out, folder_kind
 from .learner import HyperCL
 from .safeio import atomic_write
 from .tables import summary_line
@@ -38,9 +39,7 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
                          "pass one of them")
     if resume and not out.is_dir():
         raise ValueError(f"--resume: {out} does not exist; drop --resume to start a new run")
-    if checkpoint_every is not None and not 1 <= checkpoint_every <= MAX_STEPS:
-        raise ValueError(f"checkpoint_every must be an integer from 1 to {MAX_STEPS:,}, got "
-                         f"{checkpoint_every} (--checkpoint-every)")
+    check_every(checkpoint_every)  # before anything is written
     preset = preset_for(benchmark, fast, preset)
     config = HyperCLConfig.preset(preset, **{k: v for k, v in changes.items() if v is not None})
     tasks = build_benchmark(benchmark, n_tasks, seed, fast)
@@ -161,7 +160,7 @@ def figures(args: argparse.Namespace) -> None:
     if not math.isfinite(args.alpha):
         raise ValueError(f"--alpha {args.alpha} must be a finite number, e.g. --alpha 0.5")
     for run in args.runs:
-        if os.path.isfile(os.path.join(run, "summary.json")):
+        if os.path.isdir(run) and folder_kind(Path(run)) == "compare":
             raise ValueError(f"{run} is a comparison; pass its runs, e.g. "
                              f"{os.path.join(run, 'hnet', 'seed0')}")
     for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):

@@ -21,7 +21,7 @@ from .experiment import check_same_run, train_into
 from .learner import HyperCL
 from .lock import run_lock
 from .outdir import claim_out
-from .runs import finished_run, load_run
+from .runs import Run, finished_run, load_run
 from .safeio import SafeDir, read_json
 from .scenarios import apply_scenario, check_scenario
 from .tables import format_stat, markdown_table as table, stats
@@ -135,11 +135,9 @@ def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
     (:func:`hnviz.transfer.scratch_scores`) for the transfer-vs-scratch column.
     """
     scenario = tasks.tasks[0].scenario
-    learner = make_learner(method, preset, scenario, seed, progress, **changes)
     if checkpoints and not overwrite and finished_run(out):  # done before: read it back
-        run = load_run(out)
-        alone = run.metrics.get("scratch") if scratch else None
-        return row_of(run.learner, run.metrics.get("wall_seconds", 0.0), alone)
+        return saved_row(load_run(out), scratch)
+    learner = make_learner(method, preset, scenario, seed, progress, **changes)
     alone = None
     if scratch:
         alone = scratch_scores(lambda: make_learner(method, preset, scenario, seed, False,
@@ -149,6 +147,12 @@ def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
                       reuse_complete=reuse, overwrite=overwrite, method=method,
                       seed=seed, scratch=alone)
     return row_of(done.learner, done.wall_seconds, alone)
+
+
+def saved_row(run: Run, scratch: bool = False) -> dict[str, Any]:
+    """The row of a finished run read back (its transfer vs scratch if ``scratch``)."""
+    return row_of(run.learner, run.metrics.get("wall_seconds", 0.0),
+                  run.metrics.get("scratch") if scratch else None)
 
 
 def row_of(learner: ContinualLearner, wall_seconds: float,
@@ -191,18 +195,24 @@ def compare(tasks: TaskSequence, preset: str, scenario: str, methods: Sequence[s
     with run_lock(out):  # one comparison writes here at a time
         earlier = _earlier_methods(out, settings, overwrite)
         every = earlier + [m for m in methods if m not in earlier]
+        saved: dict[tuple[str, int], Run] = {}  # finished runs, checked and read once
         for method in every:  # refuse before anything trains
             if not (overwrite and method in methods):
                 for seed in seeds:
-                    check_reusable(out / method / f"seed{seed}", method, tasks, preset, seed,
-                                   scratch, **changes)
+                    run = check_reusable(out / method / f"seed{seed}", method, tasks, preset,
+                                         seed, scratch, **changes)
+                    if run is not None:
+                        saved[method, seed] = run
         rows: dict[str, list[dict]] = {m: [] for m in every}
         for method in every:
             for seed in seeds:
-                row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}",
-                              progress, checkpoints=True,
-                              overwrite=overwrite and method in methods, scratch=scratch,
-                              **changes)
+                if (method, seed) in saved:
+                    row = saved_row(saved[method, seed], scratch)
+                else:
+                    row = run_one(method, tasks, preset, seed, out / method / f"seed{seed}",
+                                  progress, checkpoints=True,
+                                  overwrite=overwrite and method in methods, scratch=scratch,
+                                  **changes)
                 rows[method].append(row)
                 if on_run is not None:
                     on_run(method, seed, row)
@@ -234,10 +244,10 @@ def _earlier_methods(out: Path, settings: dict[str, Any], overwrite: bool) -> li
 
 
 def check_reusable(out: Path, method: str, tasks: TaskSequence, preset: str, seed: int,
-                   scratch: bool = False, **changes: Any) -> None:
+                   scratch: bool = False, **changes: Any) -> Run | None:
     """``out`` is new, or holds a finished run (or an HNET's checkpoints) of ``method``
     with these settings, which a comparison continues; else ``ValueError`` naming what
-    differs."""
+    differs. Returns the finished run it read, None if there is none."""
     fix = (f"rerun with the same arguments to continue it, --overwrite to replace it, or "
            "choose another --out")
     expected = make_learner(method, preset, tasks.tasks[0].scenario, seed, False, **changes)
@@ -250,9 +260,11 @@ def check_reusable(out: Path, method: str, tasks: TaskSequence, preset: str, see
                        run.learner.random_state, expected.config, tasks.spec, seed, fix)
         if scratch and run.metrics.get("scratch") is None:
             raise ValueError(f"{out / 'run.json'} was trained without --scratch; {fix}")
-    elif isinstance(expected, HyperCL) and (ck := latest_checkpoint(out)) is not None:
+        return run
+    if isinstance(expected, HyperCL) and (ck := latest_checkpoint(out)) is not None:
         check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
                        ck.info["random_state"], expected.config, tasks.spec, seed, fix)
+    return None
 
 
 def markdown_table(summary: dict[str, Any]) -> str:

@@ -23,7 +23,6 @@ stamp reset), so their MD5s differ; local files are therefore checked by parsing
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import http.client
 import logging
@@ -123,9 +122,6 @@ def _decompress(path: Path, raw: bytes) -> bytes:
     if path.suffix == ".gz":
         raise _corrupt(path, "named .gz but not gzip-compressed")
     return raw
-
-
-
 
 
 def read_idx(path: str | Path) -> np.ndarray:

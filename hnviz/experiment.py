@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .base import ContinualLearner
 from .tasks import task_list
-from .benchmarks import BENCHMARKS, FAST_DATA, from_spec, get_benchmark
+from .benchmarks import FAST_DATA, check_benchmark, from_spec, get_benchmark
 from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_temporaries, is_final,
                          latest_checkpoint, list_checkpoints, remove_checkpoints, restore)
 from .config import PRESETS
@@ -198,8 +198,7 @@ def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
                     fast: bool = False) -> TaskSequence:
     """The named benchmark; ``n_tasks`` only applies to the permuted ones; ``fast`` uses
     the CPU-sized data subsets of ``FAST_DATA`` (28x28 benchmarks)."""
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    check_benchmark(name)
     if fast and name not in FAST_DATA:
         raise ValueError(f"--fast applies to the 28x28 benchmarks ({', '.join(FAST_DATA)}); "
                          f"{name} is CPU-sized already: drop --fast")
@@ -218,8 +217,7 @@ def preset_for(benchmark: str, fast: bool = False, preset: str | None = None) ->
     benchmark's own, named ``<benchmark>`` or ``<benchmark>_...``: another benchmark's
     sizes and budget would be used silently), else ``<name>_fast`` with ``fast`` where one
     exists, else the benchmark's name."""
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
+    check_benchmark(benchmark)
     if preset is None:
         return f"{benchmark}_fast" if fast and f"{benchmark}_fast" in PRESETS else benchmark
     own = [p for p in PRESETS if p == benchmark or p.startswith(f"{benchmark}_")]

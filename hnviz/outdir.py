@@ -22,7 +22,7 @@ from .safeio import SafeDir, kind_of
 MARK = ".hnviz"  # {"command": ...}: written by hnviz into the output directories it makes
 OWN_NAMES = {MARK, ".lock", "run.json", "checkpoints", "metrics.json", "summary.json",
              "table.md", "results.json", "results.csv", "trials", "_ray"}
-GENERATION = re.compile(r"^gen-\d{6}$")
+GENERATION = re.compile(r"^gen-(\d{6})$")  # a run's generation of tensor files (runs.py)
 FIGURE = re.compile(r"^(forgetting|.+_(embedding|interpolation))\.png$")  # figures --out
 
 

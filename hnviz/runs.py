@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 import time
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from .checkpoint import list_checkpoints
 from .dgr import DGR
 from .learner import HyperCL
 from .lock import run_lock
+from .outdir import GENERATION
 from .safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, kind_of, parse_json,
                      parse_tensors, sha256)
 from .state import LearnerState, StateError, history_bytes
@@ -58,7 +58,6 @@ TENSOR_FILES = ("weights.safetensors", "history.safetensors")
 V1_FILES = ("run.json", *TENSOR_FILES, "metrics.json")
 LEARNERS: dict[str, type[ContinualLearner]] = {"hypercl": HyperCL, "baseline": BaselineCL,
                                                "dgr": DGR}
-GENERATION = re.compile(r"^gen-(\d{6})$")
 _FILE_OF = {"weights": "weights.safetensors", "training": "weights.safetensors",
             "matrix": "run.json", "meta": "run.json"}
 
@@ -193,7 +192,8 @@ def load_run(directory: str | Path, device: Any = None) -> Run:
     try:
         st = os.stat(path)
     except OSError as e:
-        why = "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})"
+        why = "does not exist" if isinstance(e, FileNotFoundError) else \
+            f"cannot be read ({e.strerror})"
         raise ValueError(f"run directory {str(path)[:300]!r} {why}; pass the --out directory "
                          "of a training run") from None
     if not stat.S_ISDIR(st.st_mode):

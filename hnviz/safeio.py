@@ -19,7 +19,6 @@ import math
 import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -63,30 +62,14 @@ def not_a_file(path: Path, mode: int) -> UnsafePathError:
                            "plain files there: remove it or choose another path")
 
 
-def new_file_mode() -> int:
-    """Permissions of a file hnviz writes: 0o644 less the umask (as ``open`` gives)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o644 & ~mask
-
-
 def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half:
-    a temporary file in the same directory, flushed and fsynced, then renamed (a link at
-    ``path`` is replaced, never followed)."""
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half
+    (:meth:`SafeDir.write` in ``path``'s folder, which may be a link the caller chose: a
+    temporary file with the umask's permissions, fsynced, renamed; a link at ``path`` is
+    replaced, never followed)."""
     path = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide it from a shared folder
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with SafeDir(path.parent, follow=True) as d:
+        d.write(path.name, data)
 
 
 def sha256(data: bytes) -> str:
@@ -251,11 +234,6 @@ class SafeDir:
             os.close(fd)
             raise not_a_file(self.path / name, st.st_mode)
         return fd, st.st_size
-
-    def kind(self, name: str) -> str | None:
-        """What entry ``name`` is, in words (see :func:`kind_of`); None if it is missing."""
-        st = self.lstat(name)
-        return None if st is None else kind_of(st.st_mode)
 
     def read(self, name: str, max_bytes: int, what: str = "run directory") -> bytes:
         """The bytes of ``name``, refused (:class:`DamagedFileError`) beyond ``max_bytes``

@@ -127,14 +127,16 @@ def target_layout(meta: dict[str, Any]) -> tuple[int, int, int, tuple[int, ...]]
 def check_size(n_params: int, building: str | None = None) -> None:
     """Refuse a description of more than :func:`max_params` numbers (before anything is
     allocated for it): a :class:`StateError`, or, ``building`` (what), a ``ValueError``."""
-    if n_params > max_params() and building:
+    limit = max_params()
+    if n_params <= limit:
+        return
+    if building:
         raise ValueError(f"{building} describes networks of {n_params:,} numbers, more than "
-                         f"the {max_params():,} hnviz builds; choose smaller sizes or set "
+                         f"the {limit:,} hnviz builds; choose smaller sizes or set "
                          f"{MAX_PARAMS_ENV} higher")
-    if n_params > max_params():
-        raise StateError(f"describes networks of {n_params:,} numbers, more than the "
-                         f"{max_params():,} hnviz opens ({MAX_PARAMS_ENV}); set "
-                         f"{MAX_PARAMS_ENV} higher if you trust this run", "meta")
+    raise StateError(f"describes networks of {n_params:,} numbers, more than the {limit:,} "
+                     f"hnviz opens ({MAX_PARAMS_ENV}); set {MAX_PARAMS_ENV} higher if you "
+                     "trust this run", "meta")
 
 
 def history_bytes(config: Any, n_tasks: int) -> int:
