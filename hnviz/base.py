@@ -22,14 +22,14 @@ class ContinualLearner(Stateful):
     """Base of :class:`hnviz.HyperCL` and the baselines.
 
     Subclasses set ``kind`` and ``config_class`` and implement ``_reset``, ``n_tasks_``,
-    ``_build_model``, ``_partial_fit(task)``, ``predict_output(x, task_id)`` and the
-    weight half of the state (``_weights``/``_load_weights``). ``fit``, ``predict``,
-    ``score``, ``summary`` and ``state_dict``/``load_state_dict`` follow.
-    """
+    ``_build_model``, ``_partial_fit(task)``, ``predict_output(x, task_id)`` and the weight
+    half of the state (``_weights``/``_load_weights``); ``fit``, ``predict``, ``score``,
+    ``summary`` and ``state_dict``/``load_state_dict`` follow."""
 
     kind: str  # names the learner in state dicts and run files
     target_: TargetNet | None
     config_class: type  # the config dataclass (with presets) of the subclass
+    resumable = False  # its state_dict holds a task in progress (checkpoints, resume)
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
                  callbacks: Sequence[Any] = (), threads: int | str | None = None,

@@ -42,9 +42,10 @@ import numpy as np
 import torch
 from safetensors.torch import save as st_save
 
+from .base import ContinualLearner
 from .config import MAX_STEPS
 from .state import LearnerState, StateError, history_bytes, max_params
-from .learner import HyperCL
+from .methods import learner_classes
 from .safeio import DamagedFileError, SafeDir, kind_of, read_json, read_tensors, sha256
 from .tasks import Task
 from .train import Callback, NonFiniteLossError
@@ -173,19 +174,17 @@ class Checkpointer(Callback):
         return self.elapsed + time.perf_counter() - self._t0
 
     def on_task_start(self, learner: Any, task: Task) -> None:
-        if not isinstance(learner, HyperCL):
-            raise TypeError(f"checkpoints are written for hnviz.HyperCL learners, got "
-                            f"{type(learner).__name__}")
+        check_resumable(learner)
 
-    def on_step(self, learner: HyperCL, task_id: int, step: int, logs: dict[str, float]) -> None:
+    def on_step(self, learner: ContinualLearner, task_id: int, step: int, logs: dict[str, float]) -> None:
         done = learner.in_progress_.step
         if self.every and done % self.every == 0 and done < learner.config.n_steps:
             self.save(learner)
 
-    def on_task_end(self, learner: HyperCL, task_id: int, logs: dict[str, Any]) -> None:
+    def on_task_end(self, learner: ContinualLearner, task_id: int, logs: dict[str, Any]) -> None:
         self.save(learner)
 
-    def save(self, learner: HyperCL) -> CheckpointInfo:
+    def save(self, learner: ContinualLearner) -> CheckpointInfo:
         """Write the learner's state (with the task in progress, if any)."""
         start = time.perf_counter()
         state = learner.state_dict()
@@ -203,7 +202,8 @@ class Checkpointer(Callback):
         data = st_save({**tensors, **rng_tensors})
         meta = state.meta
         info = {
-            "schema_version": CHECKPOINT_SCHEMA, "tasks_done": tasks_done, "step": step,
+            "schema_version": CHECKPOINT_SCHEMA, "learner": meta["learner"],
+            "tasks_done": tasks_done, "step": step,
             "n_tasks": self.n_tasks, "task_names": self.names,
             **{k: meta[k] for k in ("config", "random_state", "target", "task_info",
                                     "matrix", "inference_matrix", "before", "fresh",
@@ -263,6 +263,24 @@ def clean_temporaries(run_dir: str | Path) -> list[Path]:
     return [ck.path / name for name in stale]
 
 
+def check_resumable(learner: Any) -> None:
+    """``learner`` can be checkpointed and resumed mid-task (its class sets ``resumable``:
+    :class:`~hnviz.HyperCL`); else a ``TypeError`` naming its class."""
+    if not isinstance(learner, ContinualLearner) or not learner.resumable:
+        raise TypeError(f"checkpoints are written for learners that resume mid-task "
+                        f"(hnviz.HyperCL), got {type(learner).__name__}")
+
+
+def _learner_class(info: dict[str, Any], path: Path) -> type[ContinualLearner]:
+    kind = info.get("learner", "hypercl")
+    classes = learner_classes()
+    if not isinstance(kind, str) or kind not in classes or not classes[kind].resumable:
+        raise CheckpointError(f"{path} holds a learner of kind {kind!r:.40}, which this hnviz "
+                              "does not resume; the checkpoint is damaged or from another "
+                              "version")
+    return classes[kind]
+
+
 # ---------------------------------------------------------------------------- reading
 @dataclass
 class Checkpoint:
@@ -272,17 +290,23 @@ class Checkpoint:
     info: dict[str, Any]
     tensors: dict[str, torch.Tensor]
 
+    def learner_class(self) -> type[ContinualLearner]:
+        """The class of the learner this checkpoint holds (the info's ``learner`` kind;
+        checkpoints written before it was recorded are HyperCL's)."""
+        return _learner_class(self.info, self.where.path)
+
     def state(self) -> LearnerState:
         """The learner's state this checkpoint holds."""
         weights, history, training = {}, {}, {}
+        cls = self.learner_class()
         for name, t in self.tensors.items():
             if name.startswith("history."):
                 history[name[len("history."):]] = t
-            elif HyperCL.is_weight(name):
+            elif cls.is_weight(name):
                 weights[name] = t
             elif name not in ("rng.torch", "rng.numpy_keys"):
                 training[name] = t
-        meta = {"learner": HyperCL.kind, **{k: self.info.get(k) for k in _LEARNER_META}}
+        meta = {"learner": cls.kind, **{k: self.info.get(k) for k in _LEARNER_META}}
         return LearnerState(meta, weights, history, training)
 
 
@@ -307,10 +331,11 @@ def read_checkpoint(where: CheckpointInfo) -> Checkpoint:
     if not os.path.lexists(path):
         raise CheckpointError(f"{path} is missing; the checkpoint is incomplete; delete "
                               f"{where.path.name} to resume from the one before")
-    meta = {"learner": HyperCL.kind, **{k: info[k] for k in ("config", "target", "task_info")}}
+    cls = _learner_class(info, where.path)
+    meta = {"learner": cls.kind, **{k: info[k] for k in ("config", "target", "task_info")}}
     try:
-        n_params = HyperCL.check_described(meta)
-        logs = history_bytes(HyperCL.config_of(meta), len(info["task_info"]) + 1)
+        n_params = cls.check_described(meta)
+        logs = history_bytes(cls.config_of(meta), len(info["task_info"]) + 1)
     except StateError as e:
         raise CheckpointError(f"{where.path}: {e}; the checkpoint is damaged") from e
     # theta, theta*, Adam; the step logs of the finished tasks and the one in progress
@@ -344,7 +369,7 @@ def _restore_global_rng(ck: Checkpoint) -> None:
 
 
 def restore(ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
-            callbacks: Sequence[Any] = (), device: Any = None) -> HyperCL:
+            callbacks: Sequence[Any] = (), device: Any = None) -> ContinualLearner:
     """A learner in the state of checkpoint ``ck`` (with its task in progress, if any,
     continued by ``continue_fit``), the global RNGs as they were; ``tasks`` the run's
     whole sequence."""
@@ -363,7 +388,7 @@ def restore(ck: Checkpoint, tasks: Sequence[Task], progress: bool = True,
         raise CheckpointError(f"{ck.where.tensors_path} lacks tensor 'rng.gen' (the learner's "
                               "random generator); the checkpoint is damaged")
     try:
-        learner = HyperCL.from_state_dict(state, tasks, progress, callbacks, device)
+        learner = ck.learner_class().from_state_dict(state, tasks, progress, callbacks, device)
     except StateError as e:  # the two files describe the learner together: name both
         raise CheckpointError(f"{path} and {ck.where.tensors_path.name}: {e}; the checkpoint "
                               "is damaged") from e

@@ -17,7 +17,7 @@ from traitlets import TraitError
 
 from . import commands
 from .benchmarks import BENCHMARKS
-from .compare import METHODS
+from .methods import names as method_names
 from .lock import RunLockedError
 from .devices import device_setting, resolve_device
 from .threads import ENV, check_threads
@@ -64,7 +64,7 @@ def _train_parsers(sub: Any) -> None:
     cp.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
     cp.add_argument("--scenario", default="cl1", help="cl1, cl2 or cl3")
     cp.add_argument("--methods", default=None,
-                    help=f"comma-separated, of {','.join(METHODS)} (default: every method "
+                    help=f"comma-separated, of {','.join(method_names())} (default: every method "
                          "of the scenario; hnet_tir and dgr run in cl2/cl3)")
     cp.add_argument("--tasks", type=int, default=None, help="number of tasks (permuted_*)")
     cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .compare import MAX_SEEDS, check_methods, compare, default_methods, markdown_table
+from .compare import MAX_SEEDS, compare, markdown_table
+from .methods import DEFAULT_METHOD, check_methods, default_methods
+from .scenarios import check_scenario
 from .checkpoint import check_every
 from .config import HyperCLConfig
 from .experiment import build_benchmark, check_same_run, preset_for, train_into
@@ -127,7 +129,7 @@ def compare_command(args: argparse.Namespace) -> None:
     """``python -m hnviz compare``: train (or read back what an earlier, interrupted
     call finished), then print the Markdown table."""
     if args.methods is None:
-        methods = default_methods(args.scenario)
+        methods = default_methods(check_scenario(args.scenario))
     else:
         methods = check_methods([m.strip() for m in args.methods.split(",") if m.strip()])
     check_out(args.out, command="compare")
@@ -162,7 +164,7 @@ def figures(args: argparse.Namespace) -> None:
     for run in args.runs:
         if os.path.isdir(run) and folder_kind(Path(run)) == "compare":
             raise ValueError(f"{run} is a comparison; pass its runs, e.g. "
-                             f"{os.path.join(run, 'hnet', 'seed0')}")
+                             f"{os.path.join(run, DEFAULT_METHOD, 'seed0')}")
     for path in save_figures(args.runs, args.out, args.a, args.b, args.alpha, args.task):
         print(path)
 

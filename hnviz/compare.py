@@ -13,13 +13,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .base import ContinualLearner
-from .baselines import BaselineCL, BaselineConfig
-from .config import HyperCLConfig
-from .dgr import DGR
 from .checkpoint import latest_checkpoint
 from .experiment import check_same_run, train_into
-from .learner import HyperCL
 from .lock import run_lock
+from .methods import check_methods, check_scenario_methods, get_method, names
 from .outdir import claim_out
 from .runs import Run, finished_run, load_run
 from .safeio import SafeDir, read_json
@@ -29,9 +26,6 @@ from .tasks import TaskSequence
 from .transfer import scratch_scores
 from .validate import check_int
 
-METHODS = ("hnet", "hnet_tir", "dgr", "finetune", "ewc", "online_ewc", "si", "joint")
-HNET_METHODS = ("hnet", "hnet_tir")  # HyperCL learners (hnet_tir: task_inference="replay")
-AGNOSTIC = ("hnet_tir", "dgr")  # methods that exist for inferring what cl2/cl3 hide
 COLUMNS = {  # summary key -> table header
     "average_final": "final avg acc (%)", "during": "during acc (%)", "bwt": "BWT",
     "forgetting": "forgetting", "fwt": "FWT", "transfer_mean": "vs scratch",
@@ -43,23 +37,6 @@ MSE_COLUMNS = {"average_final": "final avg MSE", "during": "during MSE"}  # regr
 
 
 MAX_SEEDS = 1000  # seeds of one comparison or sweep
-
-
-def check_methods(methods: Sequence[str]) -> list[str]:
-    """The method names, or a ``ValueError`` naming an unknown or repeated one."""
-    if isinstance(methods, str) or not isinstance(methods, Sequence):
-        raise TypeError(f"methods must be a list of method names (of {', '.join(METHODS)}), "
-                        f"got {methods!r:.80}")
-    methods = list(methods)
-    for m in methods:
-        if not isinstance(m, str) or m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-        if methods.count(m) > 1:
-            raise ValueError(f"method {m!r} is named {methods.count(m)} times; name each "
-                             "method once")
-    if not methods:
-        raise ValueError(f"no methods given; choose from {', '.join(METHODS)}")
-    return methods
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
@@ -77,48 +54,11 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
     return seeds
 
 
-def default_methods(scenario: str) -> list[str]:
-    """Every method that applies to ``scenario`` (cl1: all but HNET+TIR and DGR)."""
-    return [m for m in METHODS if scenario != "cl1" or m not in AGNOSTIC]
-
-
-def check_scenario_methods(methods: Sequence[str], scenario: str) -> None:
-    """HNET+TIR and DGR solve cl2/cl3 only (in cl1 the task id is given); else ValueError."""
-    bad = [m for m in methods if m in AGNOSTIC and scenario == "cl1"]
-    if bad:
-        raise ValueError(f"method(s) {', '.join(bad)} infer what cl2/cl3 hide and do not run "
-                         f"in cl1; use --scenario cl2 or cl3, or leave them out")
-
-
-def method_fields(method: str) -> set[str]:
-    """The config fields of ``method``'s learner (what a comparison or sweep may set)."""
-    if method in HNET_METHODS:
-        return set(HyperCLConfig.__dataclass_fields__)
-    return set(BaselineConfig.__dataclass_fields__) - {"method"}
-
-
 def make_learner(method: str, preset: str, scenario: str, seed: int, progress: bool,
                  **changes: Any) -> ContinualLearner:
-    """A learner for ``method`` with the benchmark preset's architecture and budget.
-
-    Multi-head output only in cl1 (task id given); shared heads in cl2/cl3. ``hnet``
-    infers tasks as its preset says (by entropy), ``hnet_tir`` by replay.
-    """
-    check_scenario_methods([method], scenario)
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if method in HNET_METHODS:
-        cfg = HyperCLConfig.preset(preset, **changes)
-        if scenario != "cl1":
-            cfg = cfg.replace(multi_head=False)
-        if method == "hnet_tir":
-            cfg = cfg.replace(task_inference="replay")
-        return HyperCL(cfg, random_state=seed, progress=progress)
-    fields = method_fields(method)  # a baseline has no beta, an HNET no ewc_lambda
-    bcfg = BaselineConfig.preset(preset, method=method,
-                                 **{k: v for k, v in changes.items() if k in fields})
-    cls = DGR if method == "dgr" else BaselineCL
-    return cls(bcfg.replace(multi_head=scenario == "cl1"), random_state=seed,
-               progress=progress)
+    """A learner for ``method`` with the benchmark preset's architecture and budget
+    (:meth:`hnviz.methods.Method.make`: one head per task only in cl1)."""
+    return get_method(method).make(preset, scenario, seed, progress, **changes)
 
 
 def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
@@ -233,7 +173,7 @@ def _earlier_methods(out: Path, settings: dict[str, Any], overwrite: bool) -> li
     earlier = read_json(out / "summary.json", "comparison")
     differ = [k for k in settings if earlier.get(k) != settings[k]]
     if not differ:
-        return [m for m in earlier.get("methods", {}) if m in METHODS]
+        return [m for m in earlier.get("methods", {}) if m in names()]
     if overwrite:
         return []
     k = differ[0]
@@ -261,7 +201,7 @@ def check_reusable(out: Path, method: str, tasks: TaskSequence, preset: str, see
         if scratch and run.metrics.get("scratch") is None:
             raise ValueError(f"{out / 'run.json'} was trained without --scratch; {fix}")
         return run
-    if isinstance(expected, HyperCL) and (ck := latest_checkpoint(out)) is not None:
+    if expected.resumable and (ck := latest_checkpoint(out)) is not None:
         check_same_run(ck.where.path, ck.info["config"], ck.info.get("benchmark"),
                        ck.info["random_state"], expected.config, tasks.spec, seed, fix)
     return None

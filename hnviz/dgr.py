@@ -28,6 +28,27 @@ from .train import BatchSampler, run_steps, task_loss
 from .vae import build_decoder, build_encoder, decoder_params, encoder_params, sample, vae_loss
 
 
+def active_outputs(info: dict[str, Any], head_size: int) -> int:
+    """Outputs of a shared head ``head_size`` in use once the task of record ``info`` (an
+    entry of ``task_info_``, or the same keys of a task) trains: the classes seen so far
+    in cl3, the whole head in cl2."""
+    if info["scenario"] == "cl3":
+        return info["class_offset"] + info["n_outputs"]
+    return head_size
+
+
+def distill_loss(target: Any, theta: torch.Tensor, theta_old: torch.Tensor,
+                 fake: torch.Tensor, seen: int, active: int, T: float) -> torch.Tensor:
+    """T^2 * KL(softmax(old / T) || softmax(new / T)) of the classifier ``target`` at
+    ``theta`` against its copy ``theta_old`` on replayed inputs ``fake`` ``(n, D)``, over
+    the ``active`` outputs in use (the old net's ``seen`` ones; none on the newer)."""
+    with torch.no_grad():
+        soft = torch.softmax(target(fake, theta_old)[:, :seen] / T, dim=-1)
+    soft = F.pad(soft, (0, active - seen))  # no mass on the classes new in this task
+    logp = torch.log_softmax(target(fake, theta)[:, :active] / T, dim=-1)
+    return T * T * F.kl_div(logp, soft, reduction="batchmean")
+
+
 class DGR(BaselineCL):
     """Generative replay with distillation; config: a :class:`hnviz.BaselineConfig` with
     ``method="dgr"``. Fitted attributes besides :class:`BaselineCL`'s: ``encoder_`` (the
@@ -75,11 +96,7 @@ class DGR(BaselineCL):
                 + sum(p.numel() for p in self.encoder_.parameters()))
 
     def _active(self, info: dict[str, Any]) -> int:
-        """Outputs of the shared head in use once the task of record ``info`` (an entry of
-        ``task_info_``) trains: the classes seen so far in cl3, the whole head in cl2."""
-        if info["scenario"] == "cl3":
-            return info["class_offset"] + info["n_outputs"]
-        return self.target_.out_features
+        return active_outputs(info, self.target_.out_features)
 
     def _partial_fit(self, task: Task) -> None:
         self._begin(task)
@@ -118,11 +135,8 @@ class DGR(BaselineCL):
         if old is not None:
             theta_old, dec_old, seen = old
             fake = sample(self.decoder_, dec_old, len(x), self.gen_)  # (B, D)
-            T = self.config.distill_temperature
-            soft = torch.softmax(self.target_(fake, theta_old)[:, :seen] / T, dim=-1)
-            soft = F.pad(soft, (0, active - seen))  # no mass on the classes new in this task
-            logp = torch.log_softmax(self.target_(fake, self.theta_)[:, :active] / T, dim=-1)
-            replay = T * T * F.kl_div(logp, soft, reduction="batchmean")
+            replay = distill_loss(self.target_, self.theta_, theta_old, fake, seen, active,
+                                  self.config.distill_temperature)
             w = 1.0 / (t + 1)
             cls_loss = w * cls_loss + (1 - w) * replay
             gen_loss = w * gen_loss + (1 - w) * vae_loss(fake, self.encoder_, self.decoder_,

@@ -18,10 +18,10 @@ from typing import Any, Callable, Iterable, Sequence
 from .base import ContinualLearner
 from .tasks import task_list
 from .benchmarks import FAST_DATA, check_benchmark, from_spec, get_benchmark
-from .checkpoint import (Checkpoint, Checkpointer, checkpoint_dir, clean_temporaries, is_final,
-                         latest_checkpoint, list_checkpoints, remove_checkpoints, restore)
+from .checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir,
+                         clean_temporaries, is_final, latest_checkpoint, list_checkpoints,
+                         remove_checkpoints, restore)
 from .config import PRESETS
-from .learner import HyperCL
 from .lock import run_lock
 from .runs import finished_run, load_run, refuse_finished, write_run
 from .safeio import read_json
@@ -30,7 +30,7 @@ from .tasks import Task, TaskSequence
 KEEP = 2  # complete checkpoints kept while a run trains
 
 
-def _record(learner: HyperCL, checkpointer: Checkpointer) -> None:
+def _record(learner: ContinualLearner, checkpointer: Checkpointer) -> None:
     learner.fit_seconds_ = checkpointer.elapsed_seconds()
     learner.checkpoint_stats_ = {"written": checkpointer.written,
                                  "write_seconds": checkpointer.write_seconds}
@@ -52,9 +52,9 @@ def _refuse_unfinished(directory: str | Path, overwrite: bool = False) -> None:
     remove_checkpoints(directory)
 
 
-def _fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
+def _fit_checkpointed(learner: ContinualLearner, tasks: Iterable[Task], directory: str | Path,
                       every: int | None, keep: int, callbacks: Sequence[Any] = (),
-                      overwrite: bool = False) -> HyperCL:
+                      overwrite: bool = False) -> ContinualLearner:
     spec = getattr(tasks, "spec", None)
     tasks = task_list(tasks)
     checkpointer = Checkpointer(directory, tasks, every, keep, spec)
@@ -64,9 +64,9 @@ def _fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | 
     return learner
 
 
-def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | Path,
+def fit_checkpointed(learner: ContinualLearner, tasks: Iterable[Task], directory: str | Path,
                      every: int | None = None, keep: int = KEEP,
-                     callbacks: Sequence[Any] = (), overwrite: bool = False) -> HyperCL:
+                     callbacks: Sequence[Any] = (), overwrite: bool = False) -> ContinualLearner:
     """Reset ``learner`` and learn ``tasks`` (``callbacks``: as in ``fit``), writing a
     checkpoint to
     ``directory/checkpoints/`` after every task and every ``every`` steps within a task,
@@ -74,15 +74,13 @@ def fit_checkpointed(learner: HyperCL, tasks: Iterable[Task], directory: str | P
     them after a crash. The directory is locked meanwhile; one with checkpoints of an
     unfinished run is refused (resume it, or pass ``overwrite=True`` to discard them).
     Sets ``fit_seconds_`` and ``checkpoint_stats_``."""
-    if not isinstance(learner, HyperCL):
-        raise TypeError(f"checkpoints are written for hnviz.HyperCL learners, got "
-                        f"{type(learner).__name__}")
+    check_resumable(learner)
     with run_lock(directory):
         return _fit_checkpointed(learner, tasks, directory, every, keep, callbacks, overwrite)
 
 
 def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequence[Any],
-            progress: bool, ck: Checkpoint | None = None, device: Any = None) -> HyperCL:
+            progress: bool, ck: Checkpoint | None = None, device: Any = None) -> ContinualLearner:
     clean_temporaries(directory)
     ck = ck or latest_checkpoint(directory)
     if ck is None:
@@ -108,7 +106,7 @@ def _resume(directory: str | Path, tasks: Iterable[Task] | None, callbacks: Sequ
 
 
 def resume(directory: str | Path, tasks: Iterable[Task] | None = None,
-           callbacks: Sequence[Any] = (), progress: bool = True) -> HyperCL:
+           callbacks: Sequence[Any] = (), progress: bool = True) -> ContinualLearner:
     """Continue the run checkpointed in ``directory`` (by :func:`fit_checkpointed` or
     ``python -m hnviz train``) from its newest complete checkpoint to the end of its
     task sequence, writing further checkpoints as before; returns the fitted learner.
@@ -167,7 +165,7 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
     called before continuing (it may raise to refuse), ``on_resume(None)`` before training
     from the start although ``resume`` was asked."""
     out = Path(out)
-    checkpoints = checkpoints and isinstance(learner, HyperCL)
+    checkpoints = checkpoints and learner.resumable
     with run_lock(out):
         ck = latest_checkpoint(out) if resume and checkpoints else None
         if reuse_complete and ck is None and finished_run(out):

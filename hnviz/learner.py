@@ -40,7 +40,7 @@ class HyperCL(TaskInference, ContinualLearner):
     and, while a task trains, ``replay_progress_``.
     """
 
-    kind = "hypercl"
+    kind, resumable = "hypercl", True
     config_class = HyperCLConfig
     RECORDS = ContinualLearner.RECORDS + ("inference_matrix_",)
 

@@ -12,6 +12,7 @@ from .analysis import forgetting_curves, project_embeddings
 from .stability import curves as continual_curves, drift_curves, earlier_mean, task_starts
 from .tasks import Task
 from .learner import HyperCL
+from .methods import DEFAULT_METHOD, is_ours
 
 
 def _ax(ax: Axes | None, figsize: tuple[float, float] = (6, 4)) -> Axes:
@@ -308,7 +309,7 @@ def plot_compression_sweep(groups: Sequence[dict[str, Any]], ax: Axes | None = N
     Each baseline method of the sweep is a dotted line at its best group. A dashed
     vertical line marks ratio 1 (as many trainable weights as the target net). With
     ``forgetting_ax``, forgetting against the ratio is drawn there the same way."""
-    hnet = sorted((g for g in groups if g["method"] == "hnet" and "compression_ratio" in g),
+    hnet = sorted((g for g in groups if g["method"] == DEFAULT_METHOD and "compression_ratio" in g),
                   key=lambda g: g["compression_ratio"]["mean"])
     if not hnet:
         raise ValueError("no HNET groups with a compression ratio in this sweep")
@@ -339,7 +340,7 @@ def _ratio_panel(ax: Axes, x: np.ndarray, hnet: Sequence[dict[str, Any]],
     key = keys[0][0]
     best: dict[str, dict[str, Any]] = {}
     for g in groups:  # each baseline at its best point (highest final accuracy / lowest MSE)
-        if g["method"] != "hnet" and key in g:
+        if g["method"] != DEFAULT_METHOD and key in g:
             sign = 1 if g["metric"] == "accuracy" else -1
             cur = best.get(g["method"])
             if cur is None or sign * g["average_final"]["mean"] > sign * cur["average_final"]["mean"]:
@@ -384,7 +385,7 @@ def plot_comparison(summary: dict[str, Any], ax: Axes | None = None,
     stats = [summary["methods"][m].get(key) or {"mean": np.nan, "std": 0.0} for m in methods]
     mean = np.array([s["mean"] for s in stats], dtype=float)
     bars = ax.bar(range(len(methods)), mean, yerr=[s["std"] for s in stats], capsize=3,
-                  color=["C0" if m.startswith("hnet") else "0.6" for m in methods])
+                  color=["C0" if is_ours(m) else "0.6" for m in methods])
     ax.bar_label(bars, labels=[f"{v:.1f}" for v in mean], padding=2, fontsize=8)
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
     n = len(summary["seeds"])

@@ -61,44 +61,53 @@ class ReplayModel:
     embeddings ``embeddings`` ``(T, E_r)`` and the task-inference classifier
     (``tir_body`` ``(P_body,)`` flat weights of an MLP ``D -> tir_hidden``, ``tir_heads``
     ``(T * C, H + 1)`` one output row per task and class). ``config``: a
-    :class:`hnviz.HyperCLConfig`; ``n_classes``: C, the classes of one task."""
+    :class:`hnviz.HyperCLConfig`; ``n_classes``: C, the classes of one task.
+    ``classifier=False``: the replay hypernetwork alone (HNET+R replays to its own
+    classifier): no task-inference classifier, and the config needs no ``tir_*`` fields."""
 
-    def __init__(self, config: Any, in_features: int, n_classes: int):
+    def __init__(self, config: Any, in_features: int, n_classes: int, classifier: bool = True):
         c = config
-        self.config, self.C = c, n_classes
+        self.config, self.C, self.classifier = c, n_classes, classifier
         self.encoder = build_encoder(in_features, c.vae_hidden, c.vae_latent)
         self.decoder = build_decoder(c.vae_latent, c.vae_hidden, in_features)
         self.hnet = build_hnet("chunked", c.rp_emb_dim, self.decoder.num_params,
                                c.rp_hnet_hidden, "relu", c.rp_chunk_size, c.rp_emb_dim)
         self.embeddings = torch.zeros(0, c.rp_emb_dim)
-        body = c.tir_hidden
-        self.tir = build_target("mlp", in_features, body[-1], body[:-1], "relu")
-        self.tir_body = nn.Parameter(self.tir.flatten_module().clone())
-        self.tir_heads = torch.zeros(0, body[-1] + 1)
+        self.tir, self.tir_body, self.tir_heads = None, None, torch.zeros(0, 1)
+        if classifier:
+            body = c.tir_hidden
+            self.tir = build_target("mlp", in_features, body[-1], body[:-1], "relu")
+            self.tir_body = nn.Parameter(self.tir.flatten_module().clone())
+            self.tir_heads = torch.zeros(0, body[-1] + 1)
         self.device = torch.device("cpu")  # of the networks; embeddings stay on the CPU
 
     def to(self, device: torch.device) -> "ReplayModel":
         """Move the networks and the classifier to ``device``."""
         self.device = torch.device(device)
         for module in (self.encoder, self.decoder, self.hnet, self.tir):
-            module.to(self.device)
-        self.tir_body = nn.Parameter(self.tir_body.detach().to(self.device))
+            if module is not None:
+                module.to(self.device)
+        if self.classifier:
+            self.tir_body = nn.Parameter(self.tir_body.detach().to(self.device))
         self.tir_heads = self.tir_heads.to(self.device)
         return self
 
     @staticmethod
     def count_params(config: Any, in_features: int, n_classes: int, n_tasks: int,
-                     templates: bool = False) -> int:
+                     templates: bool = False, classifier: bool = True) -> int:
         """Trained numbers of the replay side after ``n_tasks`` tasks (encoder, replay
-        hypernetwork, replay embeddings, classifier), by arithmetic alone; with
-        ``templates`` also the decoder and classifier templates' own weights."""
-        c, body = config, config.tir_hidden
+        hypernetwork, replay embeddings, classifier unless not ``classifier``), by
+        arithmetic alone; with ``templates`` also the templates' own weights."""
+        c, tir, heads = config, 0, 0
         dec = decoder_params(c.vae_latent, c.vae_hidden, in_features)
-        tir = count_target_params("mlp", in_features, body[-1], body[:-1])
+        if classifier:
+            body = c.tir_hidden
+            tir = count_target_params("mlp", in_features, body[-1], body[:-1])
+            heads = n_classes * (body[-1] + 1)
         return (encoder_params(in_features, c.vae_hidden, c.vae_latent)
                 + count_hnet_params("chunked", c.rp_emb_dim, dec, c.rp_hnet_hidden,
                                     c.rp_chunk_size, c.rp_emb_dim)
-                + n_tasks * (c.rp_emb_dim + n_classes * (body[-1] + 1)) + tir
+                + n_tasks * (c.rp_emb_dim + heads) + tir
                 + (dec + tir if templates else 0))
 
     # ----------------------------------------------------------------- training
@@ -135,11 +144,12 @@ class ReplayModel:
         state = StepState(task, emb, adam(self.hnet.parameters(), c.rp_lr),
                           adam([emb], c.rp_lr), reg, gen, loss=loss,
                           extra_opts=(adam(self.encoder.parameters(), c.rp_lr),))
-        rows = self.tir_heads.detach()[:t * self.C]
-        self.tir_heads = nn.Parameter(torch.cat([rows, rows.new_zeros(self.C, rows.shape[1])]))
         tir_opt = None
-        if t > 0:
-            tir_opt = adam([self.tir_body, self.tir_heads], c.tir_lr)
+        if self.classifier:
+            rows = self.tir_heads.detach()[:t * self.C]
+            self.tir_heads = nn.Parameter(torch.cat([rows, rows.new_zeros(self.C, rows.shape[1])]))
+            if t > 0:
+                tir_opt = adam([self.tir_body, self.tir_heads], c.tir_lr)
         return ReplayProgress(state, tir_opt, old)
 
     def step(self, p: ReplayProgress, idx: torch.Tensor, class_probs: ClassProbs
@@ -229,8 +239,9 @@ class ReplayModel:
         out.update({f"rp.encoder.{n}": p.detach().clone()
                     for n, p in self.encoder.named_parameters()})
         out["rp.embeddings"] = self.embeddings.clone()
-        out["tir.body"] = self.tir_body.detach().clone()
-        out["tir.heads"] = self.tir_heads.detach()[:len(self.embeddings) * self.C].clone()
+        if self.classifier:
+            out["tir.body"] = self.tir_body.detach().clone()
+            out["tir.heads"] = self.tir_heads.detach()[:len(self.embeddings) * self.C].clone()
         return out
 
     def load_weights(self, weights: dict[str, torch.Tensor], n_tasks: int) -> None:
@@ -241,16 +252,18 @@ class ReplayModel:
                 module.load_state_dict(own, strict=True)
             except RuntimeError as e:
                 raise ValueError(f"holds replay tensors that do not fit ({e})") from e
-        want = {"rp.embeddings": (n_tasks, self.config.rp_emb_dim),
-                "tir.body": tuple(self.tir_body.shape),
-                "tir.heads": (n_tasks * self.C, self.tir_heads.shape[1])}
+        want = {"rp.embeddings": (n_tasks, self.config.rp_emb_dim)}
+        if self.classifier:
+            want.update({"tir.body": tuple(self.tir_body.shape),
+                         "tir.heads": (n_tasks * self.C, self.tir_heads.shape[1])})
         for name, shape in want.items():
             if name not in weights or tuple(weights[name].shape) != shape:
                 got = tuple(weights[name].shape) if name in weights else "nothing"
                 raise ValueError(f"holds {name} of shape {got}, expected {shape}")
         self.embeddings = weights["rp.embeddings"].cpu().clone()
-        self.tir_body = nn.Parameter(weights["tir.body"].to(self.device, copy=True))
-        self.tir_heads = weights["tir.heads"].to(self.device, copy=True)
+        if self.classifier:
+            self.tir_body = nn.Parameter(weights["tir.body"].to(self.device, copy=True))
+            self.tir_heads = weights["tir.heads"].to(self.device, copy=True)
 
     def progress_tensors(self, p: ReplayProgress) -> dict[str, torch.Tensor]:
         """What continuing ``p`` needs besides the weights: ``rp.``-named step state

@@ -39,12 +39,10 @@ from typing import Any
 from safetensors.torch import save as st_save
 
 from .base import ContinualLearner
-from .baselines import BaselineCL
 from .benchmarks import from_spec
 from .checkpoint import list_checkpoints
-from .dgr import DGR
-from .learner import HyperCL
 from .lock import run_lock
+from .methods import learner_classes
 from .outdir import GENERATION
 from .safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, kind_of, parse_json,
                      parse_tensors, sha256)
@@ -56,8 +54,6 @@ __all__ = ["Run", "RunExistsError", "load_run", "save_run", "write_run", "Damage
 SCHEMA_VERSION = 2
 TENSOR_FILES = ("weights.safetensors", "history.safetensors")
 V1_FILES = ("run.json", *TENSOR_FILES, "metrics.json")
-LEARNERS: dict[str, type[ContinualLearner]] = {"hypercl": HyperCL, "baseline": BaselineCL,
-                                               "dgr": DGR}
 _FILE_OF = {"weights": "weights.safetensors", "training": "weights.safetensors",
             "matrix": "run.json", "meta": "run.json"}
 
@@ -141,7 +137,7 @@ class Run:
     """A loaded run: the fitted ``learner``, its ``metrics`` and benchmark ``spec``."""
 
     path: Path
-    learner: HyperCL | BaselineCL
+    learner: ContinualLearner
     metrics: dict[str, Any]
     spec: dict[str, Any] | None
 
@@ -218,7 +214,7 @@ def _load(d: SafeDir, device: Any = None) -> Run:
         raise ValueError(f"run directory {d.path} lacks run.json; it is not a complete hnviz run")
     raw = d.read("run.json", MAX_JSON_BYTES)
     info = _read_info(parse_json(raw, d.path / "run.json"), d.path / "run.json")
-    cls = LEARNERS[info["learner"]]
+    cls = learner_classes()[info["learner"]]
     meta = {"learner": info["learner"], "config": info["config"],
             "random_state": info["random_state"], "target": info["target"],
             "task_info": info["tasks"], "step": 0}
@@ -266,9 +262,9 @@ def _read_info(info: dict[str, Any], run_json: Path) -> dict[str, Any]:
         raise ValueError(f"{run_json} has schema version {version!r}, this hnviz reads "
                          f"versions 1 and {SCHEMA_VERSION}; upgrade hnviz or re-save the run")
     kind = info.setdefault("learner", "hypercl")  # runs saved before baselines existed
-    if not isinstance(kind, str) or kind not in LEARNERS:
+    if not isinstance(kind, str) or kind not in learner_classes():
         raise ValueError(f"{run_json} names learner {kind!r}; this hnviz reads "
-                         f"{', '.join(LEARNERS)}; upgrade hnviz or re-save the run")
+                         f"{', '.join(learner_classes())}; upgrade hnviz or re-save the run")
     _require(info, ("config", "random_state", "target", "tasks"), run_json)
     if version == SCHEMA_VERSION:
         _require(info, ("metrics", "generation", "files"), run_json)

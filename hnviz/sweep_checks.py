@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import check_methods
+from .methods import check_methods
 from .validate import check_real, is_int
 
 MAX_DEPTH = 32  # a spec is at most ~6 deep (space -> field -> values -> layer sizes)

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from .benchmarks import BENCHMARKS, options
-from .compare import make_learner, method_fields
+from .compare import make_learner
+from .methods import DEFAULT_METHOD, get_method
 from .config import PRESETS
 from .scenarios import check_scenario
 from .safeio import read_regular
@@ -142,7 +143,7 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     out["scenario"] = check_scenario(out.get("scenario", "cl1"))
     out.setdefault("preset", out["benchmark"])
     check_choice("preset", out["preset"], tuple(PRESETS))
-    out["methods"] = check_method_list(out.get("methods", ["hnet"]))
+    out["methods"] = check_method_list(out.get("methods", [DEFAULT_METHOD]))
     out["seeds"] = check_seeds(out.get("seeds", [0]))
     out["search"] = check_choice("search", out.get("search", "grid"), SEARCHES)
     out["num_samples"] = check_int("num_samples", out.get("num_samples", 1), 1, MAX_TRIALS)
@@ -250,7 +251,7 @@ def expand(spec: dict[str, Any]) -> list[Trial]:
     ``fixed``) x seed; each config is built once to check it, so a bad value raises here,
     before anything runs."""
     spec = check_spec(spec)
-    fields = {m: method_fields(m) for m in spec["methods"]}
+    fields = {m: get_method(m).fields for m in spec["methods"]}
     named = set(space_fields(spec)) | set(spec["fixed"])
     unknown = sorted(named - set().union(*fields.values()))
     if unknown:

@@ -12,6 +12,7 @@ import torch
 
 from .benchmarks import get_benchmark
 from .compare import make_learner, run_one
+from .methods import get_method
 from .runs import load_run
 from .safeio import atomic_write
 from .scenarios import apply_scenario
@@ -87,6 +88,6 @@ def read_row(out: str | Path, trial: Trial) -> dict[str, Any]:
            "run_dir": str(d)}
     if "task_inference" in m:
         row["task_inference"] = m["task_inference"]["average_final"]
-    if trial.method in ("hnet", "hnet_tir"):
+    if get_method(trial.method).hypernetwork:
         row["compression_ratio"] = learner.hnet_.compression_ratio(learner.n_tasks_)
     return row

@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .lock import run_lock
+from .methods import DEFAULT_METHOD
 from .outdir import check_out, claim_out
 from .safeio import atomic_write, read_json
 from .sweep_ray import check_run, reach_cluster, run_on_ray
@@ -165,7 +166,7 @@ def _check_local_resources(res: dict[str, float], num_cpus: int | None) -> None:
 
 
 def sweep(space: dict[str, Any] | None = None, benchmark: str = "permuted_digits",
-          methods: Sequence[str] | str = ("hnet",), seeds: Sequence[int] | int = (0,),
+          methods: Sequence[str] | str = (DEFAULT_METHOD,), seeds: Sequence[int] | int = (0,),
           out: str | Path = "runs/sweep", address: str | None = None,
           max_concurrent: int | None = None, num_cpus: int | None = None,
           progress: bool = True, **spec: Any) -> SweepResult:

@@ -198,7 +198,7 @@ def test_run_json_learner_key(tiny_toy_learner, tmp_path):
     (tmp_path / "run.json").write_text(json.dumps(info))  # runs saved before the key existed
     assert isinstance(hnviz.load_run(tmp_path).learner, hnviz.HyperCL)
     (tmp_path / "run.json").write_text(json.dumps({**info, "learner": "svm"}))
-    with pytest.raises(ValueError, match="names learner 'svm'; this hnviz reads hypercl, baseline"):
+    with pytest.raises(ValueError, match="names learner 'svm'; this hnviz reads hypercl, dgr, baseline"):
         hnviz.load_run(tmp_path)
 
 

@@ -94,7 +94,7 @@ LAB = [  # ForgettingLab
 METHODS_LAB = [
     ({"n_steps": 0.5}, ValueError, "n_steps must be an integer >= 1"),
     ({"n_steps": 0}, ValueError, "n_steps must be an integer >= 1"),
-    ({"methods": ["x"]}, ValueError, "unknown method 'x'; choose one of finetune, ewc"),
+    ({"methods": ["x"]}, ValueError, "unknown method 'x'; choose one of hnet, finetune, ewc"),
     ({"methods": "hnet"}, TypeError, "methods must be a list of method names"),
     ({"methods": []}, ValueError, "methods is empty"),
     ({"methods": ["hnet", "hnet"]}, ValueError, "methods lists 'hnet' twice"),

@@ -13,6 +13,7 @@ from traitlets import HasTraits, Int, TraitError, Tuple, Unicode, validate
 
 from .. import metrics
 from ..analysis import forgetting_curves
+from ..methods import DEFAULT_METHOD
 from ..plots import task_colors
 from ..runs import Run
 from ..stability import curves, earlier_mean, records, task_starts
@@ -124,7 +125,7 @@ class ForgettingDashboard(AnalysisWidget):
             return Path(source).name
         if isinstance(source, Run):
             return source.path.name
-        return getattr(getattr(source, "config", None), "method", "hnet")
+        return getattr(getattr(source, "config", None), "method", DEFAULT_METHOD)
 
     def _build(self) -> None:
         fig = self.new_figure((9.4, 7.6 if self.continual else 4.4))

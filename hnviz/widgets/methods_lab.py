@@ -10,11 +10,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..baselines import METHODS as BASELINE_METHODS, BaselineCL, BaselineConfig
 from ..base import ContinualLearner
 from ..benchmarks import toy_regression
 from ..config import HyperCLConfig
-from ..learner import HyperCL
+from ..methods import REGISTRY, SHOWCASE, get_method
 from ..plots import task_colors
 from ..stability import curves, task_starts
 from ..tasks import Task, task_list
@@ -27,10 +26,10 @@ from .training_widget import TrainingWidget
 from .view import (chance_lines, check_interval, check_methods, check_seed, check_steps,
                    check_tasks, drawing, guarded, metric_label)
 
-METHODS = ("finetune", "ewc", "hnet")
-CHOICES = (*(m for m in BASELINE_METHODS if m != "dgr"), "hnet")  # what the lab can train
-NAMES = {"finetune": "fine-tuning", "ewc": "EWC", "si": "SI", "online_ewc": "online EWC",
-         "hnet": "hypernetwork"}
+METHODS = SHOWCASE
+# what the lab can train: the methods of cl1 (it gives no scenario) on any task kind
+CHOICES = tuple(m.name for m in REGISTRY.values() if "cl1" in m.scenarios)
+NAMES = {m.name: m.plain for m in REGISTRY.values()}
 
 
 class MethodsSession(RunControl):
@@ -59,11 +58,9 @@ class MethodsSession(RunControl):
     def make(self, method: str, n_steps: int) -> ContinualLearner:
         """A fresh learner of ``method`` with ``n_steps`` per task."""
         every = max(1, n_steps // self.records)
-        if method == "hnet":
-            cfg = HyperCLConfig.preset(self.preset, n_steps=n_steps, eval_every=every)
-            return HyperCL(cfg, random_state=self.random_state, progress=False)
-        cfg = BaselineConfig.preset(self.preset, method=method, n_steps=n_steps, eval_every=every)
-        return BaselineCL(cfg, random_state=self.random_state, progress=False)
+        m = get_method(method)
+        cfg = m.preset_config(self.preset, n_steps=n_steps, eval_every=every)
+        return m.learner(cfg, random_state=self.random_state, progress=False)
 
     def train(self, n_steps: int, callbacks: Callable[[str], Sequence[Any]] = lambda m: (),
               claimed: bool = False) -> dict[str, ContinualLearner] | None:
