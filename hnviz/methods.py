@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from .base import ContinualLearner
 from .baselines import BaselineCL
 from .dgr import DGR
+from .hnet_r import HNetR
 from .learner import HyperCL
 
 SCENARIOS = ("cl1", "cl2", "cl3")
@@ -99,6 +100,8 @@ for _m in (
     Method("hnet_tir", "HNET+TIR", "hypernetwork + replay", HyperCL, {"task_inference": "replay"},
            scenarios=("cl2", "cl3"), infers_task=True, hypernetwork=True, ours=True,
            about="HNET with a replay-trained task-inference classifier"),
+    Method("hnet_r", "HNET+R", "hypernetwork replay", HNetR, scenarios=("cl2", "cl3"),
+           ours=True, about="one classifier learns from inputs a replay hypernetwork generates"),
     Method("dgr", "DGR+distill", "generative replay", DGR, {"method": "dgr"}, scenarios=("cl2", "cl3"),
            infers_task=True, about="deep generative replay with distillation"),
     Method("finetune", "fine-tuning", "fine-tuning", BaselineCL, {"method": "finetune"},

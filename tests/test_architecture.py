@@ -15,7 +15,7 @@ PACKAGE = ROOT / "hnviz"
 LAYERS = {
     "core": ["validate", "threads", "devices", "metrics", "tasks", "targets", "hnets", "lookahead", "regularizer",
              "penalties", "train", "stability", "outliers", "vae", "replay"],
-    "learners": ["config", "state", "base", "task_inference", "learner", "baselines", "dgr", "methods",
+    "learners": ["config", "state", "base", "task_inference", "learner", "baselines", "dgr", "hnet_r", "methods",
                  "transfer", "replay_quality"],
     "io": ["safeio", "lock", "outdir"],
     "data": ["data", "scenarios", "benchmarks"],
