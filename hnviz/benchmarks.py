@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -222,29 +223,88 @@ def _check_seed(seed: Any) -> int:
     return check_int("seed", seed, 0, 2**32 - 2)
 
 
-BENCHMARKS: dict[str, Callable[..., TaskSequence]] = {
-    "toy_regression": toy_regression,
-    "permuted_digits": permuted_digits,
-    "split_digits": split_digits,
-    "permuted_mnist": permuted_mnist,
-    "permuted_fashion_mnist": permuted_fashion_mnist,
-    "split_mnist": split_mnist,
-    "split_fashion_mnist": split_fashion_mnist,
-}
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """One benchmark, everything the rest of hnviz asks of it (nothing else tests a
+    benchmark's name): ``build`` (keyword options, see :func:`options`), ``options_of``
+    the function whose signature lists them (``fixed``: those it sets itself, e.g. the
+    dataset), ``n_tasks`` the default task count of a benchmark that takes one (None: a
+    fixed length), ``seeded`` whether a run passes its data seed (the toy keeps the
+    authors' seed 42), ``fast`` the CPU-sized data subset of the short setting (None: it
+    is CPU-sized already), ``in_shape(options)`` one input ``(C, H, W)`` (``(1,)`` for
+    the toy), ``items(options)`` the inputs it holds (train + test, all tasks together)
+    and ``copies`` the bytes each holds per input number (float32, plus a float32 target
+    for regression), ``per_task_bytes`` what each task adds (a permutation per pixel),
+    ``metric`` what its tasks are scored by ("accuracy" or "mse")."""
 
+    name: str
+    build: Callable[..., TaskSequence]
+    in_shape: Callable[[dict[str, Any]], tuple[int, ...]]
+    items: Callable[[dict[str, Any]], int]
+    n_tasks: int | None = None
+    seeded: bool = True
+    fast: dict[str, Any] | None = None
+    options_of: Callable[..., TaskSequence] | None = None
+    fixed: tuple[str, ...] = ()
+    copies: int = 4
+    per_task_bytes: int = 0
+    metric: str = "accuracy"
+
+    def options(self) -> tuple[str, ...]:
+        fn = self.options_of or self.build
+        return tuple(p for p in inspect.signature(fn).parameters if p not in self.fixed)
+
+    def data_bytes(self, opts: dict[str, Any]) -> int:
+        """About how many bytes the benchmark with options ``opts`` holds in memory."""
+        pixels = math.prod(self.in_shape(opts))
+        n_tasks = opts.get("n_tasks", self.n_tasks) if self.n_tasks else 1
+        return self.items(opts) * pixels * self.copies + n_tasks * pixels * self.per_task_bytes
+
+
+def _image_shape(opts: dict[str, Any]) -> tuple[int, ...]:
+    side = 32 if opts.get("padding") else 28
+    return (1, side, side)
+
+
+def _image_items(opts: dict[str, Any]) -> int:
+    return (opts.get("n_train") or 60000) + (opts.get("n_test") or 10000)
+
+
+def _digit_items(opts: dict[str, Any]) -> int:
+    return 1797
+
+
+_DIGIT_SHAPE, _PERMUTATION = (lambda opts: (1, 8, 8)), 8  # int64 index per pixel and task
+_IMAGES = {"in_shape": _image_shape, "items": _image_items}
+SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
+    BenchmarkSpec("toy_regression", toy_regression, lambda opts: (1,),
+                  lambda opts: 3 * (opts.get("n_train", 100) + opts.get("n_test", 50)),
+                  seeded=False, copies=8, metric="mse"),
+    BenchmarkSpec("permuted_digits", permuted_digits, _DIGIT_SHAPE, _digit_items, n_tasks=10,
+                  per_task_bytes=_PERMUTATION),
+    BenchmarkSpec("split_digits", split_digits, _DIGIT_SHAPE, _digit_items),
+    BenchmarkSpec("permuted_mnist", permuted_mnist, n_tasks=10, fast={"n_train": 10000},
+                  per_task_bytes=_PERMUTATION, **_IMAGES),
+    BenchmarkSpec("permuted_fashion_mnist", permuted_fashion_mnist, n_tasks=10,
+                  fast={"n_train": 10000}, options_of=permuted_mnist, fixed=("dataset",),
+                  per_task_bytes=_PERMUTATION, **_IMAGES),
+    BenchmarkSpec("split_mnist", split_mnist, fast={}, **_IMAGES),
+    BenchmarkSpec("split_fashion_mnist", split_fashion_mnist, fast={}, options_of=split_mnist,
+                  fixed=("dataset",), **_IMAGES),
+)}
+BENCHMARKS: dict[str, Callable[..., TaskSequence]] = {n: s.build for n, s in SPECS.items()}
 # CPU-sized data for the fast presets: seeded training subsets (the test sets stay whole).
-FAST_DATA: dict[str, dict[str, Any]] = {
-    "permuted_mnist": {"n_train": 10000}, "permuted_fashion_mnist": {"n_train": 10000},
-    "split_mnist": {}, "split_fashion_mnist": {},
-}
+FAST_DATA: dict[str, dict[str, Any]] = {n: s.fast for n, s in SPECS.items() if s.fast is not None}
 
 
 def options(name: str) -> tuple[str, ...]:
     """The keyword options of benchmark ``name``."""
-    fn = {"permuted_fashion_mnist": permuted_mnist, "split_fashion_mnist": split_mnist}.get(
-        name, BENCHMARKS[name])
-    return tuple(p for p in inspect.signature(fn).parameters
-                 if p != "dataset" or fn is BENCHMARKS[name])
+    return SPECS[name].options()
+
+
+def get_spec(name: Any) -> BenchmarkSpec:
+    """The spec of benchmark ``name``; a ``ValueError`` listing the benchmarks otherwise."""
+    return SPECS[check_benchmark(name)]
 
 
 def check_benchmark(name: Any) -> str:
@@ -270,15 +330,8 @@ MAX_DATA_ENV = "HNVIZ_MAX_DATA_GB"
 
 def data_bytes(name: str, spec: dict[str, Any]) -> int:
     """About how many bytes benchmark ``name`` with options ``spec`` holds in memory (the
-    images once, plus one permutation per permuted task)."""
-    n_tasks = spec.get("n_tasks", 10) if name.startswith("permuted") else 1
-    if name in ("permuted_digits", "split_digits"):
-        return 1797 * 64 * 4 + n_tasks * 64 * 8
-    if name == "toy_regression":
-        return 3 * 8 * (spec.get("n_train", 100) + spec.get("n_test", 50))
-    side = 32 if spec.get("padding") else 28
-    n = (spec.get("n_train") or 60000) + (spec.get("n_test") or 10000)
-    return n * side * side * 4 + n_tasks * side * side * 8
+    inputs once, plus one permutation per permuted task): :meth:`BenchmarkSpec.data_bytes`."""
+    return SPECS[name].data_bytes(spec)
 
 
 def max_data_bytes() -> float:

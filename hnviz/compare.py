@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .base import ContinualLearner
+from .benchmarks import get_spec
 from .checkpoint import latest_checkpoint
 from .experiment import check_same_run, train_into
 from .lock import run_lock
@@ -215,8 +216,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
     methods = summary["methods"]
     keys = [k for k in COLUMNS if k not in ("stability_gap", "gap_recovery")
             or any((st.get(k) or {}).get("mean") is not None for st in methods.values())]
-    mse = summary.get("metric", "mse" if summary["benchmark"]["name"] == "toy_regression"
-                      else "accuracy") == "mse"
+    mse = summary.get("metric", get_spec(summary["benchmark"]["name"]).metric) == "mse"
     digits = {"wall_seconds": 1, **({k: 4 for k in ("average_final", "during", "bwt",
                                                      "forgetting", "fwt", "transfer_mean")}
                                     if mse else {})}

@@ -31,7 +31,7 @@ import os
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -54,6 +54,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 DATASETS: dict[str, dict[str, Any]] = {
     "mnist": {
         "title": "MNIST",
+        "format": "idx",
         "files": FILES,
         "mirrors": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
                     "https://storage.googleapis.com/cvdf-datasets/mnist/"],
@@ -66,6 +67,7 @@ DATASETS: dict[str, dict[str, Any]] = {
     },
     "fashion_mnist": {
         "title": "Fashion-MNIST",
+        "format": "idx",
         "files": FILES,
         "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
         "md5": {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -290,11 +292,21 @@ def _stat_key(path: Path) -> tuple[str, int, int, int]:
     return str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size
 
 
-@functools.lru_cache(maxsize=4)
-def _load_cached(key: tuple[tuple[str, int, int, int], ...]) -> tuple[np.ndarray, ...]:
-    """Parse the four files named in ``key`` (see :func:`_stat_key`); memoised."""
-    paths = [Path(k[0]) for k in key]
+def read_idx_dataset(paths: list[Path]) -> tuple[np.ndarray, ...]:
+    """x_train, y_train, x_test, y_test from a dataset's four IDX files (in ``FILES``'
+    order), each pair checked against the other."""
     return (*_load_split(paths[0], paths[1]), *_load_split(paths[2], paths[3]))
+
+
+# a dataset's "format" names its reader: its "files", found in the search folders, in;
+# x_train, y_train, x_test, y_test out (a new format: a reader here and its datasets)
+READERS: dict[str, Callable[[list[Path]], tuple[np.ndarray, ...]]] = {"idx": read_idx_dataset}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(fmt: str, key: tuple[tuple[str, int, int, int], ...]) -> tuple[np.ndarray, ...]:
+    """Parse the files named in ``key`` (see :func:`_stat_key`) in ``fmt``; memoised."""
+    return READERS[fmt]([Path(k[0]) for k in key])
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False,
@@ -315,5 +327,5 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
             raise _not_found(name, dirs)
         files = _locate([download_dataset(name)])
         assert files is not None  # download_dataset fetched every missing file
-    arrays = _load_cached(tuple(_stat_key(p) for p in files))
+    arrays = _load_cached(DATASETS[name]["format"], tuple(_stat_key(p) for p in files))
     return tuple(a.copy() for a in arrays)  # type: ignore[return-value]

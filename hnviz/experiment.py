@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .base import ContinualLearner
 from .tasks import task_list
-from .benchmarks import FAST_DATA, check_benchmark, from_spec, get_benchmark
+from .benchmarks import FAST_DATA, check_benchmark, from_spec, get_benchmark, get_spec
 from .checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir,
                          clean_temporaries, is_final, latest_checkpoint, list_checkpoints,
                          remove_checkpoints, restore)
@@ -196,16 +196,16 @@ def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
                     fast: bool = False) -> TaskSequence:
     """The named benchmark; ``n_tasks`` only applies to the permuted ones; ``fast`` uses
     the CPU-sized data subsets of ``FAST_DATA`` (28x28 benchmarks)."""
-    check_benchmark(name)
-    if fast and name not in FAST_DATA:
+    spec = get_spec(name)
+    if fast and spec.fast is None:
         raise ValueError(f"--fast applies to the 28x28 benchmarks ({', '.join(FAST_DATA)}); "
                          f"{name} is CPU-sized already: drop --fast")
-    kwargs: dict = dict(FAST_DATA.get(name, {})) if fast else {}
-    if name.startswith("permuted"):
-        kwargs["n_tasks"] = 10 if n_tasks is None else n_tasks
+    kwargs: dict = dict(spec.fast) if fast else {}
+    if spec.n_tasks is not None:
+        kwargs["n_tasks"] = spec.n_tasks if n_tasks is None else n_tasks
     elif n_tasks is not None:
         raise ValueError(f"--tasks applies to permuted benchmarks only; {name} has a fixed length")
-    if name != "toy_regression":
+    if spec.seeded:
         kwargs["seed"] = seed
     return get_benchmark(name, **kwargs)
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .benchmarks import get_benchmark
+from .benchmarks import get_benchmark, get_spec
 from .compare import make_learner, run_one
 from .methods import get_method
 from .runs import load_run
@@ -37,7 +37,7 @@ def finished(out: str | Path, trial: Trial) -> bool:
 def trial_tasks(spec: dict[str, Any]) -> Any:
     """The sweep's task sequence (the same for every trial; seeds vary the learner)."""
     opts = dict(spec["benchmark_options"])
-    if spec["benchmark"] != "toy_regression":
+    if get_spec(spec["benchmark"]).seeded:
         opts.setdefault("seed", 0)  # the same tasks for every trial; seeds vary the learner
     return apply_scenario(get_benchmark(spec["benchmark"], **opts), spec["scenario"])
 
