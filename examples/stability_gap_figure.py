@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hnviz import load_run  # noqa: E402
-from hnviz.plots import plot_continual  # noqa: E402
+from hnviz.results.plots import plot_continual  # noqa: E402
 
 
 def main(out_dir: str, png: str) -> None:

@@ -4,7 +4,8 @@ Core API: :class:`HyperCLConfig`, :class:`HyperCL`, the baselines (:class:`Basel
 the benchmarks (toy regression, digits, MNIST, Fashion-MNIST), scenarios, metrics,
 comparisons (:func:`compare`), sweeps on Ray Tune (:func:`sweep`), run files
 (:func:`save_run`, :func:`load_run`) and checkpointed training (:func:`fit_checkpointed`,
-:func:`resume`). docs/architecture.md shows how the modules are layered.
+:func:`resume`). The modules live in one folder per layer (core, learners, io, data,
+store, results, widgets, experiments, bench, cli); docs/architecture.md shows them.
 """
 import os
 import signal
@@ -25,30 +26,43 @@ def _on_sigint(signum: int, frame: object) -> None:
 if _COMMAND:
     signal.signal(signal.SIGINT, _on_sigint)
 try:
-    from .baselines import BaselineCL, BaselineConfig
-    from .benchmarks import (get_benchmark, permuted_digits, permuted_fashion_mnist,
-                             permuted_mnist, split_digits, split_fashion_mnist, split_mnist,
-                             toy_regression)
-    from .compare import compare
-    from .config import PRESETS, HyperCLConfig
-    from .data import load_dataset
-    from .experiment import fit_checkpointed, resume, train_into
-    from .hnets import ChunkedHyperNet, FullHyperNet
-    from .learner import HyperCL
-    from .runs import load_run, save_run
-    from .scenarios import apply_scenario
-    from .state import LearnerState
-    from .sweeps import load_sweep, sweep
-    from .targets import TargetNet, build_target
-    from .tasks import Task, TaskSequence
-    from .train import Callback, NonFiniteLossError
-    from .transfer import scratch_scores
+    from .learners.baselines import BaselineCL, BaselineConfig
+    from .data.benchmarks import (get_benchmark, permuted_digits, permuted_fashion_mnist,
+                                  permuted_mnist, split_digits, split_fashion_mnist,
+                                  split_mnist, toy_regression)
+    from .experiments.compare import compare
+    from .learners.config import PRESETS, HyperCLConfig
+    from .data.datasets import load_dataset
+    from .experiments.experiment import fit_checkpointed, resume, train_into
+    from .core.hnets import ChunkedHyperNet, FullHyperNet
+    from .learners.hypercl import HyperCL
+    from .store.runs import load_run, save_run
+    from .data.scenarios import apply_scenario
+    from .learners.learner_state import LearnerState
+    from .experiments.sweeps import load_sweep, sweep
+    from .core.targets import TargetNet, build_target
+    from .core.tasks import Task, TaskSequence
+    from .core.train import Callback, NonFiniteLossError
+    from .learners.transfer import scratch_scores
+    from .moved import install as _install_moved
+    _install_moved()  # hnviz.compare, hnviz.plots, ... of 0.4 keep working
 finally:
     if _COMMAND:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 if _signalled:
     print("hnviz: interrupted", file=sys.stderr, flush=True)
     os._exit(130)
+
+
+
+def __getattr__(name: str) -> object:
+    """``hnviz.learners.hypercl``, ``hnviz.results.plots``, ... (module paths of 0.4) as attributes."""
+    from .moved import MOVED
+    if name in MOVED:
+        import importlib
+        return importlib.import_module(f"hnviz.{MOVED[name]}")
+    raise AttributeError(f"module 'hnviz' has no attribute {name!r}")
+
 
 __version__ = "0.3.0"
 __all__ = [

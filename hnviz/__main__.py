@@ -1,4 +1,4 @@
-"""``python -m hnviz``: the command line (:mod:`hnviz.cli`). Ctrl-C while it starts up
+"""``python -m hnviz``: the command line (:mod:`hnviz.cli.parser`). Ctrl-C while it starts up
 exits 130 with one line, like Ctrl-C later; once the command has finished, Ctrl-C is
 ignored (torch's exit hooks would print a traceback, or Python would exit by SIGINT)."""
 import os
@@ -6,7 +6,7 @@ import signal
 import sys
 
 try:
-    from .cli import main
+    from .cli.parser import main
 except KeyboardInterrupt:
     print("hnviz: interrupted", file=sys.stderr, flush=True)
     os._exit(130)

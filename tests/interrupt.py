@@ -1,6 +1,6 @@
 """A callback that stops training at a given task and step (to leave an unfinished run's
 checkpoints behind), for the tests."""
-from hnviz.train import Callback
+from hnviz.core.train import Callback
 
 
 class Stop(Exception):

@@ -12,9 +12,9 @@ import os
 import signal
 import sys
 
-import hnviz.checkpoint
-import hnviz.safeio
-from hnviz.cli import main
+import hnviz.store.checkpoint
+import hnviz.io.safeio
+from hnviz.cli.parser import main
 
 
 def die() -> None:
@@ -26,16 +26,16 @@ def install(mode: str) -> None:
     kind, *args = mode.split(":")
     if kind == "step":
         task, step = int(args[0]), int(args[1])
-        original = hnviz.checkpoint.Checkpointer.on_step
+        original = hnviz.store.checkpoint.Checkpointer.on_step
 
         def on_step(self, learner, task_id, i, logs):
             if (learner.n_tasks_, learner.in_progress_.step) == (task, step):
                 die()
             original(self, learner, task_id, i, logs)
-        hnviz.checkpoint.Checkpointer.on_step = on_step
+        hnviz.store.checkpoint.Checkpointer.on_step = on_step
     elif kind == "write":
         target, phase = int(args[0]), args[1]
-        original_write = hnviz.safeio.SafeDir.write
+        original_write = hnviz.io.safeio.SafeDir.write
         calls = {"n": 0}
 
         def write(self, name, data):
@@ -54,7 +54,7 @@ def install(mode: str) -> None:
                         die()
                     return
             original_write(self, name, data)
-        hnviz.safeio.SafeDir.write = write
+        hnviz.io.safeio.SafeDir.write = write
     elif kind != "none":
         raise SystemExit(f"unknown mode {mode!r}")
 

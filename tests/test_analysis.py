@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hnviz.analysis import (embedding_landscape, evaluate_embeddings, forgetting_curves,
+from hnviz.results.analysis import (embedding_landscape, evaluate_embeddings, forgetting_curves,
                             interpolate, project_embeddings)
 
 
@@ -71,7 +71,7 @@ def test_forgetting_curves():
 @pytest.mark.parametrize("which, n_samples", [("digits", None), ("digits", 40), ("toy", None)])
 def test_fused_evaluation_equals_the_per_task_loop(digits, tiny_toy_learner, toy, which,
                                                    n_samples):
-    from hnviz.analysis import _task_metric
+    from hnviz.results.analysis import _task_metric
 
     learner, tasks = digits if which == "digits" else (tiny_toy_learner, toy)
     embs = torch.randn(5, learner.config.emb_dim)

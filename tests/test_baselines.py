@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.baselines import BASELINE_PRESETS, METHODS, BaselineCL, BaselineConfig
-from hnviz.penalties import fisher_diagonal, quadratic_penalty
-from hnviz.targets import build_target
-from hnviz.train import Callback
+from hnviz.learners.baselines import BASELINE_PRESETS, METHODS, BaselineCL, BaselineConfig
+from hnviz.core.penalties import fisher_diagonal, quadratic_penalty
+from hnviz.core.targets import build_target
+from hnviz.core.train import Callback
 
 
 def toy_cfg(method, **changes):
@@ -198,7 +198,7 @@ def test_run_json_learner_key(tiny_toy_learner, tmp_path):
     (tmp_path / "run.json").write_text(json.dumps(info))  # runs saved before the key existed
     assert isinstance(hnviz.load_run(tmp_path).learner, hnviz.HyperCL)
     (tmp_path / "run.json").write_text(json.dumps({**info, "learner": "svm"}))
-    with pytest.raises(ValueError, match="names learner 'svm'; this hnviz reads hypercl, dgr, baseline"):
+    with pytest.raises(ValueError, match="names learner 'svm'; this hnviz reads hypercl, hnet_r, dgr, baseline"):
         hnviz.load_run(tmp_path)
 
 

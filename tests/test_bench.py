@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from hnviz import bench
+from hnviz.bench import step as bench
 
 try:
     import hypnettorch  # noqa: F401

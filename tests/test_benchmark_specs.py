@@ -1,4 +1,4 @@
-"""Benchmark specs (hnviz.benchmarks.SPECS): one record per benchmark that the rest of
+"""Benchmark specs (hnviz.data.benchmarks.SPECS): one record per benchmark that the rest of
 hnviz reads instead of testing a benchmark's name; their shapes and memory estimates
 against what the builders hold."""
 import ast
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hnviz.benchmarks import FAST_DATA, SPECS, data_bytes, get_benchmark, get_spec, options
-from hnviz.data import READERS, DATASETS
-from hnviz.experiment import build_benchmark
+from hnviz.data.benchmarks import FAST_DATA, SPECS, data_bytes, get_benchmark, get_spec, options
+from hnviz.data.datasets import READERS, DATASETS
+from hnviz.experiments.experiment import build_benchmark
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hnviz"
 FASHION = Path("/usr/share/datasets/fashion-mnist")

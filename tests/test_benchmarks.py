@@ -5,8 +5,8 @@ import torch
 from test_data import require_fashion_dir
 
 import hnviz
-from hnviz import data
-from hnviz.benchmarks import from_spec, permuted_fashion_mnist, split_fashion_mnist
+from hnviz.data import datasets as data
+from hnviz.data.benchmarks import from_spec, permuted_fashion_mnist, split_fashion_mnist
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
     import errno
 
     from hnviz import safeio
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -65,7 +65,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
 
 
 def test_a_diverged_run_can_start_over_with_other_settings(tmp_path, capsys):
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     out = str(tmp_path / "run")
     assert main(TOY + ["--out", out, "--beta", "1e300"]) == 2
@@ -77,7 +77,7 @@ def test_a_diverged_run_can_start_over_with_other_settings(tmp_path, capsys):
 
 
 def test_figures_of_runs_with_one_name_do_not_overwrite_each_other(tmp_path, capsys):
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     for d in ("A", "B"):
         assert main(TOY + ["--out", str(tmp_path / d / "run")]) == 0

@@ -17,7 +17,7 @@ from interrupt import Stop, StopAt
 def _setup(tmp):
     """A finished toy run, damaged and mismatched ones, an unfinished one, files and
     directories to misuse."""
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     assert main(["train", "--benchmark", "toy_regression", "--steps", "5", "--out",
                  str(tmp / "done"), "--no-progress"]) == 0
@@ -238,7 +238,7 @@ def test_mistakes_get_one_clear_line(tmp_path, capsys, monkeypatch):
     """Each bad invocation: exit code 2, one to three lines on stderr naming what is
     wrong, no traceback, and nothing created or changed outside its --out (a link's
     target and '..' included)."""
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import hnviz
-from hnviz.cli import main
-from hnviz.compare import check_methods, compare
+from hnviz.cli.parser import main
+from hnviz.experiments.compare import check_methods, compare
 
 
 @pytest.fixture(scope="module")

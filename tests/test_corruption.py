@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file, save
 
 import hnviz
-from hnviz.checkpoint import list_checkpoints
-from hnviz.safeio import sha256
+from hnviz.store.checkpoint import list_checkpoints
+from hnviz.io.safeio import sha256
 from hnviz.widgets import ForgettingDashboard
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.compare import make_learner
-from hnviz.devices import check_device, device_setting, resolve_device
-from hnviz.train import Callback
+from hnviz.experiments.compare import make_learner
+from hnviz.core.devices import check_device, device_setting, resolve_device
+from hnviz.core.train import Callback
 
 CUDA = torch.cuda.is_available()
 DEVICES = ["cpu"] + (["cuda"] if CUDA else [])

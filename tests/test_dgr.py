@@ -3,9 +3,9 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.compare import compare, make_learner
-from hnviz.dgr import DGR
-from hnviz.scenarios import apply_scenario
+from hnviz.experiments.compare import compare, make_learner
+from hnviz.learners.dgr import DGR
+from hnviz.data.scenarios import apply_scenario
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.train import Callback
+from hnviz.core.train import Callback
 
 
 class Poison(Callback):
@@ -82,7 +82,7 @@ def test_divergence_keeps_the_last_good_checkpoint(toy, tmp_path):
     """The inf goes in after step 6 of task 2, where a checkpoint (every 3 steps) is due:
     it is refused, the checkpoints before stay intact, and the run resumes from them to
     the same end as a run never poisoned."""
-    from hnviz.checkpoint import list_checkpoints, read_checkpoint
+    from hnviz.store.checkpoint import list_checkpoints, read_checkpoint
 
     cfg = hnviz.HyperCLConfig.preset("toy_regression", n_steps=40)
     learner = hnviz.HyperCL(cfg, progress=False, callbacks=[Poison(1, 5)])

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import hnviz
-from hnviz.compare import make_learner
-from hnviz.hnet_r import HNetR, HNetRConfig
-from hnviz.scenarios import apply_scenario
+from hnviz.experiments.compare import make_learner
+from hnviz.learners.hnet_r import HNetR, HNetRConfig
+from hnviz.data.scenarios import apply_scenario
 
 SMALL = {"n_steps": 120}
 
@@ -74,7 +74,7 @@ def test_task_distillation_matches_a_loop_over_samples(fitted):
     plain = F.kl_div(torch.log_softmax(fitted.target_(fake, fitted.theta_)[:, :6] / T, -1),
                      torch.softmax(fitted.target_(fake, old)[:, :6] / T, -1),
                      reduction="batchmean") * T * T
-    from hnviz.dgr import distill_loss
+    from hnviz.learners.dgr import distill_loss
     assert distill_loss(fitted.target_, fitted.theta_, old, fake, 6, 6, T).item() == \
         pytest.approx(plain.item(), rel=1e-6)
 

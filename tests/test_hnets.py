@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hnviz.hnets import ChunkedHyperNet, FullHyperNet, build_hnet
+from hnviz.core.hnets import ChunkedHyperNet, FullHyperNet, build_hnet
 
 
 def test_full_hnet_shape_and_init():

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import hnviz
-from hnviz.cli import main
-from hnviz.compare import markdown_table
+from hnviz.cli.parser import main
+from hnviz.experiments.compare import markdown_table
 
-compare_module = importlib.import_module("hnviz.compare")  # hnviz.compare is the function
+compare_module = importlib.import_module("hnviz.experiments.compare")  # hnviz.compare is the function
 
 CMP = ["compare", "--benchmark", "split_digits", "--steps", "20", "--no-progress"]
 
@@ -179,7 +179,7 @@ def test_load_run_names_a_bad_argument(bad):
 def test_output_folders_of_older_hnviz_are_its_own(tmp_path):
     """A demo, comparison or sweep folder written before the .hnviz mark is still hnviz's:
     `make demo` runs again over an old runs/demo."""
-    from hnviz.outdir import check_out
+    from hnviz.io.outdir import check_out
 
     for folder, inner in (("demo", "toy_regression/run.json"), ("cmp", "summary.json"),
                           ("sweep", "trials/x/run.json"), ("run", "checkpoints/c.json")):
@@ -195,7 +195,7 @@ def test_a_gzip_bomb_in_a_data_folder_is_refused_in_bounded_memory(tmp_path, mon
     """A 1 MB .gz that would expand past the limit is refused while unpacking."""
     import gzip
 
-    from hnviz import data
+    from hnviz.data import datasets as data
 
     monkeypatch.setattr(data, "MAX_IDX_BYTES", 50 * 2**20)
     bomb = tmp_path / "train-images-idx3-ubyte.gz"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.train import Callback
+from hnviz.core.train import Callback
 
 
 def test_fitted_attributes(tiny_toy_learner):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hnviz.lock import LOCK_NAME, RunLockedError, run_lock
+from hnviz.io.lock import LOCK_NAME, RunLockedError, run_lock
 
 HOLD = ("import sys, time\nfrom hnviz.lock import run_lock\n"
         "cm = run_lock(sys.argv[1]); cm.__enter__()\nprint('locked', flush=True)\ntime.sleep(120)\n")

@@ -4,9 +4,9 @@ import torch
 import torch.nn.functional as F
 
 import hnviz
-from hnviz.compare import make_learner
-from hnviz.outliers import shuffled_blocks, uniform_cross_entropy
-from hnviz.scenarios import apply_scenario
+from hnviz.experiments.compare import make_learner
+from hnviz.core.outliers import shuffled_blocks, uniform_cross_entropy
+from hnviz.data.scenarios import apply_scenario
 
 
 def test_shuffled_blocks_move_whole_blocks_never_in_place():

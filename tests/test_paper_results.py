@@ -95,8 +95,8 @@ def test_permuted_digits_compressive_regime_keeps_its_memory(digits_runs):
 
 def test_split_digits_cl3_entropy_inference_beats_ewc():
     """SplitDigits cl3, seed 0, presets: HNET+ENT against EWC (one 10-way head)."""
-    from hnviz.compare import make_learner
-    from hnviz.scenarios import apply_scenario
+    from hnviz.experiments.compare import make_learner
+    from hnviz.data.scenarios import apply_scenario
 
     tasks = apply_scenario(hnviz.split_digits(), "cl3")
     hnet = make_learner("hnet", "split_digits", "cl3", 0, False).fit(tasks).summary()

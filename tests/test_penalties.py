@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from hnviz.penalties import (MergedQuadratic, PathIntegral, fisher_diagonal,
+from hnviz.core.penalties import (MergedQuadratic, PathIntegral, fisher_diagonal,
                              fisher_diagonal_loop, mlp_fisher_diagonal)
-from hnviz.targets import build_target
+from hnviz.core.targets import build_target
 
 
 def test_fisher_linear_softmax_matches_analytic():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.tasks import PermutedRows, TaskSequence, dense
+from hnviz.core.tasks import PermutedRows, TaskSequence, dense
 
 
 def copied(seq: TaskSequence) -> TaskSequence:
@@ -72,7 +72,7 @@ def test_lazy_benchmark_trains_bit_for_bit_like_copies(method):
 
 MEMORY = textwrap.dedent("""
     import resource, sys, numpy as np, torch
-    from hnviz.benchmarks import permuted_mnist
+    from hnviz.data.benchmarks import permuted_mnist
     if sys.argv[1] != "--imports-only":
         seq = permuted_mnist(100, padding=True, data_dir=sys.argv[1])
         gen = torch.Generator().manual_seed(0)

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hnviz.analysis import embedding_landscape, interpolate, task_confusion  # noqa: E402
-from hnviz.plots import (plot_forgetting_curves, plot_interpolation,  # noqa: E402
+from hnviz.results.analysis import embedding_landscape, interpolate, task_confusion  # noqa: E402
+from hnviz.results.plots import (plot_forgetting_curves, plot_interpolation,  # noqa: E402
                          plot_landscape, plot_task_confusion)
 
 
@@ -50,7 +50,7 @@ def test_task_confusion(digits):
 
 
 def test_comparison_bars_show_mean_and_std():
-    from hnviz.plots import plot_comparison
+    from hnviz.results.plots import plot_comparison
 
     summary = {"benchmark": {"name": "split_digits"}, "scenario": "cl3", "seeds": [0, 1],
                "methods": {"hnet": {"average_final": {"mean": 81.5, "std": 1.0}},

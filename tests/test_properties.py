@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hnviz
-from hnviz.analysis import embedding_path, evaluate_embeddings, forgetting_curves, interpolate
-from hnviz.baselines import BaselineConfig
-from hnviz.benchmarks import from_spec, get_benchmark, options
-from hnviz.config import HyperCLConfig
+from hnviz.results.analysis import embedding_path, evaluate_embeddings, forgetting_curves, interpolate
+from hnviz.learners.baselines import BaselineConfig
+from hnviz.data.benchmarks import from_spec, get_benchmark, options
+from hnviz.learners.config import HyperCLConfig
 
 # 200 examples per test; in CI the same ones every run (derandomize), elsewhere new ones.
 SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None,
@@ -282,7 +282,7 @@ def test_score_takes_tasks_only(learner, toy, task):
 @SETTINGS
 @given(arrays(((3, 3), (1, 1), (2, 2))))
 def test_metrics_and_curves(R):
-    bad_or_ok(hnviz.metrics.summary, R, "accuracy")
+    bad_or_ok(hnviz.core.metrics.summary, R, "accuracy")
     bad_or_ok(forgetting_curves, R)
 
 

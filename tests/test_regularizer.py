@@ -4,9 +4,9 @@ import copy
 import pytest
 import torch
 
-from hnviz.hnets import ChunkedHyperNet, FullHyperNet
-from hnviz.lookahead import AdamLookahead, adam
-from hnviz.regularizer import RegTargets, gram_regularizer, output_regularizer
+from hnviz.core.hnets import ChunkedHyperNet, FullHyperNet
+from hnviz.core.lookahead import AdamLookahead, adam
+from hnviz.core.regularizer import RegTargets, gram_regularizer, output_regularizer
 
 
 def naive_regularizer(hnet, embs, targets, params=None):
@@ -205,9 +205,9 @@ def test_lookahead_step_equals_the_reference_step(subset):
     """float64: train_step's lookahead (gradient taken at the lookahead's own tensors)
     gives the parameters of the plain recipe: task-loss backward, dtheta = Adam's step
     for it, beta * reg(theta + dtheta) backward through theta + dtheta, Adam step."""
-    from hnviz.targets import build_target
-    from hnviz.tasks import Task
-    from hnviz.train import StepRule, StepState, _reg_indices, task_loss, train_step
+    from hnviz.core.targets import build_target
+    from hnviz.core.tasks import Task
+    from hnviz.core.train import StepRule, StepState, _reg_indices, task_loss, train_step
 
     torch.manual_seed(0)
     target = build_target("mlp", 5, 3, (7,), "relu")

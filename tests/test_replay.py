@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.compare import make_learner
-from hnviz.regularizer import RegTargets
-from hnviz.replay import ReplayModel
-from hnviz.replay_quality import replay_quality, train_judge
-from hnviz.scenarios import apply_scenario
+from hnviz.experiments.compare import make_learner
+from hnviz.core.regularizer import RegTargets
+from hnviz.core.replay_model import ReplayModel
+from hnviz.learners.replay_judge import replay_quality, train_judge
+from hnviz.data.scenarios import apply_scenario
 from test_regularizer import naive_regularizer
 
 SMALL = dict(n_steps=200, vae_hidden=(100,), rp_hnet_hidden=(32, 32), rp_chunk_size=500,
@@ -130,7 +130,7 @@ def test_checkpoint_resume_is_exact(cl3_tasks, tmp_path):
 
 
 def test_replay_quality_command_prints_the_judged_shares(tir, cl3_tasks, tmp_path, capsys):
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     hnviz.save_run(tir, tmp_path / "run", benchmark=cl3_tasks.spec)
     assert main(["replay-quality", str(tmp_path / "run"), "--samples", "100",

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hnviz.checkpoint import list_checkpoints
+from hnviz.store.checkpoint import list_checkpoints
 
 pytestmark = pytest.mark.slow  # minutes of training or subprocesses: not in make check
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.safeio import atomic_write
+from hnviz.io.safeio import atomic_write
 
 
 def test_save_load_identical_predictions(tiny_toy_learner, toy, tmp_path):
@@ -140,7 +140,7 @@ def test_a_limit_can_be_raised_for_runs_you_trust(tiny_toy_learner, tmp_path, mo
 
 def test_loading_a_run_never_downloads_and_bounds_its_benchmark(tiny_toy_learner, tmp_path,
                                                                 monkeypatch):
-    from hnviz import data
+    from hnviz.data import datasets as data
 
     monkeypatch.setattr(data, "_fetch", lambda url: pytest.fail(f"downloaded {url}"))
     monkeypatch.setitem(data.DATASETS["mnist"], "system_dirs", ())
@@ -217,7 +217,7 @@ def test_history_budget_grows_with_tasks_and_steps(tmp_path):
     """The step logs are bounded by tasks x steps, not by the weights: a 100-task
     PermutedFashionMNIST run of the 100-task preset wrote a 2,918,000-byte history file,
     which the old budget (4 bytes per weight + 1 MiB = 2,626,824) called damaged."""
-    from hnviz.state import history_bytes
+    from hnviz.learners.learner_state import history_bytes
 
     cfg = hnviz.HyperCLConfig.preset("permuted_fashion_mnist_100")
     assert history_bytes(cfg, 100) >= 2_918_000

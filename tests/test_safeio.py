@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.checkpoint import remove_checkpoints
-from hnviz.experiment import train_into
-from hnviz.runs import RunExistsError
-from hnviz.safeio import SafeDir, UnsafePathError, read_json
-from hnviz.train import Callback
+from hnviz.store.checkpoint import remove_checkpoints
+from hnviz.experiments.experiment import train_into
+from hnviz.store.runs import RunExistsError
+from hnviz.io.safeio import SafeDir, UnsafePathError, read_json
+from hnviz.core.train import Callback
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.benchmarks import from_spec
-from hnviz.scenarios import apply_scenario
+from hnviz.data.benchmarks import from_spec
+from hnviz.data.scenarios import apply_scenario
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_multi_head_model_needs_task_id():
     tasks = hnviz.split_digits()
     cfg = hnviz.HyperCLConfig.preset("split_digits", n_steps=2, target_hidden=(8,))
     l = hnviz.HyperCL(cfg, progress=False).partial_fit(tasks[0])
-    from hnviz.base import ContinualLearner
+    from hnviz.learners.base import ContinualLearner
     with pytest.raises(ValueError, match="multi-head model needs the task id"):
         ContinualLearner.predict_agnostic(l, tasks[0].x_test, "cl2")
 
@@ -86,8 +86,8 @@ def test_entropy_split_and_its_figure(split_cl3_learner):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hnviz.analysis import entropy_split
-    from hnviz.plots import plot_entropy_split
+    from hnviz.results.analysis import entropy_split
+    from hnviz.results.plots import plot_entropy_split
     l, tasks = split_cl3_learner
     split = entropy_split(l, tasks)
     for t in range(5):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hnviz
-from hnviz.checkpoint import latest_checkpoint, list_checkpoints
+from hnviz.store.checkpoint import latest_checkpoint, list_checkpoints
 
 KINDS = {"fifo": "a FIFO", "directory": "a directory", "socket": "a socket",
          "device": "a character device"}

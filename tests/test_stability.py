@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.baselines import BaselineCL, BaselineConfig
-from hnviz.compare import compare, markdown_table
-from hnviz.stability import curves, stability_gap
-from hnviz.train import Callback
+from hnviz.learners.baselines import BaselineCL, BaselineConfig
+from hnviz.experiments.compare import compare, markdown_table
+from hnviz.core.stability import curves, stability_gap
+from hnviz.core.train import Callback
 
 K, N = 10, 50  # record every K steps, N test points per task
 
@@ -175,7 +175,7 @@ def test_bad_settings_get_one_line():
 
 
 def test_bench_eval_times_both_and_checks_the_weights(capsys):
-    from hnviz.bench_eval import eval_overhead
+    from hnviz.bench.evaluation import eval_overhead
 
     out = eval_overhead(["hnet", "finetune"], n_tasks=2, every=5, repeats=1, n_steps=20)
     assert set(out) == {"hnet", "finetune"}
@@ -215,7 +215,7 @@ def test_weight_drift_equals_a_hand_computation():
         for i, s in enumerate(h["ce_step"]):
             np.testing.assert_allclose(h["ce_drift"][i], hand.drift[t, s], rtol=1e-4, atol=1e-5)
     assert learner.history_[2]["ce_drift"][-1, 0] > 1e-3  # it did move: the test can fail
-    from hnviz.stability import drift_curves
+    from hnviz.core.stability import drift_curves
 
     x, y = drift_curves(learner.history_)
     assert y.shape == (15, 3) and np.isnan(y[:5]).all()  # task 1 trains: no earlier task
@@ -227,7 +227,7 @@ def test_a_baseline_has_no_drift_and_the_plot_says_why():
     import matplotlib
 
     matplotlib.use("Agg")
-    from hnviz.plots import plot_drift
+    from hnviz.results.plots import plot_drift
 
     tasks = hnviz.toy_regression()
     ewc = BaselineCL(BaselineConfig(method="ewc", n_steps=20, eval_every=5), progress=False)

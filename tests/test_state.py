@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.state import StateError
-from hnviz.train import Callback
+from hnviz.learners.learner_state import StateError
+from hnviz.core.train import Callback
 
 OLD_RUNS = sorted((Path(__file__).parent / "data" / "runs_v0.1").iterdir())
 

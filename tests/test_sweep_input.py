@@ -12,7 +12,7 @@ import types
 import pytest
 
 import hnviz
-from hnviz.sweep_spec import expand, load_spec
+from hnviz.experiments.sweep_spec import expand, load_spec
 
 TOY = {"benchmark": "toy_regression", "methods": ["hnet"], "seeds": 2,
        "space": {"beta": [0.001, 0.05]}, "fixed": {"n_steps": 30}}
@@ -27,7 +27,7 @@ def no_ray(monkeypatch):
 def sweep_cli(tmp_path, capsys, name, text, *extra):
     """`python -m hnviz sweep` on a sweep file holding ``text``: its exit code and stderr,
     checked to be one to three lines without a traceback."""
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     path = tmp_path / name
     path.write_text(text)
@@ -289,7 +289,7 @@ def fake_ray(init):
 def test_start_ray_checks_the_address_then_joins(monkeypatch):
     """A reachable HOST:PORT reaches ray.init; an unreachable one never does; ray.init's
     own failure (e.g. auto without a cluster) is one line naming the address."""
-    from hnviz.sweep_ray import _start_ray
+    from hnviz.experiments.sweep_ray import _start_ray
 
     def no_cluster(**kw):
         raise ConnectionError("Could not find any running Ray instance.\nPlease specify...")

@@ -17,11 +17,11 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.compare import make_learner
-from hnviz.sweep_spec import check_spec, expand
-from hnviz.sweep_ray import LOCAL_RAY_ENV
-from hnviz.sweep_trials import run_trial
-from hnviz.sweeps import summarize
+from hnviz.experiments.compare import make_learner
+from hnviz.experiments.sweep_spec import check_spec, expand
+from hnviz.experiments.sweep_ray import LOCAL_RAY_ENV
+from hnviz.experiments.sweep_trials import run_trial
+from hnviz.experiments.sweeps import summarize
 
 if os.environ.get("CI"):  # make test installs the sweep extra: missing Ray fails there
     import ray  # noqa: F401
@@ -78,7 +78,7 @@ def test_sweep_files_take_plain_values_only(tmp_path):
     import resource
     import time
 
-    from hnviz.sweep_spec import load_spec
+    from hnviz.experiments.sweep_spec import load_spec
 
     bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
         f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
@@ -180,7 +180,7 @@ def test_compression_plot_shows_each_group():
     import matplotlib
 
     matplotlib.use("Agg")
-    from hnviz.plots import plot_compression_sweep
+    from hnviz.results.plots import plot_compression_sweep
 
     import matplotlib.pyplot as plt
 
@@ -368,7 +368,7 @@ def test_listed_points_each_with_its_own_settings():
                                         (Path(__file__).parents[1] / "examples").glob("*.yaml")))
 def test_example_sweep_files_expand(name):
     """Every sweep file in examples/ loads and builds each trial's config (nothing trains)."""
-    from hnviz.sweep_spec import expand, load_spec
+    from hnviz.experiments.sweep_spec import expand, load_spec
 
     spec = load_spec(Path(__file__).parents[1] / "examples" / name)
     trials = expand(spec)

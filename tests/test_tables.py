@@ -1,7 +1,7 @@
 """Tables of results: mean ± std over seeds, cells, Markdown, the one-line summary."""
 import pytest
 
-from hnviz.tables import format_stat, markdown_table, stats, summary_line
+from hnviz.results.tables import format_stat, markdown_table, stats, summary_line
 
 
 def test_stats_skip_missing_values():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn.utils import vector_to_parameters
 
-from hnviz.targets import build_target
+from hnviz.core.targets import build_target
 
 
 def module_with(net, w):
@@ -71,7 +71,7 @@ def test_lenet_needs_square_images():
 
 
 def test_convnet_takes_small_images_and_counts_its_weights():
-    from hnviz.targets import count_params
+    from hnviz.core.targets import count_params
     for in_features, shape in ((64, None), (784, None), (3 * 32 * 32, (3, 32, 32))):
         net = build_target("convnet", in_features, 10, (50,), "relu", n_heads=2, in_shape=shape)
         assert net.num_params == count_params("convnet", in_features, 10, (50,), 2, shape)
@@ -85,8 +85,8 @@ def test_parameter_counts_by_arithmetic_equal_the_built_nets():
     equal the networks' real sizes."""
     import random
 
-    from hnviz.hnets import build_hnet, count_params as count_hnet
-    from hnviz.targets import count_params
+    from hnviz.core.hnets import build_hnet, count_params as count_hnet
+    from hnviz.core.targets import count_params
 
     rng = random.Random(0)
     for _ in range(30):

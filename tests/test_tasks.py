@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.tasks import Task
+from hnviz.core.tasks import Task
 
 
 def make(kind="classification", n=8, y=None, n_outputs=2, **kw):
@@ -89,8 +89,8 @@ def test_regression_targets_changed_to_non_finite_are_refused(which, bad):
 
 
 def test_dgr_checks_labels_too():
-    from hnviz.compare import make_learner
-    from hnviz.scenarios import apply_scenario
+    from hnviz.experiments.compare import make_learner
+    from hnviz.data.scenarios import apply_scenario
 
     tasks = apply_scenario(hnviz.split_digits(), "cl3")
     tasks[0].y_train[7] = 2  # local labels are 0..1 (cl3 adds the task's class offset)

@@ -7,7 +7,7 @@ import torch
 
 import hnviz
 from hnviz import threads
-from hnviz.baselines import BaselineCL, BaselineConfig
+from hnviz.learners.baselines import BaselineCL, BaselineConfig
 
 
 class ThreadLog:
@@ -91,7 +91,7 @@ def test_a_fixed_count_repeats_bit_for_bit():
 
 
 def test_cli_threads_hold_for_its_learners_only(monkeypatch, tmp_path, capsys):
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     monkeypatch.setenv(threads.ENV, "auto")
     out = tmp_path / "run"
@@ -116,7 +116,7 @@ def test_sweep_trials_keep_their_reserved_count():
 
 
 def test_bench_contention_times_every_setting(capsys):
-    from hnviz.bench_contention import contention
+    from hnviz.bench.contention import contention
 
     res = contention(n_tasks=1, repeats=1, n_steps=20)
     assert set(res["seconds"]) == {f"default ({torch.get_num_threads()} threads)", "auto"}
@@ -135,7 +135,7 @@ def test_the_busy_process_ends_when_its_parent_is_gone(tmp_path):
     import sys
     import time
 
-    from hnviz.bench_contention import BUSY
+    from hnviz.bench.contention import BUSY
 
     pid_file = tmp_path / "pid"
     parent = subprocess.run(

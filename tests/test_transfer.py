@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.compare import compare
+from hnviz.experiments.compare import compare
 from hnviz.widgets import ForgettingDashboard
 
 

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from hnviz.vae import (build_decoder, build_encoder, decoder_params, encoder_params, sample,
+from hnviz.core.vae import (build_decoder, build_encoder, decoder_params, encoder_params, sample,
                        vae_loss)
 
 

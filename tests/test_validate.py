@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.cli import main
+from hnviz.cli.parser import main
 
 
 @pytest.mark.parametrize("field,value,match", [

@@ -230,7 +230,7 @@ def test_save_figures_good_options_and_one_path(run_dir, tmp_path):
     (["--task", "3"], "task = 3 is out of range (--task 3)"),
 ])
 def test_figures_command_names_the_option(run_dir, tmp_path, capsys, argv, words):
-    from hnviz.cli import main
+    from hnviz.cli.parser import main
 
     assert main(["figures", str(run_dir), "--out", str(tmp_path / "f"), *argv]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

@@ -10,7 +10,7 @@ from traitlets import TraitError  # noqa: E402
 
 import hnviz  # noqa: E402
 from hnviz import metrics  # noqa: E402
-from hnviz.analysis import embedding_landscape, evaluate_embeddings, interpolate  # noqa: E402
+from hnviz.results.analysis import embedding_landscape, evaluate_embeddings, interpolate  # noqa: E402
 from hnviz.widgets import (EmbeddingExplorer, ForgettingDashboard,  # noqa: E402
                            InterpolationExplorer, LiveTraining)
 
@@ -218,8 +218,8 @@ def test_widgets_on_saved_runs_run_no_training_code(saved, digits, monkeypatch):
 
     def no_training(*args, **kwargs):
         raise AssertionError("training code ran")
-    for target in ("hnviz.learner.HyperCL._partial_fit", "hnviz.baselines.BaselineCL._partial_fit",
-                   "hnviz.train.fit_task", "hnviz.train.train_step"):
+    for target in ("hnviz.learners.hypercl.HyperCL._partial_fit", "hnviz.learners.baselines.BaselineCL._partial_fit",
+                   "hnviz.core.train.fit_task", "hnviz.core.train.train_step"):
         monkeypatch.setattr(target, no_training)
     e = EmbeddingExplorer(saved["hnet"], resolution=5, n_samples=30)
     i = InterpolationExplorer(hnviz.load_run(saved["hnet"]), a=2, b=0)
@@ -323,7 +323,7 @@ def test_figures_command(saved, tmp_path):
 
 # ------------------------------------------------------------------- transfer
 def test_transfer_init_embedding_and_toy_variant(toy):
-    from hnviz.benchmarks import toy_variant
+    from hnviz.data.benchmarks import toy_variant
 
     new = toy_variant(toy, of=0, shift=0.3)
     assert new.task_id == 3 and new.n_tasks == 4

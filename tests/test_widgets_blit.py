@@ -61,7 +61,7 @@ def test_a_stale_background_is_not_reused(toy_learner):
 
 
 def test_bench_widgets_times_both_modes(capsys):
-    from hnviz.bench_widgets import slider_latency
+    from hnviz.bench.slider import slider_latency
 
     out = slider_latency(steps=4, n_steps=20)
     assert out["blit_ms"] > 0 and out["full_ms"] > 0

@@ -8,9 +8,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import hnviz  # noqa: E402
-from hnviz.plots import plot_continual, visible_drift  # noqa: E402
-from hnviz.stability import curves, drift_curves, earlier_mean  # noqa: E402
-from hnviz.train import Callback  # noqa: E402
+from hnviz.results.plots import plot_continual, visible_drift  # noqa: E402
+from hnviz.core.stability import curves, drift_curves, earlier_mean  # noqa: E402
+from hnviz.core.train import Callback  # noqa: E402
 from hnviz.widgets import ForgettingDashboard, LiveTraining  # noqa: E402
 
 

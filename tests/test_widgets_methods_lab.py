@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import hnviz
-from hnviz.stability import curves
+from hnviz.core.stability import curves
 from hnviz.widgets import MethodsLab
 from hnviz.widgets.lab_view import MSE_RANGE
 

@@ -9,10 +9,10 @@ import torch  # noqa: E402
 from traitlets import TraitError  # noqa: E402
 
 import hnviz  # noqa: E402
-from hnviz.compare import make_learner  # noqa: E402
-from hnviz.scenarios import apply_scenario  # noqa: E402
+from hnviz.experiments.compare import make_learner  # noqa: E402
+from hnviz.data.scenarios import apply_scenario  # noqa: E402
 from hnviz.widgets import ReplayExplorer  # noqa: E402
-from hnviz.widgets.replay import mosaic  # noqa: E402
+from hnviz.widgets.replay_explorer import mosaic  # noqa: E402
 
 SMALL = dict(n_steps=60, vae_hidden=(100,), rp_hnet_hidden=(32, 32), rp_chunk_size=500,
              tir_hidden=(100,), target_hidden=(100,))

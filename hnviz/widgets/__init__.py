@@ -1,7 +1,7 @@
 """Interactive analysis widgets for Jupyter (ipywidgets + matplotlib).
 
 Each widget is a small ``state`` (a traitlets ``HasTraits``: set its traits from code or
-through the controls), pure compute from :mod:`hnviz.analysis`, and a view that creates
+through the controls), pure compute from :mod:`hnviz.results.analysis`, and a view that creates
 its matplotlib artists once and updates their data. ``figure`` is the matplotlib figure;
 errors in callbacks (and runs that cannot be loaded) appear in ``output``, the widget's
 message area, and in ``errors``. Bad constructor arguments (a task out of the run's range,
@@ -22,7 +22,7 @@ the argument. A widget displays itself when it ends a cell.
 :func:`set_display` sets the widest figure (790 px: a 960 px notebook column or a 1280 px
 projector at 130 % zoom) and a ``font_scale`` for a projector, for widgets made after it.
 
-Widgets take a trained learner, a :class:`hnviz.runs.Run` or a run directory. Under
+Widgets take a trained learner, a :class:`hnviz.store.runs.Run` or a run directory. Under
 ``%matplotlib widget`` (ipympl) figures are interactive canvases (click the embedding
 plane to pick a point); under any other backend they are PNG images redrawn on change.
 """
@@ -33,7 +33,7 @@ from .interpolation import InterpolationExplorer, InterpolationState
 from .lab import ForgettingLab, LabSession, LabState
 from .live import LiveState, LiveTraining
 from .methods_lab import MethodsLab, MethodsSession
-from .replay import ReplayExplorer, ReplayState
+from .replay_explorer import ReplayExplorer, ReplayState
 from .view import projector, set_display
 
 __all__ = ["DashboardState", "EmbeddingExplorer", "EmbeddingState", "ForgettingDashboard",

@@ -11,14 +11,14 @@ from matplotlib.collections import LineCollection
 from matplotlib.ticker import MaxNLocator
 from traitlets import HasTraits, Int, TraitError, Tuple, Unicode, validate
 
-from .. import metrics
-from ..analysis import forgetting_curves
-from ..methods import DEFAULT_METHOD
-from ..plots import task_colors
-from ..runs import Run
-from ..stability import curves, earlier_mean, records, task_starts
-from .view import (AnalysisWidget, chance_lines, check_save_dir, check_task_trait, guarded,
-                   html_table, integer_ticks, learner_of, metric_label, metric_norm, save_figure)
+from ..core import metrics
+from ..results.analysis import forgetting_curves
+from ..learners.methods import DEFAULT_METHOD
+from ..results.plots import task_colors
+from ..store.runs import Run
+from ..core.stability import curves, earlier_mean, records, task_starts
+from .view import (AnalysisWidget, chance_lines, check_save_dir, check_task_trait, guarded, html_table,
+                   integer_ticks, learner_of, metric_label, metric_norm, save_figure)
 
 
 TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> column

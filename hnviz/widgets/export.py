@@ -5,9 +5,9 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..learner import HyperCL
-from ..runs import Run, load_run
-from ..validate import is_int, is_real
+from ..learners.hypercl import HyperCL
+from ..store.runs import Run, load_run
+from ..core.validate import is_int, is_real
 from .dashboard import ForgettingDashboard
 from .embedding import EmbeddingExplorer
 from .interpolation import InterpolationExplorer

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-from ..validate import is_int, is_real
+from ..core.validate import is_int, is_real
 
 __all__ = ["BASE_DPI", "DISPLAY", "DRAW_LOCK", "FigureView", "Throttle", "display_size",
            "drawing", "projector", "set_display", "wrap_titles"]

@@ -8,14 +8,13 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from traitlets import Float, HasTraits, Int, TraitError, validate
 
-from ..analysis import embedding_path, interpolate
-from ..plots import task_colors
-from ..tasks import Task
-from ..validate import check_real
+from ..results.analysis import embedding_path, interpolate
+from ..results.plots import task_colors
+from ..core.tasks import Task
+from ..core.validate import check_real
 from .net_panel import NetPanel, below
 from .view import (AnalysisWidget, check_steps, check_task_arg, check_task_range, check_task_trait,
-                   check_tasks, drawing, guarded, hypercl_of, metric_label, metric_norm,
-                   task_labels)
+                   check_tasks, drawing, guarded, hypercl_of, metric_label, metric_norm, task_labels)
 
 
 # --------------------------------------------------------- InterpolationExplorer
@@ -106,7 +105,7 @@ class InterpolationExplorer(AnalysisWidget):
         self.redraw()
 
     def embedding(self, alpha: float) -> np.ndarray:
-        """e(alpha) ``(E,)``, the point of :func:`hnviz.analysis.interpolate`'s path."""
+        """e(alpha) ``(E,)``, the point of :func:`hnviz.results.analysis.interpolate`'s path."""
         return embedding_path(self.learner, self.state.a, self.state.b, [alpha])[0]
 
     def _update_path(self) -> None:

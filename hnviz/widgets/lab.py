@@ -13,11 +13,11 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import Float, HasTraits, TraitError, validate
 
-from ..benchmarks import toy_regression
-from ..config import HyperCLConfig
-from ..learner import HyperCL
-from ..tasks import Task, task_list
-from ..validate import check_int, check_real
+from ..data.benchmarks import toy_regression
+from ..learners.config import HyperCLConfig
+from ..learners.hypercl import HyperCL
+from ..core.tasks import Task, task_list
+from ..core.validate import check_int, check_real
 from .lab_view import LabFigure
 from .live import LiveTraining
 from .run_control import RunControl

@@ -8,8 +8,8 @@ import numpy as np
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from ..plots import plot_toy_fits, task_colors, toy_fit_curves
-from ..tasks import Task
+from ..results.plots import plot_toy_fits, task_colors, toy_fit_curves
+from ..core.tasks import Task
 from .net_panel import bar_verts
 from .view import chance_lines, metric_label
 

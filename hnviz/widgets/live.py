@@ -9,14 +9,14 @@ from matplotlib.colors import LogNorm
 from matplotlib.gridspec import SubplotSpec
 from traitlets import Float, HasTraits, Int
 
-from ..plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
-from ..stability import curves, drift_curves, records
-from ..tasks import Task
-from ..train import Callback
-from ..validate import check_bool
+from ..results.plots import DRIFT_LABEL, DRIFT_TITLE, task_colors, visible_drift
+from ..core.stability import curves, drift_curves, records
+from ..core.tasks import Task
+from ..core.train import Callback
+from ..core.validate import check_bool
 from .figure_view import FigureView, Throttle
-from .view import (AnalysisWidget, check_interval, check_mse_range, drawing, guarded,
-                   integer_ticks, metric_label, metric_norm)
+from .view import (AnalysisWidget, check_interval, check_mse_range, drawing, guarded, integer_ticks,
+                   metric_label, metric_norm)
 
 
 LOSS_TITLE = "losses"

@@ -10,21 +10,21 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..base import ContinualLearner
-from ..benchmarks import toy_regression
-from ..config import HyperCLConfig
-from ..methods import REGISTRY, SHOWCASE, get_method
-from ..plots import task_colors
-from ..stability import curves, task_starts
-from ..tasks import Task, task_list
-from ..train import Callback
-from ..validate import check_int
+from ..learners.base import ContinualLearner
+from ..data.benchmarks import toy_regression
+from ..learners.config import HyperCLConfig
+from ..learners.methods import REGISTRY, SHOWCASE, get_method
+from ..results.plots import task_colors
+from ..core.stability import curves, task_starts
+from ..core.tasks import Task, task_list
+from ..core.train import Callback
+from ..core.validate import check_int
 from .figure_view import Throttle
 from .lab_view import MSE_RANGE
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import (chance_lines, check_interval, check_methods, check_seed, check_steps,
-                   check_tasks, drawing, guarded, metric_label)
+from .view import (chance_lines, check_interval, check_methods, check_seed, check_steps, check_tasks, drawing,
+                   guarded, metric_label)
 
 METHODS = SHOWCASE
 # what the lab can train: the methods of cl1 (it gives no scenario) on any task kind

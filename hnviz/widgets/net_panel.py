@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from matplotlib.collections import PolyCollection
 
-from ..analysis import evaluate_embeddings
-from ..learner import HyperCL
-from ..plots import task_colors
-from ..tasks import Task
+from ..results.analysis import evaluate_embeddings
+from ..learners.hypercl import HyperCL
+from ..results.plots import task_colors
+from ..core.tasks import Task
 from .view import metric_label
 
 

@@ -8,8 +8,8 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from ..tasks import Task
-from ..train import Callback
+from ..core.tasks import Task
+from ..core.train import Callback
 
 
 class TrainingStopped(Exception):

@@ -1,0 +1,331 @@
+"""MNIST and Fashion-MNIST from the standard IDX files (no torchvision, nothing pickled).
+
+A dataset is the four files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzip-compressed (``.gz``,
+preferred when both exist) or raw. :func:`load_dataset` looks for them in
+:func:`search_dirs` order and uses the first directory that holds all four:
+
+1. ``data_dir`` (its subfolder ``<name>``, then the directory itself),
+2. ``$HNVIZ_DATA`` (likewise),
+3. the user cache ``$XDG_CACHE_HOME/hnviz/<name>`` (default ``~/.cache/hnviz/<name>``),
+4. for Fashion-MNIST, Debian's ``/usr/share/datasets/fashion-mnist`` (package
+   ``dataset-fashion-mnist``).
+
+MNIST and Fashion-MNIST use the same file names: keep them in separate ``<name>`` folders.
+With ``download=True`` missing files are fetched from ``DATASETS[name]["mirrors"]`` (in
+order) into the cache, checked against the official MD5 and only then renamed into place.
+
+The MD5s are those of the files on the mirrors. Debian's copies hold the same IDX data but
+their gzip headers were rewritten when the package was built (file name dropped, time
+stamp reset), so their MD5s differ; local files are therefore checked by parsing
+(:func:`read_idx`), never by checksum.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import logging
+import math
+import os
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..io.safeio import atomic_write, read_regular
+
+log = logging.getLogger(__name__)
+
+BASENAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FILES = tuple(f"{b}.gz" for b in BASENAMES)
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
+ENV_VAR = "HNVIZ_DATA"
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+TIMEOUT_S = 60.0  # per HTTP request
+_IDX_UINT8 = 0x08
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# Read at call time: tests (or users behind a proxy) may replace "mirrors" and "md5".
+DATASETS: dict[str, dict[str, Any]] = {
+    "mnist": {
+        "title": "MNIST",
+        "format": "idx",
+        "files": FILES,
+        "mirrors": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+                    "https://storage.googleapis.com/cvdf-datasets/mnist/"],
+        "md5": {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+                "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+                "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
+        "system_dirs": (),
+        "debian_package": None,
+    },
+    "fashion_mnist": {
+        "title": "Fashion-MNIST",
+        "format": "idx",
+        "files": FILES,
+        "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        "md5": {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+                "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
+        "system_dirs": (DEBIAN_FASHION_MNIST,),
+        "debian_package": "dataset-fashion-mnist",
+    },
+}
+
+
+class DownloadError(OSError):
+    """Every mirror failed (network error or checksum mismatch) for one file."""
+
+
+def _canonical(name: str) -> str:
+    """``"Fashion-MNIST"`` -> ``"fashion_mnist"``; ValueError listing the choices if unknown."""
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+# ----------------------------------------------------------------------------- IDX files
+
+def _corrupt(path: Path, problem: str) -> ValueError:
+    """A ValueError naming ``path``, what is wrong with it and how to get a good copy."""
+    if any(path.is_relative_to(d) for spec in DATASETS.values() for d in spec["system_dirs"]):
+        fix = "reinstall the Debian package: sudo apt-get install --reinstall dataset-fashion-mnist"
+    else:
+        fix = ("delete it and download it again (hnviz.data.load_dataset(name, download=True)) "
+               "or copy a good one")
+    return ValueError(f"{path} is not a valid IDX file: {problem}; {fix}")
+
+
+MAX_IDX_BYTES = 2**30  # a dataset file, stored or unpacked (MNIST's largest is 47 MB)
+
+
+def _decompress(path: Path, raw: bytes) -> bytes:
+    """Gunzip ``raw`` if it is gzip data (checked by magic bytes, CRC and length), to at
+    most ``MAX_IDX_BYTES`` (a small file that would expand to more is refused)."""
+    if raw[:2] == _GZIP_MAGIC:
+        gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = gz.decompress(raw, MAX_IDX_BYTES + 1)
+        except zlib.error as e:
+            raise _corrupt(path, f"damaged or truncated gzip data ({e})") from e
+        if len(out) > MAX_IDX_BYTES or gz.unconsumed_tail:
+            raise _corrupt(path, f"its gzip data expands to more than {MAX_IDX_BYTES:,} bytes")
+        if not gz.eof:
+            raise _corrupt(path, "damaged or truncated gzip data (it ends early)")
+        return out
+    if path.suffix == ".gz":
+        raise _corrupt(path, "named .gz but not gzip-compressed")
+    return raw
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an unsigned-byte IDX file (gzip or raw); reads only, never writes.
+
+    Layout: ``00 00 08 <ndim>``, ``ndim`` big-endian int32 sizes, then exactly
+    ``prod(sizes)`` bytes. Returns a writable uint8 array of shape ``sizes``, e.g.
+    (60000, 28, 28) for images or (60000,) for labels. Any deviation (bad gzip, magic,
+    dtype code, truncated or over-long payload) raises ValueError naming ``path``.
+    """
+    path = Path(path)
+    data = _decompress(path, read_regular(path, MAX_IDX_BYTES, "dataset file"))
+    if len(data) < 4 or data[:2] != b"\x00\x00":
+        raise _corrupt(path, f"bad magic {data[:4].hex() or '(empty)'}, expected 000008<ndim>")
+    if data[2] != _IDX_UINT8:
+        raise _corrupt(path, f"dtype code 0x{data[2]:02x}, expected 0x08 (unsigned byte)")
+    ndim, header = data[3], 4 + 4 * data[3]
+    if ndim == 0 or len(data) < header:
+        raise _corrupt(path, f"header for {ndim} dimensions is incomplete ({len(data)} bytes)")
+    dims = tuple(int(d) for d in np.frombuffer(data, ">i4", count=ndim, offset=4))
+    if min(dims) < 0:
+        raise _corrupt(path, f"negative size in dimensions {dims}")
+    expected = math.prod(dims)
+    if len(data) - header != expected:
+        raise _corrupt(path, f"payload has {len(data) - header} bytes but dimensions {dims} "
+                             f"need {expected} (truncated or padded)")
+    out = np.empty(dims, dtype=np.uint8)
+    out.reshape(-1)[:] = np.frombuffer(memoryview(data)[header:], dtype=np.uint8)
+    return out
+
+
+# ----------------------------------------------------------------------------- locations
+
+def cache_dir(name: str) -> Path:
+    """Download target: ``$XDG_CACHE_HOME/hnviz/<name>`` or ``~/.cache/hnviz/<name>``."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return root / "hnviz" / _canonical(name)
+
+
+def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """Directories :func:`load_dataset` tries, in order (duplicates removed).
+
+    ``data_dir`` and ``$HNVIZ_DATA`` each contribute their subfolder ``<name>`` and then
+    themselves; then :func:`cache_dir`; then system copies (Debian's Fashion-MNIST).
+    """
+    name = _canonical(name)
+    dirs: list[Path] = []
+    for root in (data_dir, os.environ.get(ENV_VAR) or None):
+        if root is not None:
+            root = Path(root).expanduser()
+            dirs += [root / name, root]
+    dirs += [cache_dir(name), *DATASETS[name]["system_dirs"]]
+    return list(dict.fromkeys(dirs))
+
+
+def _find(directory: Path, basename: str) -> Path | None:
+    """``directory/basename.gz`` or ``directory/basename``, whichever exists first."""
+    for candidate in (directory / f"{basename}.gz", directory / basename):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _locate(dirs: list[Path]) -> list[Path] | None:
+    """The four files (train images, train labels, test images, test labels) of the first
+    directory in ``dirs`` that holds all of them, else None."""
+    for d in dirs:
+        found = [_find(d, b) for b in BASENAMES]
+        if all(found):
+            return found  # type: ignore[return-value]
+    return None
+
+
+def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
+    """FileNotFoundError listing each searched directory, what it lacks, and the fixes."""
+    spec = DATASETS[name]
+    lines = []
+    for d in dirs:
+        if d.is_dir():
+            state = "lacks " + ", ".join(b for b in BASENAMES if _find(d, b) is None)
+        else:
+            state = "does not exist"
+        lines.append(f"{d} ({state})")
+    fixes = [(f"hnviz.data.load_dataset({name!r}, download=True) downloads it into "
+              f"{cache_dir(name)}")]
+    if spec["debian_package"]:
+        fixes.append(f"sudo apt-get install {spec['debian_package']}")
+    fixes.append(f"put the four files in a directory and set {ENV_VAR}=<dir> (or pass data_dir)")
+    return FileNotFoundError(
+        f"{spec['title']} not found: no directory holds all of {', '.join(BASENAMES)} (.gz or "
+        f"raw).\nLooked in: " + "; ".join(lines) + "\nTo get it: " + "; or ".join(fixes))
+
+
+# ----------------------------------------------------------------------------- download
+
+def _fetch(url: str) -> bytes:
+    """The body of ``url`` (raises OSError / HTTPException on network or HTTP errors)."""
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        return response.read()
+
+
+def _download_file(name: str, filename: str, dest: Path) -> Path:
+    """Fetch ``filename`` from the mirrors in order; keep the first copy with the right MD5.
+
+    The body is verified in memory and then written with :func:`hnviz.io.safeio.atomic_write`
+    (temporary file in ``dest`` + rename), so a failure leaves no partial file behind.
+    """
+    expected = DATASETS[name]["md5"][filename]
+    reasons = []
+    for base in DATASETS[name]["mirrors"]:
+        url = base.rstrip("/") + "/" + filename
+        log.info("downloading %s", url)
+        try:
+            payload = _fetch(url)
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            reasons.append(f"{url}: {e}")
+            continue
+        digest = hashlib.md5(payload, usedforsecurity=False).hexdigest()
+        if digest != expected:
+            reasons.append(f"{url}: MD5 {digest} != expected {expected} ({len(payload)} bytes)")
+            continue
+        atomic_write(dest / filename, payload)
+        return dest / filename
+    tried = "\n  ".join(reasons) or "(no mirrors configured)"
+    raise DownloadError(f"could not download {filename} for {DATASETS[name]['title']}; "
+                        f"tried:\n  {tried}\nCheck the network or proxy, or put a copy with MD5 "
+                        f"{expected} in {dest} yourself")
+
+
+def download_dataset(name: str) -> Path:
+    """Download the files of ``name`` that :func:`cache_dir` lacks; returns that directory."""
+    name = _canonical(name)
+    dest = cache_dir(name)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the download directory {dest}: {e}; set XDG_CACHE_HOME "
+                      f"to a writable directory or download into {ENV_VAR} by hand") from e
+    for basename, filename in zip(BASENAMES, DATASETS[name]["files"], strict=True):
+        if _find(dest, basename) is None:
+            _download_file(name, filename, dest)
+    return dest
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _load_split(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, 28, 28) uint8 and labels (n,) int64 in 0..9, checked against each other."""
+    x, y = read_idx(images), read_idx(labels)
+    if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"{images} holds an array of shape {x.shape}, expected (n, 28, 28) "
+                         "images; is it the right file?")
+    if y.shape != (len(x),):
+        raise ValueError(f"{labels} holds shape {y.shape}, expected ({len(x)},) labels to match "
+                         f"{images.name}; the files come from different datasets")
+    if y.size and int(y.max()) >= N_CLASSES:
+        raise ValueError(f"{labels} has label {int(y.max())}, expected 0..{N_CLASSES - 1}; "
+                         "is it the right file?")
+    return x, y.astype(np.int64)
+
+
+def _stat_key(path: Path) -> tuple[str, int, int, int]:
+    """(resolved path, inode, mtime_ns, size): a changed or replaced file gets a new key."""
+    st = path.stat()
+    return str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def read_idx_dataset(paths: list[Path]) -> tuple[np.ndarray, ...]:
+    """x_train, y_train, x_test, y_test from a dataset's four IDX files (in ``FILES``'
+    order), each pair checked against the other."""
+    return (*_load_split(paths[0], paths[1]), *_load_split(paths[2], paths[3]))
+
+
+# a dataset's "format" names its reader: its "files", found in the search folders, in;
+# x_train, y_train, x_test, y_test out (a new format: a reader here and its datasets)
+READERS: dict[str, Callable[[list[Path]], tuple[np.ndarray, ...]]] = {"idx": read_idx_dataset}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(fmt: str, key: tuple[tuple[str, int, int, int], ...]) -> tuple[np.ndarray, ...]:
+    """Parse the files named in ``key`` (see :func:`_stat_key`) in ``fmt``; memoised."""
+    return READERS[fmt]([Path(k[0]) for k in key])
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Load ``"mnist"`` or ``"fashion_mnist"`` as ``(x_train, y_train, x_test, y_test)``.
+
+    Shapes: x_train (60000, 28, 28) uint8, y_train (60000,) int64, x_test (10000, 28, 28)
+    uint8, y_test (10000,) int64 (other counts are accepted for custom files). The first of
+    :func:`search_dirs` holding all four files wins; with ``download=True`` missing files are
+    downloaded into :func:`cache_dir` instead of raising FileNotFoundError. Parsed arrays
+    are cached in memory per file; each call returns fresh copies.
+    """
+    name = _canonical(name)
+    dirs = search_dirs(name, data_dir)
+    files = _locate(dirs)
+    if files is None:
+        if not download:
+            raise _not_found(name, dirs)
+        files = _locate([download_dataset(name)])
+        assert files is not None  # download_dataset fetched every missing file
+    arrays = _load_cached(DATASETS[name]["format"], tuple(_stat_key(p) for p in files))
+    return tuple(a.copy() for a in arrays)  # type: ignore[return-value]

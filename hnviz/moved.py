@@ -1,0 +1,92 @@
+"""Module paths of hnviz 0.4 and before, kept working: ``import hnviz.compare`` or
+``from hnviz.plots import ...`` load the module from its folder (``hnviz.experiments.compare``,
+``hnviz.results.plots``). New code should import from the folders (docs/architecture.md);
+``hnviz.data`` and ``hnviz.cli`` are packages now and re-export what those modules had."""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Any
+
+# old module (under hnviz) -> where it lives now
+MOVED = {
+    'validate': 'core.validate',
+    'threads': 'core.threads',
+    'devices': 'core.devices',
+    'metrics': 'core.metrics',
+    'tasks': 'core.tasks',
+    'targets': 'core.targets',
+    'hnets': 'core.hnets',
+    'lookahead': 'core.lookahead',
+    'regularizer': 'core.regularizer',
+    'penalties': 'core.penalties',
+    'train': 'core.train',
+    'stability': 'core.stability',
+    'outliers': 'core.outliers',
+    'vae': 'core.vae',
+    'replay': 'core.replay_model',
+    'config': 'learners.config',
+    'state': 'learners.learner_state',
+    'base': 'learners.base',
+    'task_inference': 'learners.task_inference',
+    'learner': 'learners.hypercl',
+    'baselines': 'learners.baselines',
+    'dgr': 'learners.dgr',
+    'transfer': 'learners.transfer',
+    'replay_quality': 'learners.replay_judge',
+    'safeio': 'io.safeio',
+    'lock': 'io.lock',
+    'outdir': 'io.outdir',
+    'scenarios': 'data.scenarios',
+    'benchmarks': 'data.benchmarks',
+    'checkpoint': 'store.checkpoint',
+    'runs': 'store.runs',
+    'analysis': 'results.analysis',
+    'plots': 'results.plots',
+    'tables': 'results.tables',
+    'experiment': 'experiments.experiment',
+    'compare': 'experiments.compare',
+    'sweep_checks': 'experiments.sweep_checks',
+    'sweep_spec': 'experiments.sweep_spec',
+    'sweep_trials': 'experiments.sweep_trials',
+    'sweep_ray': 'experiments.sweep_ray',
+    'sweeps': 'experiments.sweeps',
+    'bench': 'bench.step',
+    'bench_checkpoints': 'bench.checkpoints',
+    'bench_contention': 'bench.contention',
+    'bench_eval': 'bench.evaluation',
+    'bench_widgets': 'bench.slider',
+    'commands': 'cli.commands',
+    'widgets.replay': 'widgets.replay_explorer',
+}
+
+
+class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``hnviz.<old>`` and answers with the module at its new path (one module
+    object under both names: what one sets, the other sees)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        old = fullname[len("hnviz."):] if fullname.startswith("hnviz.") else None
+        if old not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: Any) -> ModuleType:
+        return importlib.import_module(f"hnviz.{MOVED[spec.name[len('hnviz.'):]]}")
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass  # loaded already, at its new path
+
+
+def install() -> None:
+    """Answer the old paths; those loaded already are entered directly (importing one
+    then leaves the package's attribute of that name as it is, e.g. the function
+    ``hnviz.experiments.compare``)."""
+    if not any(isinstance(f, MovedModules) for f in sys.meta_path):
+        sys.meta_path.append(MovedModules())
+    for old, new in MOVED.items():
+        if f"hnviz.{new}" in sys.modules:
+            sys.modules.setdefault(f"hnviz.{old}", sys.modules[f"hnviz.{new}"])
