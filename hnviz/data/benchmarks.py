@@ -235,7 +235,8 @@ class BenchmarkSpec:
     the toy), ``items(options)`` the inputs it holds (train + test, all tasks together)
     and ``copies`` the bytes each holds per input number (float32, plus a float32 target
     for regression), ``per_task_bytes`` what each task adds (a permutation per pixel),
-    ``metric`` what its tasks are scored by ("accuracy" or "mse")."""
+    ``metric`` what its tasks are scored by ("accuracy" or "mse"), ``preset`` the family of
+    config presets its runs use (``<preset>``, ``<preset>_fast``, ...; None: its name)."""
 
     name: str
     build: Callable[..., TaskSequence]
@@ -249,6 +250,7 @@ class BenchmarkSpec:
     copies: int = 4
     per_task_bytes: int = 0
     metric: str = "accuracy"
+    preset: str | None = None
 
     def options(self) -> tuple[str, ...]:
         fn = self.options_of or self.build

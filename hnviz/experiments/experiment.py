@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..learners.base import ContinualLearner
 from ..core.tasks import task_list
-from ..data.benchmarks import FAST_DATA, check_benchmark, from_spec, get_benchmark, get_spec
+from ..data.benchmarks import FAST_DATA, from_spec, get_benchmark, get_spec
 from ..store.checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir, clean_temporaries, is_final,
                                 latest_checkpoint, list_checkpoints, remove_checkpoints, restore)
 from ..learners.config import PRESETS
@@ -211,13 +211,13 @@ def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
 
 def preset_for(benchmark: str, fast: bool = False, preset: str | None = None) -> str:
     """The config preset of a benchmark: ``preset`` if given (it must be one of the
-    benchmark's own, named ``<benchmark>`` or ``<benchmark>_...``: another benchmark's
-    sizes and budget would be used silently), else ``<name>_fast`` with ``fast`` where one
-    exists, else the benchmark's name."""
-    check_benchmark(benchmark)
+    benchmark's own, named after its spec's ``preset`` — ``<p>`` or ``<p>_...``: another
+    benchmark's sizes and budget would be used silently), else ``<p>_fast`` with ``fast``
+    where one exists, else ``<p>`` (by default ``<p>`` is the benchmark's name)."""
+    family = get_spec(benchmark).preset or benchmark
     if preset is None:
-        return f"{benchmark}_fast" if fast and f"{benchmark}_fast" in PRESETS else benchmark
-    own = [p for p in PRESETS if p == benchmark or p.startswith(f"{benchmark}_")]
+        return f"{family}_fast" if fast and f"{family}_fast" in PRESETS else family
+    own = [p for p in PRESETS if p == family or p.startswith(f"{family}_")]
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; {benchmark}'s presets are "
                          f"{', '.join(own)}")
