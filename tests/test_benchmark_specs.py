@@ -14,6 +14,7 @@ from hnviz.experiments.experiment import build_benchmark
 PACKAGE = Path(__file__).resolve().parent.parent / "hnviz"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 SMALL = {"toy_regression": {}, "permuted_digits": {"n_tasks": 3}, "split_digits": {},
+         "rotated_digits": {"n_tasks": 3},
          "split_fashion_mnist": {"n_train": 300, "n_test": 200},
          "permuted_fashion_mnist": {"n_tasks": 2, "n_train": 300, "n_test": 200}}
 
@@ -82,3 +83,22 @@ def test_no_module_tests_a_benchmark_by_its_name():
         found += [f"{path.relative_to(PACKAGE)}:{line}"
                   for line in _name_tests(ast.parse(path.read_text()), set(SPECS))]
     assert not found, found
+
+
+def test_rotated_digits_turn_the_same_digits_and_run_with_their_spec_preset(tmp_path):
+    """A benchmark added with its builder and one spec: task 2 of 4 is task 0 turned by
+    180 degrees, and compare runs it with the preset family its spec names."""
+    import numpy as np
+
+    from hnviz.experiments.compare import compare
+    from hnviz.experiments.experiment import preset_for
+
+    tasks = build_benchmark("rotated_digits")
+    assert [t.meta["angle"] for t in tasks] == [0, 90, 180, 270]
+    upright = tasks[0].x_train.numpy().reshape(-1, 8, 8)
+    assert np.array_equal(np.rot90(upright, 2, axes=(1, 2)), tasks[2].x_train.numpy().reshape(-1, 8, 8))
+    assert preset_for("rotated_digits") == "permuted_digits"
+    summary = compare(tasks, preset_for("rotated_digits"), "cl2", ["hnet", "finetune"], [0],
+                      tmp_path / "cmp", progress=False, n_steps=150)
+    hnet, finetune = (summary["methods"][m]["average_final"]["mean"] for m in ("hnet", "finetune"))
+    assert hnet > 60 and finetune > 10  # ten classes: chance is 10 %

@@ -11,14 +11,15 @@ from typing import Any, Callable
 
 from .scenarios import apply_scenario
 from .sequences import (MAX_TASKS, TOY_FUNCTIONS, permuted_digits, permuted_fashion_mnist,
-                        permuted_mnist, split_digits, split_fashion_mnist, split_mnist,
-                        toy_regression, toy_variant)
+                        permuted_mnist, rotated_digits, split_digits, split_fashion_mnist,
+                        split_mnist, toy_regression, toy_variant)
 from ..core.tasks import TaskSequence
 from ..core.validate import is_int
 
 __all__ = ["BENCHMARKS", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS", "BenchmarkSpec",
            "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
-           "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "split_digits",
+           "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
+           "split_digits",
            "split_fashion_mnist", "split_mnist", "toy_regression", "toy_variant"]
 
 
@@ -84,6 +85,8 @@ SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     BenchmarkSpec("permuted_digits", permuted_digits, _DIGIT_SHAPE, _digit_items, n_tasks=10,
                   per_task_bytes=_PERMUTATION),
     BenchmarkSpec("split_digits", split_digits, _DIGIT_SHAPE, _digit_items),
+    BenchmarkSpec("rotated_digits", rotated_digits, _DIGIT_SHAPE, lambda opts: 0, n_tasks=4,
+                  per_task_bytes=1797 * 4, preset="permuted_digits"),  # a turned copy per task
     BenchmarkSpec("permuted_mnist", permuted_mnist, n_tasks=10, fast={"n_train": 10000},
                   per_task_bytes=_PERMUTATION, **_IMAGES),
     BenchmarkSpec("permuted_fashion_mnist", permuted_fashion_mnist, n_tasks=10,

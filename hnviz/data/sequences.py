@@ -137,6 +137,29 @@ def split_digits(seed: int = 0) -> TaskSequence:
     return TaskSequence("split_digits", tasks, {"name": "split_digits", "seed": seed})
 
 
+def rotated_digits(n_tasks: int = 4, seed: int = 0) -> TaskSequence:
+    """RotatedDigits: task t shows every digit turned by 360 t / ``n_tasks`` degrees
+    (t = 0: upright; bilinear, clipped to [0, 1]); 10 classes per task, inputs ``(N, 64)``.
+    A domain shift between tasks with the same labels (cl2 is its natural scenario).
+    Each task holds its own turned copy of the images."""
+    from scipy.ndimage import rotate
+
+    check_n_tasks(n_tasks)
+    x_tr, y_tr, x_te, y_te = _digits_split(check_seed(seed))
+
+    def turned(x: np.ndarray, angle: float) -> torch.Tensor:
+        out = rotate(x.reshape(-1, 8, 8), angle, axes=(1, 2), reshape=False, order=1)
+        return torch.from_numpy(np.clip(out, 0.0, 1.0).reshape(len(x), 64).astype(np.float32))
+
+    tasks = [Task(t, f"turned {360 * t / n_tasks:g} degrees", "classification",
+                  turned(x_tr, 360 * t / n_tasks), torch.from_numpy(y_tr),
+                  turned(x_te, 360 * t / n_tasks), torch.from_numpy(y_te), n_outputs=10,
+                  n_tasks=n_tasks, in_shape=(1, 8, 8), meta={"angle": 360 * t / n_tasks},
+                  class_offset=10 * t, n_classes_total=10 * n_tasks) for t in range(n_tasks)]
+    return TaskSequence(f"rotated_digits_{n_tasks}", tasks,
+                        {"name": "rotated_digits", "n_tasks": n_tasks, "seed": seed})
+
+
 def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
             padding: bool, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
     """MNIST-like images as float32 in [0, 1], flattened ``(N, 784)`` (``(N, 1024)`` padded
