@@ -9,10 +9,11 @@ from ..core.hnets import HNET_INITS, HNETS
 from ..core.outliers import OUTLIERS
 from ..core.regularizer import REG_TARGETS
 from ..core.targets import ACTIVATIONS, TARGETS
+from .task_inference import STRATEGIES
 from ..core.validate import check_bool, check_choice, check_int, check_real, check_sizes
 
 EMB_INITS = ("normal", "copy_previous")
-TASK_INFERENCE = ("entropy", "replay")
+TASK_INFERENCE = tuple(STRATEGIES)  # how HyperCL infers the task in cl2/cl3
 TIR_CURRENT = ("real", "reconstructed")  # what the task classifier sees of the current task
 
 

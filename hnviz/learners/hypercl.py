@@ -17,9 +17,9 @@ from ..core.hnets import HyperNet, build_hnet, count_params as count_hnet_params
 from ..core.outliers import exposure_loss
 from ..core.regularizer import RegTargets
 from ..core.stability import ContinualEval, weight_drift
-from ..core.replay_model import REPLAY_LOGS, ReplayModel, ReplayProgress
+from ..core.replay_model import ReplayModel
 from ..core.tasks import Task, dense, task_list
-from .task_inference import TaskInference
+from .task_inference import STRATEGIES, ByEntropy, TaskInference
 from ..core.train import StepRule, StepState, fit_task, load_step_state, step_state_tensors
 from ..core.threads import training_threads
 from ..core.validate import as_float_tensor
@@ -33,8 +33,10 @@ class HyperCL(TaskInference, ContinualLearner):
     ``embeddings_`` ``(T, E)``, ``history_`` (per task: ``task_loss``/``reg_loss`` per step
     and ``emb_trajectory``), ``matrix_`` R ``(T, T)`` with NaN for unseen, ``task_info_``;
     while a task trains, ``in_progress_`` (its :class:`hnviz.core.train.StepState`). With
-    ``task_inference="replay"`` (HNET+TIR) also ``replay_`` (:class:`hnviz.core.replay_model.ReplayModel`)
-    and, while a task trains, ``replay_progress_``.
+    ``inference_`` (its task-inference strategy, :mod:`hnviz.learners.task_inference`; with
+    ``task_inference="replay"``, HNET+TIR, ``replay_`` is its
+    :class:`hnviz.core.replay_model.ReplayModel`) and, while a task trains,
+    ``inference_progress_``.
     """
 
     kind, resumable = "hypercl", True
@@ -47,8 +49,8 @@ class HyperCL(TaskInference, ContinualLearner):
         self.embeddings_ = torch.zeros(0, self.config.emb_dim)
         self.inference_matrix_ = np.zeros((0, 0))  # task-inference accuracy (cl2/cl3)
         self.in_progress_: StepState | None = None
-        self.replay_: ReplayModel | None = None
-        self.replay_progress_: ReplayProgress | None = None
+        self.inference_: ByEntropy | None = None  # the task-inference strategy (cl2/cl3)
+        self.inference_progress_: Any = None  # its side of the task in progress
         self._init_embedding: torch.Tensor | None = None
 
     @property
@@ -56,25 +58,26 @@ class HyperCL(TaskInference, ContinualLearner):
         return int(self.embeddings_.shape[0])
 
     @property
+    def replay_(self) -> ReplayModel | None:
+        """HNET+TIR's replay model (of its strategy); None for other task inference."""
+        return None if self.inference_ is None else self.inference_.model
+
+    @property
     def trainable_params_(self) -> int:
         """Hypernetwork weights (theta, chunk embeddings included) plus task embeddings
-        (and, for HNET+TIR, the replay side's: :meth:`ReplayModel.count_params`)."""
-        extra = 0
-        if self.replay_ is not None:
-            extra = ReplayModel.count_params(self.config, self.target_.in_features,
+        (and the task-inference strategy's model: HNET+TIR's replay side)."""
+        extra = self.inference_.count_params(self.config, self.target_.in_features,
                                              self.target_.out_features, self.n_tasks_)
         return self.hnet_.num_params + self.embeddings_.numel() + extra
 
     @classmethod
     def described_params(cls, config: HyperCLConfig, layout: tuple[Any, ...],
                          n_tasks: int) -> int:
-        """Target template + hypernetwork + embeddings (+ the replay side of HNET+TIR),
-        by arithmetic alone."""
+        """Target template + hypernetwork + embeddings (+ the task-inference strategy's
+        model, e.g. the replay side of HNET+TIR), by arithmetic alone."""
         P = cls.target_params(config, layout)
-        extra = 0
-        if config.task_inference == "replay":
-            extra = ReplayModel.count_params(config, layout[0], layout[1], n_tasks,
-                                             templates=True)
+        extra = STRATEGIES[config.task_inference].count_params(config, layout[0], layout[1],
+                                                               n_tasks, templates=True)
         return P + count_hnet_params(config.hnet, config.emb_dim, P, config.hnet_hidden,
                                      config.chunk_size, config.chunk_emb_dim) \
             + n_tasks * config.emb_dim + extra
@@ -84,14 +87,13 @@ class HyperCL(TaskInference, ContinualLearner):
         self.hnet_ = build_hnet(cfg.hnet, cfg.emb_dim, self.target_.num_params, cfg.hnet_hidden,
                                 cfg.hnet_activation, cfg.chunk_size, cfg.chunk_emb_dim,
                                 cfg.hnet_init)
-        if cfg.task_inference == "replay":
-            self.replay_ = ReplayModel(cfg, self.target_.in_features, self.target_.out_features)
+        self.inference_ = STRATEGIES[cfg.task_inference](cfg, self.target_.in_features,
+                                                         self.target_.out_features)
 
     def _to_device(self) -> None:
         super()._to_device()
         self.hnet_.to(self.device_)
-        if self.replay_ is not None:
-            self.replay_.to(self.device_)
+        self.inference_.to(self.device_)
 
     def optimizers(self, emb: torch.nn.Parameter) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         """The two Adam optimizers of a task: theta (``config.lr``) and the task's
@@ -140,16 +142,16 @@ class HyperCL(TaskInference, ContinualLearner):
         try:
             self._task_started(task, resumed=state.step > 0)
             rule = StepRule(self.config.beta, self.config.lookahead, self.config.reg_subset)
-            rp = self.replay_progress_
+            rp = self.inference_progress_
             extra = None if rp is None else \
-                (lambda idx: self.replay_.step(rp, idx, self._class_probs))
+                (lambda idx: self.inference_.step(rp, idx, self._class_probs))
             history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
                                self.config.batch_size, self._on_step, self.progress, extra)
         finally:
-            self.in_progress_, self.replay_progress_ = None, None
+            self.in_progress_, self.inference_progress_ = None, None
         self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach().cpu()[None]])
         if rp is not None:
-            self.replay_.finish(rp)
+            self.inference_.finish(rp)
         self._finish_task(task, history)
 
     @torch.no_grad()
@@ -185,8 +187,7 @@ class HyperCL(TaskInference, ContinualLearner):
         reg = None
         if self.n_tasks_ > 0 and cfg.beta > 0:
             reg = RegTargets(self.hnet_, self.on_device(self.embeddings_), cfg.reg_targets)
-        if self.replay_ is not None:
-            self.replay_progress_ = self.replay_.start(task, self.gen_)
+        self.inference_progress_ = self.inference_.start(task, self.gen_)
         return self._step_state(task, emb, reg)
 
     @torch.no_grad()
@@ -206,7 +207,7 @@ class HyperCL(TaskInference, ContinualLearner):
         """The task loss plus outlier exposure (:func:`hnviz.core.outliers.exposure_loss`) where
         the task will be inferred by entropy (cl2/cl3, ``outliers`` set); else None."""
         cfg = self.config
-        if cfg.outliers == "none" or cfg.task_inference != "entropy" or task.scenario == "cl1":
+        if cfg.outliers == "none" or not self.inference_.outliers or task.scenario == "cl1":
             return None
         return exposure_loss(task, self.target_, self.head_of(task.task_id), self.gen_,
                              cfg.outlier_weight)
@@ -286,15 +287,14 @@ class HyperCL(TaskInference, ContinualLearner):
     def _weights(self, clone: bool = True) -> dict[str, torch.Tensor]:
         weights = {f"hnet.{n}": p.detach().clone() for n, p in self.hnet_.named_parameters()}
         weights["embeddings"] = self.embeddings_.clone() if clone else self.embeddings_
-        if self.replay_ is not None:
-            weights.update(self.replay_.weights())
+        weights.update(self.inference_.weights())
         return weights
 
     @staticmethod
     def is_weight(name: str) -> bool:
         """Whether a state tensor ``name`` belongs to the trained model (else to training)."""
-        return name.startswith(("hnet.", "rp.hnet.", "rp.encoder.")) or name in (
-            "embeddings", "rp.embeddings", "tir.body", "tir.heads")
+        return name.startswith("hnet.") or name == "embeddings" or \
+            any(s.is_weight(name) for s in STRATEGIES.values())
 
     def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
         theta = {k[len("hnet."):]: v.clone() for k, v in weights.items() if k.startswith("hnet.")}
@@ -308,11 +308,10 @@ class HyperCL(TaskInference, ContinualLearner):
             got = "no embeddings" if emb is None else f"embeddings of shape {tuple(emb.shape)}"
             raise StateError(f"holds {got}, expected {want} (its tasks and emb_dim)")
         self.embeddings_ = emb.to("cpu", copy=copy)
-        if self.replay_ is not None:
-            try:
-                self.replay_.load_weights(weights, want[0])
-            except ValueError as e:
-                raise StateError(str(e)) from e
+        try:
+            self.inference_.load_weights(weights, want[0])
+        except ValueError as e:
+            raise StateError(str(e)) from e
 
     def state_dict(self) -> LearnerState:
         """The learner (and the task in progress, during training) as a LearnerState."""
@@ -321,8 +320,8 @@ class HyperCL(TaskInference, ContinualLearner):
         s = self.in_progress_
         if s is not None:
             state.meta["step"], state.meta["sampler_pos"] = s.step, s.sampler.pos
-            rp = self.replay_progress_
-            extra = {} if rp is None else self.replay_.progress_tensors(rp)
+            rp = self.inference_progress_
+            extra = {} if rp is None else self.inference_.progress_tensors(rp)
             if self.continual_ is not None:
                 extra.update(self.continual_.tensors())
             state.training.update(to_cpu({**step_state_tensors(s), **extra}))
@@ -365,13 +364,12 @@ class HyperCL(TaskInference, ContinualLearner):
             reg = RegTargets(self.hnet_, self.on_device(self.embeddings_), cfg.reg_targets,
                              theta_star=star)
         s = self._step_state(task, emb, reg)
-        logs = ("task_loss", "reg_loss") + (REPLAY_LOGS if self.replay_ is not None else ())
+        logs = ("task_loss", "reg_loss") + self.inference_.logs
         try:
             load_step_state(s, state.tensor, step, state.meta["sampler_pos"], cfg.batch_size,
                             logs)
-            if self.replay_ is not None:
-                self.replay_progress_ = self.replay_.restore(task, self.gen_, state.tensor,
-                                                             step, cfg.batch_size)
+            self.inference_progress_ = self.inference_.restore(task, self.gen_, state.tensor,
+                                                               step, cfg.batch_size)
             if cfg.eval_every:
                 self.continual_ = ContinualEval([*self.tasks_, task], cfg.eval_samples,
                                                 self.device_)

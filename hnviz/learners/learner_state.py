@@ -11,6 +11,7 @@ import torch
 
 from ..core import metrics
 from ..core.validate import check_int
+from .task_inference import STRATEGIES
 
 
 class StateError(ValueError):
@@ -148,7 +149,8 @@ def history_bytes(config: Any, n_tasks: int) -> int:
     plus 1 MiB of headers. Bounded by :func:`max_params` numbers; raises
     :class:`StateError` above it."""
     steps = getattr(config, "n_steps", 0)
-    logs = 7 if getattr(config, "task_inference", None) == "replay" else 4
+    strategy = STRATEGIES.get(getattr(config, "task_inference", None))
+    logs = 4 + (len(strategy.logs) if strategy is not None else 0)
     per_task = logs * steps + (steps + 2) * getattr(config, "emb_dim", 0)  # numbers, <= 8 bytes
     every = getattr(config, "eval_every", 0)
     if every:

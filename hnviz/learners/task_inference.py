@@ -1,19 +1,128 @@
-"""Which task an input belongs to, when the task id is not given (cl2/cl3): HNET+ENT
-(the task whose net is most certain, by predictive entropy) or HNET+TIR (a classifier
-trained on replayed samples, :mod:`hnviz.core.replay_model`). A mixin of :class:`hnviz.HyperCL`."""
+"""Which task an input belongs to, when the task id is not given (cl2/cl3).
+
+A :class:`hnviz.HyperCL` is composed with one strategy, ``STRATEGIES[config.task_inference]``:
+:class:`ByEntropy` (HNET+ENT: the task whose net is most certain) or :class:`ByReplay`
+(HNET+TIR: a classifier trained on replayed samples, :mod:`hnviz.core.replay_model`). A
+strategy may train a model of its own in lockstep with the hypernetwork (``start``,
+``step``, ``finish``), and owns that model's tensors in the learner's state. A new way to
+infer the task is a subclass and one entry in ``STRATEGIES``. :class:`TaskInference` is
+the learner's side (a mixin of HyperCL): every task net's outputs and entropies, labels
+without a task id."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from ..core.replay_model import REPLAY_LOGS, ReplayModel
 from ..core.tasks import Task
+
+
+class ByEntropy:
+    """HNET+ENT: the task whose net's prediction has the lowest entropy; trains nothing
+    of its own. ``outliers``: outlier exposure applies (it calibrates the entropies)."""
+
+    name, logs, outliers = "entropy", (), True
+    model: Any = None  # the model it trains besides the hypernetwork
+
+    def __init__(self, config: Any, in_features: int, n_classes: int):
+        self.config = config
+
+    @staticmethod
+    def count_params(config: Any, in_features: int, n_classes: int, n_tasks: int,
+                     templates: bool = False) -> int:
+        """Numbers its model adds after ``n_tasks`` tasks, by arithmetic."""
+        return 0
+
+    def to(self, device: torch.device) -> None:
+        pass
+
+    def start(self, task: Task, gen: torch.Generator) -> Any:
+        """Its side of ``task`` at the task's start (None: nothing to train)."""
+        return None
+
+    def step(self, progress: Any, idx: torch.Tensor, class_probs: Callable) -> dict[str, float]:
+        return {}
+
+    def finish(self, progress: Any) -> None:
+        pass
+
+    def infer(self, x: torch.Tensor, entropy: torch.Tensor, n_tasks: int) -> torch.Tensor:
+        """Task ids ``(N,)`` of inputs ``x`` ``(N, D)`` given every task net's entropies
+        ``(T, N)``."""
+        return entropy.argmin(0)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    @staticmethod
+    def is_weight(name: str) -> bool:
+        return False
+
+    def load_weights(self, weights: dict[str, torch.Tensor], n_tasks: int) -> None:
+        pass
+
+    def progress_tensors(self, progress: Any) -> dict[str, torch.Tensor]:
+        return {}
+
+    def restore(self, task: Task, gen: torch.Generator, tensor: Callable, step: int,
+                batch_size: int) -> Any:
+        return None
+
+
+class ByReplay(ByEntropy):
+    """HNET+TIR: the replay model's task classifier names the task; the replay model
+    (:class:`hnviz.core.replay_model.ReplayModel`) trains one step per hypernetwork step."""
+
+    name, logs, outliers = "replay", REPLAY_LOGS, False
+
+    def __init__(self, config: Any, in_features: int, n_classes: int):
+        super().__init__(config, in_features, n_classes)
+        self.model = ReplayModel(config, in_features, n_classes)
+
+    count_params = staticmethod(ReplayModel.count_params)
+
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+
+    def start(self, task: Task, gen: torch.Generator) -> Any:
+        return self.model.start(task, gen)
+
+    def step(self, progress: Any, idx: torch.Tensor, class_probs: Callable) -> dict[str, float]:
+        return self.model.step(progress, idx, class_probs)
+
+    def finish(self, progress: Any) -> None:
+        self.model.finish(progress)
+
+    def infer(self, x: torch.Tensor, entropy: torch.Tensor, n_tasks: int) -> torch.Tensor:
+        return self.model.infer(x, n_tasks)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return self.model.weights()
+
+    @staticmethod
+    def is_weight(name: str) -> bool:
+        return name.startswith(("rp.hnet.", "rp.encoder.")) or name in (
+            "rp.embeddings", "tir.body", "tir.heads")
+
+    def load_weights(self, weights: dict[str, torch.Tensor], n_tasks: int) -> None:
+        self.model.load_weights(weights, n_tasks)
+
+    def progress_tensors(self, progress: Any) -> dict[str, torch.Tensor]:
+        return self.model.progress_tensors(progress)
+
+    def restore(self, task: Task, gen: torch.Generator, tensor: Callable, step: int,
+                batch_size: int) -> Any:
+        return self.model.restore(task, gen, tensor, step, batch_size)
+
+
+STRATEGIES: dict[str, type[ByEntropy]] = {s.name: s for s in (ByEntropy, ByReplay)}
 
 
 class TaskInference:
     """Task inference for a fitted hypernetwork learner (``embeddings_``, ``target_``,
-    ``device_weights``, ``on_device``, ``config.ent_temperature`` and, for HNET+TIR,
-    ``replay_``)."""
+    ``device_weights``, ``on_device``, ``config.ent_temperature`` and its strategy
+    ``inference_``)."""
 
     @torch.no_grad()
     def task_outputs(self, x: Any, chunk: int = 4096) -> torch.Tensor:
@@ -40,10 +149,7 @@ class TaskInference:
         """Inferred task ids ``(N,)``, entropies ``(T, N)`` and the outputs ``(T, N, out)``."""
         outs = self.task_outputs(x)
         entropy = self.entropies(outs)
-        if self.config.task_inference == "replay":
-            t_hat = self.replay_.infer(self.check_x(x), self.n_tasks_)
-        else:
-            t_hat = entropy.argmin(0)
+        t_hat = self.inference_.infer(self.check_x(x), entropy, self.n_tasks_)
         return t_hat, entropy, outs
 
     def infer_task(self, x: Any) -> tuple[torch.Tensor, torch.Tensor]:
