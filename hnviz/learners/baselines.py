@@ -24,13 +24,13 @@ import torch
 
 from .base import ContinualLearner
 from .learner_state import StateError
-from .config import MAX_STEPS, PRESETS, ConfigMixin
+from .config import PRESETS, ConfigMixin
 from ..core.lookahead import adam
 from ..core.penalties import MergedQuadratic, PathIntegral, fisher_diagonal
 from ..core.targets import ACTIVATIONS, TARGETS
 from ..core.tasks import Task, dense
 from ..core.train import BatchSampler, run_steps, task_loss
-from ..core.validate import check_bool, check_choice, check_int, check_real, check_sizes, is_real
+from ..core.validate import is_real
 
 METHODS = ("finetune", "ewc", "online_ewc", "si", "joint", "dgr")
 
@@ -69,28 +69,16 @@ class BaselineConfig(ConfigMixin):
     eval_samples: int = 100
 
     def __post_init__(self) -> None:
-        def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
-            object.__setattr__(self, name, value)
-
-        fix("target_hidden", check_sizes("target_hidden", self.target_hidden))
-        fix("vae_hidden", check_sizes("vae_hidden", self.vae_hidden))
-        check_choice("method", self.method, METHODS)
-        check_choice("target network", self.target, TARGETS)
-        check_choice("activation", self.target_activation, ACTIVATIONS)
-        fix("multi_head", check_bool("multi_head", self.multi_head))
-        for name in ("batch_size", "fisher_samples", "vae_latent", "eval_samples"):
-            fix(name, check_int(name, getattr(self, name)))
-        fix("n_steps", check_int("n_steps", self.n_steps, 1, MAX_STEPS))
-        fix("eval_every", check_int("eval_every", self.eval_every, 0, MAX_STEPS))
-        for name in ("ewc_lambda", "si_c"):
-            fix(name, check_real(name, getattr(self, name), allow_lo=True))
-        fix("lr", check_real("lr", self.lr))
-        fix("si_xi", check_real("si_xi", self.si_xi))
-        fix("distill_temperature", check_real("distill_temperature", self.distill_temperature))
+        self.normalise(sizes=("target_hidden", "vae_hidden"),
+                       choices=(("method", "method", METHODS), ("target", "target network", TARGETS),
+                                ("target_activation", "activation", ACTIVATIONS)),
+                       bools=("multi_head",),
+                       ints=("batch_size", "fisher_samples", "vae_latent", "eval_samples"),
+                       weights=("ewc_lambda", "si_c"), reals=("lr", "si_xi", "distill_temperature"))
         if not is_real(self.online_gamma) or not 0 <= self.online_gamma <= 1:
             raise ValueError(f"online_gamma must be in [0, 1], got {self.online_gamma!r}; 1 "
                              "keeps all old Fisher")
-        fix("online_gamma", float(self.online_gamma))
+        object.__setattr__(self, "online_gamma", float(self.online_gamma))
 
     @classmethod
     def _presets(cls) -> dict[str, "BaselineConfig"]:

@@ -46,6 +46,33 @@ class ConfigMixin:
             raise ValueError(f"unknown config field(s) {sorted(unknown)} in saved config")
         return cls(**data)
 
+    def normalise(self, sizes: tuple[str, ...] = (), choices: tuple[tuple, ...] = (),
+                  bools: tuple[str, ...] = (), ints: tuple[str, ...] = (),
+                  reals: tuple[str, ...] = (), weights: tuple[str, ...] = (),
+                  optional: tuple[str, ...] = ()) -> None:
+        """Check fields and store them normalised (tuples, plain int/float) on this frozen
+        dataclass: ``sizes`` (layer sizes), ``choices`` ((field, what, allowed), ...),
+        ``bools``, ``ints`` (>= 1), ``reals`` (> 0), ``weights`` (>= 0); ``optional``
+        ints or reals may be None. ``n_steps`` and ``eval_every`` are always checked."""
+        def fix(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        for name in sizes:
+            fix(name, check_sizes(name, getattr(self, name)))
+        for name, what, allowed in choices:
+            check_choice(what, getattr(self, name), allowed)
+        for name in bools:
+            fix(name, check_bool(name, getattr(self, name)))
+        fix("n_steps", check_int("n_steps", getattr(self, "n_steps"), 1, MAX_STEPS))
+        fix("eval_every", check_int("eval_every", getattr(self, "eval_every"), 0, MAX_STEPS))
+        for kind, names in ((check_int, ints), (check_real, reals), (check_real, weights)):
+            for name in names:
+                value = getattr(self, name)
+                if value is None and name in optional:
+                    continue
+                fix(name, kind(name, value, allow_lo=True) if names is weights
+                    else kind(name, value))
+
     @classmethod
     def preset(cls, name: str, **changes: Any) -> Any:
         """A named preset, optionally with ``changes`` applied."""
@@ -124,40 +151,21 @@ class HyperCLConfig(ConfigMixin):
     eval_samples: int = 100
 
     def __post_init__(self) -> None:
-        def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
-            object.__setattr__(self, name, value)
-
-        for name in ("target_hidden", "hnet_hidden", "vae_hidden", "rp_hnet_hidden", "tir_hidden"):
-            fix(name, check_sizes(name, getattr(self, name)))
-        check_choice("target network", self.target, TARGETS)
-        check_choice("hnet kind", self.hnet, HNETS)
-        check_choice("activation", self.target_activation, ACTIVATIONS)
-        check_choice("activation", self.hnet_activation, ACTIVATIONS)
-        check_choice("emb_init", self.emb_init, EMB_INITS)
-        check_choice("hnet_init", self.hnet_init, HNET_INITS)
-        check_choice("reg_targets", self.reg_targets, REG_TARGETS)
-        check_choice("task_inference", self.task_inference, TASK_INFERENCE)
-        check_choice("outliers", self.outliers, OUTLIERS)
-        check_choice("tir_current", self.tir_current, TIR_CURRENT)
-        for name in ("multi_head", "lookahead"):
-            fix(name, check_bool(name, getattr(self, name)))
-        for name in ("emb_dim", "chunk_size", "chunk_emb_dim", "batch_size",
-                     "vae_latent", "rp_chunk_size", "rp_emb_dim", "eval_samples"):
-            fix(name, check_int(name, getattr(self, name)))
-        fix("n_steps", check_int("n_steps", self.n_steps, 1, MAX_STEPS))
-        fix("eval_every", check_int("eval_every", self.eval_every, 0, MAX_STEPS))
-        if self.reg_subset is not None:
-            fix("reg_subset", check_int("reg_subset", self.reg_subset))
-        fix("beta", check_real("beta", self.beta, allow_lo=True))
-        fix("lr", check_real("lr", self.lr))
-        fix("ent_temperature", check_real("ent_temperature", self.ent_temperature))
-        for name in ("outlier_weight", "rp_beta"):
-            fix(name, check_real(name, getattr(self, name), allow_lo=True))
-        for name in ("rp_lr", "tir_lr"):
-            fix(name, check_real(name, getattr(self, name)))
-        if self.emb_lr is not None:
-            fix("emb_lr", check_real("emb_lr", self.emb_lr))
-
+        self.normalise(
+            sizes=("target_hidden", "hnet_hidden", "vae_hidden", "rp_hnet_hidden", "tir_hidden"),
+            choices=(("target", "target network", TARGETS), ("hnet", "hnet kind", HNETS),
+                     ("target_activation", "activation", ACTIVATIONS),
+                     ("hnet_activation", "activation", ACTIVATIONS),
+                     ("emb_init", "emb_init", EMB_INITS), ("hnet_init", "hnet_init", HNET_INITS),
+                     ("reg_targets", "reg_targets", REG_TARGETS),
+                     ("task_inference", "task_inference", TASK_INFERENCE),
+                     ("outliers", "outliers", OUTLIERS), ("tir_current", "tir_current", TIR_CURRENT)),
+            bools=("multi_head", "lookahead"),
+            ints=("emb_dim", "chunk_size", "chunk_emb_dim", "batch_size", "vae_latent",
+                  "rp_chunk_size", "rp_emb_dim", "eval_samples", "reg_subset"),
+            weights=("beta", "outlier_weight", "rp_beta"),
+            reals=("lr", "ent_temperature", "rp_lr", "tir_lr", "emb_lr"),
+            optional=("reg_subset", "emb_lr"))
 
     def check_task(self, task: Any) -> None:
         """HNET+TIR and outlier exposure need classification tasks (outliers: of images

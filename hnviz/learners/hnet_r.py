@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import BASELINE_PRESETS, BaselineCL
-from .config import MAX_STEPS, PRESETS, ConfigMixin
+from .config import PRESETS, ConfigMixin
 from .dgr import DGR, active_outputs, distill_loss
 from ..core.lookahead import adam
 from ..core.regularizer import REG_TARGETS
@@ -37,10 +37,10 @@ from .learner_state import StateError
 from ..core.targets import ACTIVATIONS, TARGETS
 from ..core.tasks import Task
 from ..core.train import BatchSampler, run_steps, task_loss
-from ..core.validate import check_bool, check_choice, check_int, check_real, check_sizes
 from ..core.vae import sample
 
 REPLAY_TARGETS = ("task", "all")
+CURRENT_INPUTS = ("real", "reconstructed")  # what the classifier sees of the current task
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class HNetRConfig(ConfigMixin):
     batch_size: int = 32
     distill_temperature: float = 2.0
     replay_targets: str = "all"
+    current_inputs: str = "real"
     vae_latent: int = 20
     vae_hidden: tuple[int, ...] = (400, 400)
     rp_hnet_hidden: tuple[int, ...] = (64, 64)
@@ -79,26 +80,18 @@ class HNetRConfig(ConfigMixin):
         return HNetR.kind
 
     def __post_init__(self) -> None:
-        def fix(name: str, value: Any) -> None:  # normalised (tuples, plain int/float)
-            object.__setattr__(self, name, value)
-
-        for name in ("target_hidden", "vae_hidden", "rp_hnet_hidden"):
-            fix(name, check_sizes(name, getattr(self, name)))
-        check_choice("target network", self.target, TARGETS)
-        check_choice("activation", self.target_activation, ACTIVATIONS)
-        check_choice("reg_targets", self.reg_targets, REG_TARGETS)
-        check_choice("replay_targets", self.replay_targets, REPLAY_TARGETS)
-        for name in ("multi_head", "lookahead"):
-            fix(name, check_bool(name, getattr(self, name)))
-        for name in ("batch_size", "vae_latent", "rp_chunk_size", "rp_emb_dim", "eval_samples"):
-            fix(name, check_int(name, getattr(self, name)))
-        fix("n_steps", check_int("n_steps", self.n_steps, 1, MAX_STEPS))
-        fix("eval_every", check_int("eval_every", self.eval_every, 0, MAX_STEPS))
-        if self.reg_subset is not None:
-            fix("reg_subset", check_int("reg_subset", self.reg_subset))
-        fix("rp_beta", check_real("rp_beta", self.rp_beta, allow_lo=True))
-        for name in ("lr", "rp_lr", "distill_temperature"):
-            fix(name, check_real(name, getattr(self, name)))
+        self.normalise(
+            sizes=("target_hidden", "vae_hidden", "rp_hnet_hidden"),
+            choices=(("target", "target network", TARGETS),
+                     ("target_activation", "activation", ACTIVATIONS),
+                     ("reg_targets", "reg_targets", REG_TARGETS),
+                     ("replay_targets", "replay_targets", REPLAY_TARGETS),
+                     ("current_inputs", "current_inputs", CURRENT_INPUTS)),
+            bools=("multi_head", "lookahead"),
+            ints=("batch_size", "vae_latent", "rp_chunk_size", "rp_emb_dim", "eval_samples",
+                  "reg_subset"),
+            weights=("rp_beta",), reals=("lr", "rp_lr", "distill_temperature"),
+            optional=("reg_subset",))
 
     @classmethod
     def _presets(cls) -> dict[str, "HNetRConfig"]:
@@ -203,6 +196,8 @@ class HNetR(BaselineCL):
         """One classifier step on the batch ``x`` ``(B, D)``, ``y`` ``(B,)`` and, after the
         first task, ``ceil(B / t)`` inputs decoded from each earlier task's embedding."""
         opt.zero_grad(set_to_none=True)
+        if self.config.current_inputs == "reconstructed":
+            x = self._reconstructed(x, rp)
         loss = task_loss("classification", self.target_(x, self.theta_)[:, :active], y)
         replay = x.new_zeros(())
         if old is not None:
@@ -221,6 +216,14 @@ class HNetR(BaselineCL):
         loss.backward()
         opt.step()
         return {"task_loss": loss.item(), "reg_loss": replay.item()}
+
+    @torch.no_grad()
+    def _reconstructed(self, x: torch.Tensor, rp: ReplayProgress) -> torch.Tensor:
+        """The batch ``x`` ``(B, D)`` as the current task's VAE reconstructs it (encoder
+        mean, then the decoder the replay hypernetwork generates for the task)."""
+        model = self.replay_
+        w = model.hnet(rp.state.emb[None])[0]
+        return torch.sigmoid(model.decoder(model.encoder(x).chunk(2, dim=-1)[0], w))
 
     def _task_distill(self, theta_old: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor,
                       T: float) -> torch.Tensor:
