@@ -28,7 +28,7 @@ def test_train_writes_metrics(tmp_path):
 def test_beta_zero_and_bad_tasks(tmp_path):
     res = subprocess.run([sys.executable, "-m", "hnviz", "train", "--benchmark", "toy_regression",
                           "--tasks", "5", "--out", str(tmp_path)], capture_output=True, text=True)
-    assert res.returncode == 2 and "--tasks applies to permuted benchmarks only" in res.stderr
+    assert res.returncode == 2 and "--tasks applies to permuted_digits, rotated_digits, permuted_mnist, permuted_fashion_mnist only" in res.stderr
 
 
 def test_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):

@@ -127,7 +127,7 @@ BAD = [  # (argv with {t} for the temporary folder, words the message must hold[
     (TOY + ["--out", "{t}/x", "--preset", "nope"], "unknown preset 'nope'"),
     (TOY + ["--out", "{t}/x", "--preset", "permuted_digits_100"], "made for another benchmark"),
     (TOY + ["--out", "{t}/x", "--fast"], "--fast applies to the 28x28 benchmarks"),
-    (TOY + ["--out", "{t}/x", "--tasks", "5"], "--tasks applies to permuted benchmarks only"),
+    (TOY + ["--out", "{t}/x", "--tasks", "5"], "--tasks applies to permuted_digits, rotated_digits, permuted_mnist, permuted_fashion_mnist only"),
     (TOY + ["--out", "{t}/x", "--checkpoint-every", "0"], "checkpoint_every must be"),
     (TOY + ["--out", "{t}/x", "--threads", "abc"], "--threads"),
     (TOY + ["--out", "{t}/x", "--device", "tpu"], "tpu"),

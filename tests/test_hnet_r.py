@@ -117,3 +117,21 @@ def test_mistakes_are_named():
         HNetRConfig(replay_targets="some")
     with pytest.raises(ValueError, match="HNET\\+R needs classification tasks"):
         HNetR(HNetRConfig(n_steps=2)).fit(hnviz.toy_regression())
+
+
+def test_reconstructed_current_inputs_are_the_current_vae_output(fitted, cl3_tasks):
+    """``current_inputs="reconstructed"``: the classifier sees sigmoid(decoder(mu)) with
+    the decoder the replay hypernetwork generates for the task in progress."""
+    learner = make_learner("hnet_r", "split_digits", "cl3", 0, False, n_steps=3,
+                           current_inputs="reconstructed")
+    learner.partial_fit(cl3_tasks[0])
+    rp = learner.replay_.start(cl3_tasks[1], learner.gen_)
+    x = cl3_tasks[1].x_train[:7]
+    got = learner._reconstructed(x, rp)
+    model = learner.replay_
+    with torch.no_grad():
+        w = model.hnet(rp.state.emb[None])[0]
+        mu = model.encoder(x)[:, :model.config.vae_latent]
+        want = torch.sigmoid(model.decoder(mu, w))
+    assert got.shape == x.shape and torch.allclose(got, want)
+    assert float((got - x).abs().mean()) > 0.01  # not the images themselves

@@ -191,24 +191,22 @@ _DIGITS = HyperCLConfig(
     hnet="chunked", hnet_hidden=(64, 64), hnet_activation="relu",
     emb_dim=16, chunk_size=2000, chunk_emb_dim=16,
     beta=0.05, lr=1e-3, n_steps=1000, batch_size=64)
-# 100 tasks need a wider hypernetwork (seed 0, 300 steps, target 100-100: hidden 100-100 with
-# beta 0.2 reached 85 % final average, 200-200 with beta 0.3 90 %).
+# 100 tasks need a wider hypernetwork (docs/results.md, "Speed").
 _WIDE_HNET = _DIGITS.replace(hnet_hidden=(200, 200), emb_dim=32, chunk_emb_dim=32,
                              beta=0.3, n_steps=300)
 # PermutedDigits-100 (docs/results.md, "Speed"): a 64-64-10 target (4,810 weights, 3 chunks)
-# keeps 100 tasks better than 64-100-100-10 (seed 0, 300 steps: 95.4 % against 90.6 %) with
-# 3 chunks per task instead of 9 to regularize; 150 steps per task suffice (93.4 %, seeds 0-2).
+# keeps 100 tasks better than 64-100-100-10, with 3 chunks per task instead of 9 to
+# regularize; 150 steps per task suffice.
 _DIGITS_100 = _WIDE_HNET.replace(target_hidden=(64,), n_steps=150)
-# The compressive regime (docs/results.md, "Compression"): a wide target (64-2000-10,
-# 150,010 weights) from a hypernetwork of 31,778 weights and 32 per task (ratio 0.21 with
-# 10 tasks). Its first hidden layer (256) is where the task embedding enters: that width,
-# not the total size, lets new tasks be learned while the regularizer pins theta.
+# The compressive regime (docs/results.md, "Compression"): a wide target (64-2000-10)
+# from a hypernetwork with fewer weights than it. Its first hidden layer (256) is where
+# the task embedding enters: that width, not the total size, lets new tasks be learned
+# while the regularizer pins theta.
 _DIGITS_COMPRESSIVE = _DIGITS.replace(target_hidden=(2000,), hnet_hidden=(256, 32),
                                       emb_dim=32, chunk_size=250, chunk_emb_dim=8)
 # Target 400-400 as the paper's SplitMNIST net: wider nets also make task inference by
-# entropy work far better on SplitDigits cl3 (60 % vs 25 % with 100-100). Outlier exposure
-# (shuffled blocks, used in cl2/cl3 by entropy) lifts SplitDigits cl3 from 49.6 +- 9.5 %
-# to 81.7 +- 0.8 % with 1000 steps per task (83.1 +- 4.9 % with 600; seeds 0-2).
+# entropy work far better on SplitDigits cl3, and outlier exposure (shuffled blocks, used
+# in cl2/cl3 by entropy) lifts it further (docs/results.md, "Class-incremental learning").
 _SPLIT_DIGITS = _DIGITS.replace(target_hidden=(400, 400), multi_head=True, n_steps=1000,
                                 outliers="blocks")
 # The paper's MNIST settings (docs/paper.md); use padding=True on the PermutedMNIST data.
@@ -224,8 +222,7 @@ PRESETS: dict[str, HyperCLConfig] = {
     # labs and the docs: a tanh target (sigmoid units sit on the cubic's straight-line-fit
     # plateau, MSE ~0.03, for 1000s of steps), the whole training set as one batch, Adam
     # 2e-2 and beta 0.1 (the regularizer gets fewer steps to pull the old tasks back).
-    # docs/results.md, "The quick toy": final MSE <= 0.01 on all 3 tasks in 20 of seeds
-    # 0-19 (worst 0.0082; beta 0.05: 19 of 20); beta 0.001 forgets task 1.
+    # How often it fits all three tasks: docs/results.md, "The quick toy".
     "toy_regression_quick": HyperCLConfig(hnet_init="pytorch", target_activation="tanh",
                                           batch_size=100, lr=2e-2, beta=0.1, n_steps=1500),
     "permuted_digits": _DIGITS,
@@ -244,12 +241,11 @@ PRESETS: dict[str, HyperCLConfig] = {
     # CPU-sized ("fast") presets for 28x28 images: minutes, not hours, on 2 cores.
     "permuted_mnist_fast": _DIGITS.replace(batch_size=128),
     "permuted_mnist_100_fast": _WIDE_HNET.replace(n_steps=500, batch_size=128),
-    # 28x28 class-incremental (SplitFashionMNIST seed 0, cl3): at lr 1e-3 the hypernetwork's
-    # shared-head nets collapsed to the newest task (50 %); 2.5e-4 trains them. HNET+TIR's
-    # replay side needs a larger latent code and replay hypernetwork for 784 pixels
-    # (latent 20, replay hnet 64-64: 61.5 %; latent 50, 100-100: 70.1 %), and its classifier
-    # the current task as reconstructed (as real images: 59.6 %). On the 8x8 digits real
-    # images are better (94.3 % against 85.0 %, seed 0): their reconstructions are blurred.
+    # 28x28 class-incremental (docs/results.md, "Class-incremental learning"): at lr 1e-3
+    # the hypernetwork's shared-head nets collapsed to the newest task; 2.5e-4 trains them.
+    # HNET+TIR's replay side needs a larger latent code and replay hypernetwork for 784
+    # pixels, and its classifier the current task as reconstructed (on the 8x8 digits real
+    # images are better: their reconstructions are blurred).
     "split_mnist_fast": _SPLIT_DIGITS.replace(n_steps=500, batch_size=128, lr=2.5e-4,
                                               vae_latent=50, rp_hnet_hidden=(100, 100),
                                               tir_current="reconstructed"),
@@ -257,18 +253,16 @@ PRESETS: dict[str, HyperCLConfig] = {
 # Fashion-MNIST uses the MNIST settings.
 PRESETS.update({name.replace("mnist", "fashion_mnist"): cfg for name, cfg in list(PRESETS.items())
                 if "mnist" in name and name != "permuted_mnist_100"})
-# The compressive regime on 28x28 images (examples/compression_fashion_400.yaml): target
-# 784-400-400-10 (478,410 weights) from 104,696 hypernetwork weights and 32 per task (ratio
-# 0.22 with 10 tasks; 79.5 % final over seeds 0-3, 2.9 points below the best
-# non-compressive point, 1.1 points forgetting); chunks of 2000, lr 0.0012 (about 0.048 / h2).
+# The compressive regime on 28x28 images (examples/compression_fashion_400.yaml; its
+# results: docs/results.md, "Compression"): target 784-400-400-10 from fewer hypernetwork
+# weights than it; chunks of 2000, lr 0.0012 (about 0.048 / h2).
 PRESETS["permuted_fashion_mnist_compressive"] = PRESETS["permuted_fashion_mnist_fast"].replace(
     target_hidden=(400, 400), hnet_hidden=(256, 40), emb_dim=32, chunk_size=2000,
     chunk_emb_dim=8, lr=0.0012)
 # 100 tasks on real 28x28 images (docs/results.md, "Long sequences on real images"): target
-# 784-100-100-10 (89,610 weights), a wide hypernetwork [256, 128] (ratio 3.4) at learning
-# rate 0.032 / h2 as in the compression sweep; 16 random earlier tasks regularized per
-# step (all of them cost twice the time by task 100 for the same accuracy at 30 tasks);
-# beta 0.2 (seed 0: 76.8 % final, 3.9 points forgetting; beta 0.05: 74.1 %, 8.0).
+# 784-100-100-10, a wide hypernetwork [256, 128] at learning rate 0.032 / h2 as in the
+# compression sweep; 16 random earlier tasks regularized per step (all of them cost
+# twice the time by task 100 for the same accuracy at 30 tasks); beta 0.2.
 PRESETS["permuted_fashion_mnist_100"] = PRESETS["permuted_fashion_mnist_fast"].replace(
     target_hidden=(100, 100), hnet_hidden=(256, 128), emb_dim=32, chunk_size=2000,
     chunk_emb_dim=8, beta=0.2, lr=2.5e-4, n_steps=1000, reg_subset=16)

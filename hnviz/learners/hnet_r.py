@@ -14,9 +14,11 @@ its own copy from the task's start (DGR's distillation, :func:`hnviz.learners.dg
 
 In cl3 a replayed input's task is known: ``replay_targets="task"`` keeps the old copy's
 probabilities on that task's classes only (renormalised); "all" (the default) keeps
-every class seen so far, as DGR must (SplitDigits cl3, seeds 0-1: 96.9 % with "all",
-96.0 % with "task", seeds 0-2). The replay hypernetwork trains on the same
-batches, one step per classifier step.
+every class seen so far, as DGR must. ``current_inputs="reconstructed"`` shows the
+classifier the current task as the current VAE reconstructs it, so that sharp against
+blurred cannot stand for new against old classes (docs/results.md, "HNET+R", compares
+these settings). The replay hypernetwork trains on the same batches, one step per
+classifier step.
 """
 from __future__ import annotations
 
