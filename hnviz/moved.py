@@ -1,7 +1,8 @@
 """Module paths of hnviz 0.4 and before, kept working: ``import hnviz.compare`` or
 ``from hnviz.plots import ...`` load the module from its folder (``hnviz.experiments.compare``,
 ``hnviz.results.plots``). New code should import from the folders (docs/architecture.md);
-``hnviz.data`` and ``hnviz.cli`` are packages now and re-export what those modules had."""
+``hnviz.data``, ``hnviz.cli`` and ``hnviz.bench`` are packages now and give the names
+those modules had. Names removed since: docs/changelog.md."""
 from __future__ import annotations
 
 import importlib
@@ -54,7 +55,6 @@ MOVED = {
     'sweep_trials': 'experiments.sweep_trials',
     'sweep_ray': 'experiments.sweep_ray',
     'sweeps': 'experiments.sweeps',
-    'bench': 'bench.step',
     'bench_checkpoints': 'bench.checkpoints',
     'bench_contention': 'bench.contention',
     'bench_eval': 'bench.evaluation',
@@ -74,11 +74,18 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         return importlib.util.spec_from_loader(fullname, self)
 
+    def __init__(self) -> None:
+        self.specs: dict[str, Any] = {}  # a module's own spec, by its name
+
     def create_module(self, spec: Any) -> ModuleType:
-        return importlib.import_module(f"hnviz.{MOVED[spec.name[len('hnviz.'):]]}")
+        module = importlib.import_module(f"hnviz.{MOVED[spec.name[len('hnviz.'):]]}")
+        self.specs[module.__name__] = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        pass  # loaded already, at its new path
+        """Loaded already, at its new path; the import machinery has just set the module's
+        ``__spec__`` to the old path's: give it back its own (reload, relative imports)."""
+        module.__spec__ = self.specs.pop(module.__name__, module.__spec__)
 
 
 def install() -> None:

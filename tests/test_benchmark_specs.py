@@ -102,3 +102,21 @@ def test_rotated_digits_turn_the_same_digits_and_run_with_their_spec_preset(tmp_
                       tmp_path / "cmp", progress=False, n_steps=150)
     hnet, finetune = (summary["methods"][m]["average_final"]["mean"] for m in ("hnet", "finetune"))
     assert hnet > 60 and finetune > 10  # ten classes: chance is 10 %
+
+
+def test_a_custom_sequence_compares_and_a_saved_unknown_name_is_one_line(tmp_path):
+    """compare() of a sequence that is no registered benchmark writes its table; a saved
+    spec naming an unknown benchmark is a ValueError (the CLI's one line), not a KeyError."""
+    import hnviz
+    from hnviz.core.tasks import TaskSequence
+    from hnviz.data.benchmarks import from_spec
+    from hnviz.experiments.sweep_spec import check_spec
+
+    toy = hnviz.toy_regression()
+    mine = TaskSequence("mine", list(toy.tasks), {"name": "mine"})
+    hnviz.compare(mine, "toy_regression_quick", "cl1", ["finetune"], [0], tmp_path / "c",
+                  progress=False, n_steps=5)
+    assert "final avg MSE" in (tmp_path / "c" / "table.md").read_text()
+    with pytest.raises(ValueError, match="unknown benchmark 'nope'"):
+        from_spec({"name": "nope"}, trusted=False)
+    assert check_spec({"benchmark": "rotated_digits"})["preset"] == "permuted_digits"

@@ -1,4 +1,4 @@
-"""HNET+R (hnviz.hnet_r): a classifier trained on replay from a regularized replay
+"""HNET+R (hnviz.learners.hnet_r): a classifier trained on replay from a regularized replay
 hypernetwork; what it keeps, its loss against a plain loop, its files."""
 import json
 
@@ -135,3 +135,11 @@ def test_reconstructed_current_inputs_are_the_current_vae_output(fitted, cl3_tas
         want = torch.sigmoid(model.decoder(mu, w))
     assert got.shape == x.shape and torch.allclose(got, want)
     assert float((got - x).abs().mean()) > 0.01  # not the images themselves
+
+
+def test_replay_analysis_of_an_hnet_r_run_says_what_it_lacks(fitted):
+    from hnviz.results.analysis import tir_probabilities
+
+    with pytest.raises(ValueError, match="no replay model with a task classifier"):
+        tir_probabilities(fitted, torch.zeros(2, 64))
+    assert fitted.penalty() is None and HNetR().config.multi_head is False

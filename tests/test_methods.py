@@ -1,4 +1,4 @@
-"""The method registry (hnviz.methods): one entry per method, read by every caller; the
+"""The method registry (hnviz.learners.methods): one entry per method, read by every caller; the
 learners it builds are those of the settings each method had before it existed."""
 import ast
 from pathlib import Path
@@ -44,8 +44,8 @@ def test_each_method_builds_what_it_built_before_the_registry(preset, scenario):
 def test_scenarios_and_defaults_come_from_the_registry():
     assert default_methods("cl1") == ["hnet", "finetune", "ewc", "online_ewc", "si", "joint"]
     assert set(default_methods("cl3")) == set(REGISTRY)
-    with pytest.raises(ValueError, match="hnet_tir, dgr infer what cl2/cl3 hide and do not "
-                                         "run in cl1; use --scenario cl2 or cl3"):
+    with pytest.raises(ValueError, match="hnet_tir, dgr are made for what cl2/cl3 hide and do "
+                                         "not run in cl1; use --scenario cl2 or cl3"):
         check_scenario_methods(["hnet", "hnet_tir", "dgr"], "cl1")
     with pytest.raises(ValueError, match="unknown method 'lwf'; choose from hnet, hnet_tir"):
         check_methods(["hnet", "lwf"])

@@ -199,7 +199,7 @@ def run_steps(task: Task, n_steps: int, step_fn: Callable[[int], dict[str, float
                leave=False, disable=not progress, mininterval=0.5, initial=start,
                total=n_steps)
     for step in bar:
-        tick()  # the thread count for this step (hnviz.threads)
+        tick()  # the thread count for this step (hnviz.core.threads)
         logs = step_fn(step)
         if not all(np.isfinite(v) for v in logs.values()):
             bar.close()

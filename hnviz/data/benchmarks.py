@@ -13,10 +13,10 @@ from .scenarios import apply_scenario
 from .sequences import (MAX_TASKS, TOY_FUNCTIONS, permuted_digits, permuted_fashion_mnist,
                         permuted_mnist, rotated_digits, split_digits, split_fashion_mnist,
                         split_mnist, toy_regression, toy_variant)
-from ..core.tasks import TaskSequence
+from ..core.tasks import Task, TaskSequence  # Task: hnviz.benchmarks.Task of 0.2 still works
 from ..core.validate import is_int
 
-__all__ = ["BENCHMARKS", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS", "BenchmarkSpec",
+__all__ = ["BENCHMARKS", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS", "BenchmarkSpec", "Task",
            "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
            "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
            "split_digits",
@@ -155,6 +155,7 @@ def max_data_bytes() -> float:
 def _check_untrusted(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """A saved spec made safe to build: no download, at most ``UNTRUSTED_MAX_TASKS`` tasks
     and ``$HNVIZ_MAX_DATA_GB`` (default 8) GB of data."""
+    check_benchmark(name)
     spec = {**spec, "download": False} if "download" in spec else spec
     n_tasks = spec.get("n_tasks", 1)
     if is_int(n_tasks) and n_tasks > UNTRUSTED_MAX_TASKS:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..learners.base import ContinualLearner
-from ..data.benchmarks import get_spec
+from ..data.benchmarks import SPECS
 from ..store.checkpoint import latest_checkpoint
 from .experiment import check_same_run, train_into
 from ..io.lock import run_lock
@@ -106,7 +106,7 @@ def row_of(learner: ContinualLearner, wall_seconds: float,
            "trainable_params": learner.trainable_params_, "wall_seconds": wall_seconds}
     if "task_inference" in s:
         row["task_inference"] = s["task_inference"]["average_final"]
-    for key in ("stability_gap", "gap_recovery"):  # with eval_every (hnviz.stability)
+    for key in ("stability_gap", "gap_recovery"):  # with eval_every (hnviz.core.stability)
         row[key] = s.get(key)
     return row
 
@@ -216,7 +216,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
     methods = summary["methods"]
     keys = [k for k in COLUMNS if k not in ("stability_gap", "gap_recovery")
             or any((st.get(k) or {}).get("mean") is not None for st in methods.values())]
-    mse = summary.get("metric", get_spec(summary["benchmark"]["name"]).metric) == "mse"
+    name = summary["benchmark"]["name"]  # summaries written before "metric" was: by benchmark
+    mse = (summary.get("metric") or (SPECS[name].metric if name in SPECS else "accuracy")) == "mse"
     digits = {"wall_seconds": 1, **({k: 4 for k in ("average_final", "during", "bwt",
                                                      "forgetting", "fwt", "transfer_mean")}
                                     if mse else {})}

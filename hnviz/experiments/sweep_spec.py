@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.benchmarks import BENCHMARKS, options
+from ..data.benchmarks import BENCHMARKS, get_spec, options
 from .compare import make_learner
 from ..learners.methods import DEFAULT_METHOD, get_method
 from ..learners.config import PRESETS
@@ -141,7 +141,7 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown benchmark_options {unknown} for {out['benchmark']}; it "
                          f"takes {', '.join(options(out['benchmark'])) or 'none'}")
     out["scenario"] = check_scenario(out.get("scenario", "cl1"))
-    out.setdefault("preset", out["benchmark"])
+    out.setdefault("preset", get_spec(out["benchmark"]).preset or out["benchmark"])
     check_choice("preset", out["preset"], tuple(PRESETS))
     out["methods"] = check_method_list(out.get("methods", [DEFAULT_METHOD]))
     out["seeds"] = check_seeds(out.get("seeds", [0]))

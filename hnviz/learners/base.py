@@ -48,7 +48,7 @@ class ContinualLearner(Stateful):
         # torch threads while training: N, "auto" or None ($HNVIZ_THREADS, else "auto")
         self.threads = None if threads is None else check_threads(threads)
         # where it trains and predicts: "cpu", "cuda[:N]", "mps", "auto" or None
-        # ($HNVIZ_DEVICE, else the CPU; hnviz.devices); resolved when the model is built
+        # ($HNVIZ_DEVICE, else the CPU; hnviz.core.devices); resolved when the model is built
         self.device = None if device is None else check_device(device)
         self.device_ = torch.device("cpu")
         self._reset()

@@ -65,13 +65,12 @@ class ConfigMixin:
             fix(name, check_bool(name, getattr(self, name)))
         fix("n_steps", check_int("n_steps", getattr(self, "n_steps"), 1, MAX_STEPS))
         fix("eval_every", check_int("eval_every", getattr(self, "eval_every"), 0, MAX_STEPS))
-        for kind, names in ((check_int, ints), (check_real, reals), (check_real, weights)):
+        for names, check in ((ints, check_int), (reals, check_real),
+                             (weights, lambda n, v: check_real(n, v, allow_lo=True))):
             for name in names:
                 value = getattr(self, name)
-                if value is None and name in optional:
-                    continue
-                fix(name, kind(name, value, allow_lo=True) if names is weights
-                    else kind(name, value))
+                if value is not None or name not in optional:
+                    fix(name, check(name, value))
 
     @classmethod
     def preset(cls, name: str, **changes: Any) -> Any:

@@ -61,7 +61,7 @@ class DGR(BaselineCL):
                  progress: bool = True, callbacks: Any = (), threads: int | str | None = None,
                  device: Any = None):
         if isinstance(config, str):
-            config = self.config_class.preset(config, method="dgr")
+            config = self.config_class.preset(config, method="dgr", multi_head=False)
         super().__init__(config, random_state, progress, callbacks, threads, device)
         if self.config.method != "dgr" or self.config.multi_head:
             raise ValueError(f"DGR needs method='dgr' and one shared head (multi_head=False, "

@@ -130,6 +130,8 @@ class HNetR(BaselineCL):
     def __init__(self, config: Any = "split_digits", random_state: int | None = 0,
                  progress: bool = True, callbacks: Any = (), threads: int | str | None = None,
                  device: Any = None):
+        if isinstance(config, str):  # a preset: one shared head (cl2/cl3)
+            config = self.config_class.preset(config, multi_head=False)
         super().__init__(config, random_state, progress, callbacks, threads, device)
         if self.config.multi_head:
             raise ValueError("HNET+R trains one shared head (multi_head=False, cl2/cl3), got "
@@ -244,6 +246,10 @@ class HNetR(BaselineCL):
             soft = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
         logp = torch.log_softmax(self.target_(fake, self.theta_)[:, :active] / T, dim=-1)
         return T * T * F.kl_div(logp, soft, reduction="batchmean")
+
+    def penalty(self, theta: torch.Tensor | None = None) -> None:
+        """None: HNET+R protects the classifier by replay, not by a penalty on weights."""
+        return None
 
     def _active(self, info: dict[str, Any]) -> int:
         return active_outputs(info, self.target_.out_features)

@@ -172,5 +172,6 @@ def check_scenario_methods(methods: Sequence[str], scenario: str) -> None:
     bad = [m for m in methods if scenario not in get_method(m).scenarios]
     if bad:
         where = sorted({s for m in bad for s in get_method(m).scenarios})
-        raise ValueError(f"method(s) {', '.join(bad)} infer what cl2/cl3 hide and do not run "
-                         f"in {scenario}; use --scenario {' or '.join(where)}, or leave them out")
+        raise ValueError(f"method(s) {', '.join(bad)} are made for what cl2/cl3 hide and do "
+                         f"not run in {scenario}; use --scenario {' or '.join(where)}, or leave "
+                         "them out")

@@ -266,8 +266,9 @@ def tir_probabilities(learner: HyperCL, x: Any) -> np.ndarray:
 
 def replay_model(learner: Any) -> Any:
     """The replay model of an HNET+TIR learner, or a ValueError saying what to train."""
-    if getattr(learner, "replay_", None) is None:
-        raise ValueError("this run has no replay model: train it with "
+    replay = getattr(learner, "replay_", None)
+    if replay is None or not replay.classifier:  # HNET+R's replay model names no task
+        raise ValueError("this run has no replay model with a task classifier: train it with "
                          "task_inference='replay' (HNET+TIR, compare's method 'hnet_tir')")
     learner.check_fitted()
     return learner.replay_
