@@ -69,3 +69,39 @@ def test_explorer_needs_a_replay_run(tir):
     plain.fit(tir[1])
     w = ReplayExplorer(plain)
     assert w.errors and "task_inference='replay'" in w.errors[0]
+
+
+def test_colour_images_are_drawn_in_colour_and_grey_ones_as_before():
+    """RGB inputs (3, H, W) make an (H', W', 3) picture, each pixel its three channels;
+    one-channel inputs the grey picture of their only channel."""
+    rng = np.random.default_rng(0)
+    rgb = rng.random((4, 3 * 2 * 5))  # 4 images of (3, 2, 5)
+    pic = mosaic(rgb, (3, 2, 5), rows=2)
+    assert pic.shape == (2 * 3 - 1, 2 * 6 - 1, 3)
+    second = rgb[1].reshape(3, 2, 5)  # column 0, row 1
+    assert np.array_equal(pic[3:5, 0:5], second.transpose(1, 2, 0))
+    assert np.all(pic[2, :] == 0.5)  # the gap between rows
+    grey = rng.random((2, 16))
+    assert np.array_equal(mosaic(grey, (1, 4, 4), rows=1)[:, :4], grey[0].reshape(4, 4))
+
+
+def test_the_explorer_draws_a_colour_run_in_colour():
+    """An HNET+TIR run on tiny RGB images (3, 4, 4): both pictures have three channels."""
+    from hnviz.core.tasks import Task, TaskSequence
+
+    g = torch.Generator().manual_seed(0)
+    tasks = []
+    for t in range(2):
+        x = torch.rand(64, 48, generator=g) * 0.5 + 0.5 * t  # tasks differ in brightness
+        y = torch.randint(0, 2, (64,), generator=g)
+        tasks.append(Task(t, f"rgb {t}", "classification", x, y, x[:16], y[:16], n_outputs=2,
+                          n_tasks=2, in_shape=(3, 4, 4), class_offset=2 * t,
+                          n_classes_total=4))
+    seq = apply_scenario(TaskSequence("rgb", tasks, {"name": "rgb"}), "cl3")
+    learner = make_learner("hnet_tir", "split_digits", "cl3", 0, False, n_steps=10,
+                           vae_hidden=(20,), rp_hnet_hidden=(8,), rp_chunk_size=200,
+                           tir_hidden=(20,), target_hidden=(20,), outliers="none").fit(seq)
+    w = ReplayExplorer(learner, a=0, b=1, n=4)
+    assert w.errors == []
+    assert w.gallery.get_array().shape == (4 * 5 - 1, 2 * 5 - 1, 3)
+    assert w.now.get_array().shape == (2 * 5 - 1, 2 * 5 - 1, 3)

@@ -32,16 +32,30 @@ class ReplayState(InterpolationState):
         return proposal["value"]
 
 
+def colours(shape: tuple[int, ...]) -> int:
+    """Colour channels a picture of inputs of ``shape`` ``(C, H, W)`` shows: 3 for RGB
+    images, else 1 (grey: the first channel)."""
+    return 3 if len(shape) == 3 and shape[0] == 3 else 1
+
+
+def blank(rows: int, cols: int, shape: tuple[int, ...]) -> np.ndarray:
+    """A grey picture of ``rows`` x ``cols`` inputs of ``shape`` (see :func:`mosaic`)."""
+    h, w, c = shape[-2], shape[-1], colours(shape)
+    size = (rows * (h + 1) - 1, cols * (w + 1) - 1)
+    return np.full(size + ((3,) if c == 3 else ()), 0.5)
+
+
 def mosaic(images: np.ndarray, shape: tuple[int, ...], rows: int) -> np.ndarray:
     """Images ``(k, D)`` (``k`` a multiple of ``rows``, column by column) as one picture
-    ``(rows * H, cols * W)`` (first channel; one pixel of gap in 0.5 grey)."""
+    ``(rows * H, cols * W)``, ``(rows * H, cols * W, 3)`` for RGB inputs ``(3, H, W)``
+    (other inputs: their first channel; one pixel of gap in 0.5 grey)."""
     h, w = shape[-2], shape[-1]
-    cols = len(images) // rows
-    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), 0.5)
+    out = blank(rows, len(images) // rows, shape)
     for k, img in enumerate(images):
         c, r = divmod(k, rows)
+        planes = img.reshape(-1, h, w)
         out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = \
-            img.reshape(-1, h, w)[0]
+            np.clip(planes.transpose(1, 2, 0), 0, 1) if out.ndim == 3 else planes[0]
     return out
 
 
@@ -89,13 +103,10 @@ class ReplayExplorer(AnalysisWidget):
         fig = self.new_figure((11, 4.0))
         grid = fig.add_gridspec(1, 3, width_ratios=[max(len(self.columns), 2), 1.3, 1.6])
         self.ax_gallery, self.ax_now, self.ax_tir = (fig.add_subplot(g) for g in grid)
-        h, w = self.shape[-2], self.shape[-1]
         side = int(np.ceil(np.sqrt(self.n)))
-        self.gallery = self.ax_gallery.imshow(
-            np.zeros((rows * (h + 1) - 1, len(self.columns) * (w + 1) - 1)),
-            cmap="gray", vmin=0, vmax=1)
-        self.now = self.ax_now.imshow(np.zeros((side * (h + 1) - 1, side * (w + 1) - 1)),
-                                      cmap="gray", vmin=0, vmax=1)
+        self.gallery = self.ax_gallery.imshow(blank(rows, len(self.columns), self.shape),
+                                              cmap="gray", vmin=0, vmax=1)
+        self.now = self.ax_now.imshow(blank(side, side, self.shape), cmap="gray", vmin=0, vmax=1)
         for ax in (self.ax_gallery, self.ax_now):
             ax.set_yticks([])
         self.ax_now.set_xticks([])
