@@ -56,7 +56,7 @@ if _signalled:
 
 
 def __getattr__(name: str) -> object:
-    """``hnviz.learners.hypercl``, ``hnviz.results.plots``, ... (module paths of 0.4) as attributes."""
+    """``hnviz.learner``, ``hnviz.plots``, ... (module paths of 0.4) as attributes."""
     from .moved import MOVED
     if name in MOVED:
         import importlib

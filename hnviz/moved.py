@@ -68,14 +68,14 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``hnviz.<old>`` and answers with the module at its new path (one module
     object under both names: what one sets, the other sees)."""
 
+    def __init__(self) -> None:
+        self.specs: dict[str, Any] = {}  # a module's own spec, by its name
+
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         old = fullname[len("hnviz."):] if fullname.startswith("hnviz.") else None
         if old not in MOVED:
             return None
         return importlib.util.spec_from_loader(fullname, self)
-
-    def __init__(self) -> None:
-        self.specs: dict[str, Any] = {}  # a module's own spec, by its name
 
     def create_module(self, spec: Any) -> ModuleType:
         module = importlib.import_module(f"hnviz.{MOVED[spec.name[len('hnviz.'):]]}")
@@ -91,7 +91,7 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def install() -> None:
     """Answer the old paths; those loaded already are entered directly (importing one
     then leaves the package's attribute of that name as it is, e.g. the function
-    ``hnviz.experiments.compare``)."""
+    ``hnviz.compare``)."""
     if not any(isinstance(f, MovedModules) for f in sys.meta_path):
         sys.meta_path.append(MovedModules())
     for old, new in MOVED.items():

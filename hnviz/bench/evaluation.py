@@ -38,7 +38,8 @@ def _direct_seconds(learner: Any, tasks: Any, every: int, samples: int) -> float
     return total
 
 
-def eval_overhead(methods: Sequence[str] = (DEFAULT_METHOD, SHOWCASE[1]), n_tasks: int = 10, every: int = 10,
+def eval_overhead(methods: Sequence[str] = (DEFAULT_METHOD, SHOWCASE[1]), n_tasks: int = 10,
+                  every: int = 10,
                   repeats: int = 3, n_steps: int | None = None, samples: int = 100,
                   echo: Any = print) -> dict[str, dict[str, Any]]:
     """Per method: PermutedDigits-``n_tasks`` (preset ``permuted_digits``, cl1, seed 0)
@@ -56,7 +57,8 @@ def eval_overhead(methods: Sequence[str] = (DEFAULT_METHOD, SHOWCASE[1]), n_task
     steps = {} if n_steps is None else {"n_steps": n_steps}
     echo(f"PermutedDigits-{n_tasks}, preset permuted_digits, {torch.get_num_threads()} torch "
          f"threads; continual evaluation every {every} steps on {samples} test points per task")
-    make_learner(DEFAULT_METHOD, "permuted_digits", "cl1", 0, False, n_steps=30).fit(tasks[:2])  # warm-up
+    warm = make_learner(DEFAULT_METHOD, "permuted_digits", "cl1", 0, False, n_steps=30)
+    warm.fit(tasks[:2])  # warm-up
     out = {}
     for method in methods:
         times: dict[int, list[float]] = {0: [], every: []}

@@ -98,7 +98,8 @@ def _activation_and_slope(act: torch.nn.Module, z: torch.Tensor) -> tuple[torch.
 
 def mlp_fisher_diagonal(target: TargetNet, theta: torch.Tensor, x: torch.Tensor, head: int = 0,
                         kind: str = "classification", chunk: int = 256) -> torch.Tensor:
-    """:func:`fisher_diagonal` of an :class:`~hnviz.core.targets.MLP` target, exactly, layer by layer.
+    """:func:`fisher_diagonal` of an :class:`~hnviz.core.targets.MLP` target, exactly, layer
+    by layer.
 
     The gradient of output c of sample n by a linear layer's weight is the outer product
     ``delta[n, c] a[n]^T`` of the back-propagated error ``delta[n, c]`` ``(d_out,)`` and the

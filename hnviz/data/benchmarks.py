@@ -16,7 +16,8 @@ from .sequences import (MAX_TASKS, TOY_FUNCTIONS, permuted_digits, permuted_fash
 from ..core.tasks import Task, TaskSequence  # Task: hnviz.benchmarks.Task of 0.2 still works
 from ..core.validate import is_int
 
-__all__ = ["BENCHMARKS", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS", "BenchmarkSpec", "Task",
+__all__ = ["BENCHMARKS", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS", "BenchmarkSpec",
+           "Task",
            "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
            "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
            "split_digits",

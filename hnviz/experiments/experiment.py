@@ -1,4 +1,4 @@
-"""Training into a run directory, the one way the command line, :func:`hnviz.experiments.compare` and
+"""Training into a run directory, the one way the command line, :func:`hnviz.compare` and
 sweep trials do it: lock the directory, fit with checkpoints (or continue from them),
 save the run files, remove the checkpoints.
 
@@ -18,8 +18,9 @@ from typing import Any, Callable, Iterable, Sequence
 from ..learners.base import ContinualLearner
 from ..core.tasks import task_list
 from ..data.benchmarks import FAST_DATA, SPECS, from_spec, get_benchmark, get_spec
-from ..store.checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir, clean_temporaries, is_final,
-                                latest_checkpoint, list_checkpoints, remove_checkpoints, restore)
+from ..store.checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir,
+                                clean_temporaries, is_final, latest_checkpoint, list_checkpoints,
+                                remove_checkpoints, restore)
 from ..learners.config import PRESETS
 from ..io.lock import run_lock
 from ..store.runs import finished_run, load_run, refuse_finished, write_run

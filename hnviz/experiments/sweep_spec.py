@@ -41,8 +41,8 @@ from ..learners.methods import DEFAULT_METHOD, get_method
 from ..learners.config import PRESETS
 from ..data.scenarios import check_scenario
 from ..io.safeio import read_regular
-from .sweep_checks import (DuplicateKeyError, check_method_list, check_resources, check_seeds, plain, repeats, shown,
-                           unique_pairs, yaml_checks, yaml_load)
+from .sweep_checks import (DuplicateKeyError, check_method_list, check_resources, check_seeds,
+                           plain, repeats, shown, unique_pairs, yaml_checks, yaml_load)
 from ..core.validate import check_choice, check_int, check_real
 
 SEARCHES = ("grid", "random", "points")

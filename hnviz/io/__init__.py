@@ -1,1 +1,2 @@
-"""Layer 3, safe files: atomic writes and checked reads (``safeio``), run-directory locks, the one check of every ``--out``."""
+"""Layer 3, safe files: atomic writes and checked reads (``safeio``), run-directory
+locks, the one check of every ``--out``."""

@@ -70,11 +70,13 @@ class BaselineConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         self.normalise(sizes=("target_hidden", "vae_hidden"),
-                       choices=(("method", "method", METHODS), ("target", "target network", TARGETS),
+                       choices=(("method", "method", METHODS),
+                                ("target", "target network", TARGETS),
                                 ("target_activation", "activation", ACTIVATIONS)),
                        bools=("multi_head",),
                        ints=("batch_size", "fisher_samples", "vae_latent", "eval_samples"),
-                       weights=("ewc_lambda", "si_c"), reals=("lr", "si_xi", "distill_temperature"))
+                       weights=("ewc_lambda", "si_c"),
+                       reals=("lr", "si_xi", "distill_temperature"))
         if not is_real(self.online_gamma) or not 0 <= self.online_gamma <= 1:
             raise ValueError(f"online_gamma must be in [0, 1], got {self.online_gamma!r}; 1 "
                              "keeps all old Fisher")
@@ -114,8 +116,8 @@ class BaselineCL(ContinualLearner):
                  callbacks: Any = (), threads: int | str | None = None, device: Any = None):
         super().__init__(config, random_state, progress, callbacks, threads, device)
         if self.config.method == "dgr" and type(self) is BaselineCL:
-            raise ValueError("method 'dgr' is the learner hnviz.learners.dgr.DGR (a VAE besides the "
-                             "net); use DGR(config) instead of BaselineCL")
+            raise ValueError("method 'dgr' is the learner hnviz.learners.dgr.DGR (a VAE besides "
+                             "the net); use DGR(config) instead of BaselineCL")
 
     def _reset(self) -> None:
         super()._reset()  # tasks_: test data for the matrix, training data for "joint"

@@ -100,8 +100,8 @@ class HyperCLConfig(ConfigMixin):
     Task inference (cl2/cl3): ``task_inference`` "entropy" (HNET+ENT: the most certain
     task's net; ``ent_temperature`` its softmax temperature; ``outliers`` "blocks" trains
     each task's net towards uncertainty on its own images with shuffled blocks, weight
-    ``outlier_weight``, :mod:`hnviz.core.outliers`) or "replay" (HNET+TIR, :mod:`hnviz.core.replay_model`:
-    a VAE with ``vae_latent`` latents and encoder layers ``vae_hidden`` whose decoder
+    ``outlier_weight``, :mod:`hnviz.core.outliers`) or "replay" (HNET+TIR,
+    :mod:`hnviz.core.replay_model`: a VAE with ``vae_latent`` latents and encoder layers ``vae_hidden`` whose decoder
     comes from a replay hypernetwork ``rp_hnet_hidden`` (chunks of ``rp_chunk_size``,
     embeddings ``rp_emb_dim``, regularized with ``rp_beta``, Adam ``rp_lr``), and a
     task-inference MLP ``tir_hidden`` trained with samples replayed from it, Adam
@@ -158,7 +158,8 @@ class HyperCLConfig(ConfigMixin):
                      ("emb_init", "emb_init", EMB_INITS), ("hnet_init", "hnet_init", HNET_INITS),
                      ("reg_targets", "reg_targets", REG_TARGETS),
                      ("task_inference", "task_inference", TASK_INFERENCE),
-                     ("outliers", "outliers", OUTLIERS), ("tir_current", "tir_current", TIR_CURRENT)),
+                     ("outliers", "outliers", OUTLIERS),
+                     ("tir_current", "tir_current", TIR_CURRENT)),
             bools=("multi_head", "lookahead"),
             ints=("emb_dim", "chunk_size", "chunk_emb_dim", "batch_size", "vae_latent",
                   "rp_chunk_size", "rp_emb_dim", "eval_samples", "reg_subset"),

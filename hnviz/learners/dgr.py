@@ -25,7 +25,8 @@ from ..core.lookahead import adam
 from .learner_state import StateError
 from ..core.tasks import Task
 from ..core.train import BatchSampler, run_steps, task_loss
-from ..core.vae import (build_decoder, build_encoder, decoder_params, encoder_params, sample, vae_loss)
+from ..core.vae import (build_decoder, build_encoder, decoder_params, encoder_params, sample,
+                        vae_loss)
 
 
 def active_outputs(info: dict[str, Any], head_size: int) -> int:

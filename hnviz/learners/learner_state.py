@@ -201,8 +201,8 @@ class Stateful:
     @classmethod
     def check_described(cls, meta: dict[str, Any]) -> int:
         """Check a state's description before anything is allocated: its kind, config,
-        target layout and size (at most :func:`hnviz.learners.learner_state.max_params` numbers); returns
-        the number of numbers it describes. Raises :class:`StateError`."""
+        target layout and size (at most :func:`max_params` numbers); returns the number of
+        numbers it describes. Raises :class:`StateError`."""
         cls._check_kind(meta)
         config, layout = cls.config_of(meta), target_layout(meta)
         tasks = meta.get("task_info")

@@ -1,1 +1,2 @@
-"""Layer 6, results: embedding-space analysis, static figures and tables (numpy and matplotlib out)."""
+"""Layer 6, results: embedding-space analysis, static figures and tables (numpy and
+matplotlib out)."""

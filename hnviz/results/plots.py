@@ -309,7 +309,8 @@ def plot_compression_sweep(groups: Sequence[dict[str, Any]], ax: Axes | None = N
     Each baseline method of the sweep is a dotted line at its best group. A dashed
     vertical line marks ratio 1 (as many trainable weights as the target net). With
     ``forgetting_ax``, forgetting against the ratio is drawn there the same way."""
-    hnet = sorted((g for g in groups if g["method"] == DEFAULT_METHOD and "compression_ratio" in g),
+    hnet = sorted((g for g in groups
+                   if g["method"] == DEFAULT_METHOD and "compression_ratio" in g),
                   key=lambda g: g["compression_ratio"]["mean"])
     if not hnet:
         raise ValueError("no HNET groups with a compression ratio in this sweep")
@@ -378,8 +379,8 @@ def plot_entropy_split(split: Sequence[tuple[np.ndarray, np.ndarray]], ax: Axes 
 def plot_comparison(summary: dict[str, Any], ax: Axes | None = None,
                     key: str = "average_final") -> Any:
     """Bars of one figure of a ``compare`` summary (``OUT/summary.json`` or what
-    :func:`hnviz.experiments.compare.compare` returns): mean over seeds per method, the std as error
-    bars, the value written above each bar. Returns the bar container."""
+    :func:`hnviz.compare` returns): mean over seeds per method, the std as error bars, the
+    value written above each bar. Returns the bar container."""
     ax = _ax(ax, (7, 3.5))
     methods = list(summary["methods"])
     stats = [summary["methods"][m].get(key) or {"mean": np.nan, "std": 0.0} for m in methods]

@@ -1,5 +1,6 @@
 """Results as tables: mean ± std over seeds, Markdown tables, one-line summaries
-(used by :mod:`hnviz.experiments.compare`, :mod:`hnviz.experiments.sweeps` and the command line)."""
+(used by :mod:`hnviz.experiments.compare`, :mod:`hnviz.experiments.sweeps` and the
+command line)."""
 from __future__ import annotations
 
 from typing import Any, Sequence

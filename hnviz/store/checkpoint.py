@@ -3,7 +3,7 @@
 A checkpoint lives in ``DIR/checkpoints/`` as a pair of files named after its position
 (tasks done, steps done in the current task)::
 
-    ckpt-00003-0000120.safetensors   tensors of the learner's state (hnviz.learners.learner_state.LearnerState):
+    ckpt-00003-0000120.safetensors   tensors of the learner's state (hnviz.LearnerState):
                                      hnet.<name> (theta), embeddings (T, E),
                                      history.task<t>.<key> of finished tasks, rng.gen (the
                                      learner's generator) and, in the middle of a task,
@@ -176,7 +176,8 @@ class Checkpointer(Callback):
     def on_task_start(self, learner: Any, task: Task) -> None:
         check_resumable(learner)
 
-    def on_step(self, learner: ContinualLearner, task_id: int, step: int, logs: dict[str, float]) -> None:
+    def on_step(self, learner: ContinualLearner, task_id: int, step: int,
+                logs: dict[str, float]) -> None:
         done = learner.in_progress_.step
         if self.every and done % self.every == 0 and done < learner.config.n_steps:
             self.save(learner)

@@ -44,7 +44,8 @@ from .checkpoint import list_checkpoints
 from ..io.lock import run_lock
 from ..learners.methods import learner_classes
 from ..io.outdir import GENERATION
-from ..io.safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, kind_of, parse_json, parse_tensors, sha256)
+from ..io.safeio import (MAX_JSON_BYTES, DamagedFileError, SafeDir, kind_of, parse_json,
+                         parse_tensors, sha256)
 from ..learners.learner_state import LearnerState, StateError, history_bytes
 from ..core.tasks import TaskSequence
 

@@ -17,8 +17,8 @@ from ..learners.methods import DEFAULT_METHOD
 from ..results.plots import task_colors
 from ..store.runs import Run
 from ..core.stability import curves, earlier_mean, records, task_starts
-from .view import (AnalysisWidget, chance_lines, check_save_dir, check_task_trait, guarded, html_table,
-                   integer_ticks, learner_of, metric_label, metric_norm, save_figure)
+from .view import (AnalysisWidget, chance_lines, check_save_dir, check_task_trait, guarded,
+                   html_table, integer_ticks, learner_of, metric_label, metric_norm, save_figure)
 
 
 TRANSFER = {"fwt": "FWT", "transfer_mean": "vs scratch"}  # metrics key -> column

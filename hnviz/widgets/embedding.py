@@ -13,13 +13,15 @@ from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator
 from traitlets import Float, HasTraits, Int, TraitError, Tuple, validate
 
-from ..results.analysis import (embedding_landscape, evaluate_embeddings, landscape_grid, project_embeddings)
+from ..results.analysis import (embedding_landscape, evaluate_embeddings, landscape_grid,
+                                project_embeddings)
 from ..results.plots import task_cmap
 from ..core.tasks import Task
 from ..core.validate import check_int, check_real
 from .net_panel import NetPanel
-from .view import (AnalysisWidget, check_n_samples, check_task_arg, check_task_range, check_task_trait,
-                   check_tasks, drawing, guarded, hypercl_of, metric_label, metric_norm, task_labels)
+from .view import (AnalysisWidget, check_n_samples, check_task_arg, check_task_range,
+                   check_task_trait, check_tasks, drawing, guarded, hypercl_of, metric_label,
+                   metric_norm, task_labels)
 
 
 # ------------------------------------------------------------ EmbeddingExplorer

@@ -14,7 +14,8 @@ from ..core.tasks import Task
 from ..core.validate import check_real
 from .net_panel import NetPanel, below
 from .view import (AnalysisWidget, check_steps, check_task_arg, check_task_range, check_task_trait,
-                   check_tasks, drawing, guarded, hypercl_of, metric_label, metric_norm, task_labels)
+                   check_tasks, drawing, guarded, hypercl_of, metric_label, metric_norm,
+                   task_labels)
 
 
 # --------------------------------------------------------- InterpolationExplorer

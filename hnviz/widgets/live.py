@@ -15,8 +15,8 @@ from ..core.tasks import Task
 from ..core.train import Callback
 from ..core.validate import check_bool
 from .figure_view import FigureView, Throttle
-from .view import (AnalysisWidget, check_interval, check_mse_range, drawing, guarded, integer_ticks,
-                   metric_label, metric_norm)
+from .view import (AnalysisWidget, check_interval, check_mse_range, drawing, guarded,
+                   integer_ticks, metric_label, metric_norm)
 
 
 LOSS_TITLE = "losses"

@@ -23,8 +23,8 @@ from .figure_view import Throttle
 from .lab_view import MSE_RANGE
 from .run_control import RunControl
 from .training_widget import TrainingWidget
-from .view import (chance_lines, check_interval, check_methods, check_seed, check_steps, check_tasks, drawing,
-                   guarded, metric_label)
+from .view import (chance_lines, check_interval, check_methods, check_seed, check_steps,
+                   check_tasks, drawing, guarded, metric_label)
 
 METHODS = SHOWCASE
 # what the lab can train: the methods of cl1 (it gives no scenario) on any task kind

@@ -13,8 +13,8 @@ from ..results.plots import task_colors
 from ..core.tasks import Task
 from ..core.validate import check_int
 from .interpolation import InterpolationState
-from .view import (AnalysisWidget, check_task_arg, check_task_range, check_tasks, guarded, hypercl_of,
-                   task_labels)
+from .view import (AnalysisWidget, check_task_arg, check_task_range, check_tasks, guarded,
+                   hypercl_of, task_labels)
 
 MAX_COLUMNS = 10  # tasks shown in the gallery (spread over the sequence when more)
 

@@ -25,7 +25,8 @@ from ..store.runs import Run, load_run
 from ..io.safeio import atomic_write
 from ..core.tasks import Task, task_list
 from ..core.validate import check_choice, check_int, check_real, is_real
-from .figure_view import (DISPLAY, DRAW_LOCK, FigureView, display_size, drawing, projector, set_display, wrap_titles)
+from .figure_view import (DISPLAY, DRAW_LOCK, FigureView, display_size, drawing, projector,
+                          set_display, wrap_titles)
 
 __all__ = ["AnalysisWidget", "DISPLAY", "DRAW_LOCK", "FigureView", "MAX_STEPS", "chance_lines",
            "check_betas", "check_interval", "check_methods", "check_mse_range", "check_n_samples",
