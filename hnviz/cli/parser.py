@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from traitlets import TraitError
 
 from . import commands
-from ..data.benchmarks import BENCHMARKS, SPECS
+from ..data.benchmarks import BENCHMARKS, COUNTED
 from ..learners.methods import names as method_names
 from ..io.lock import RunLockedError
 from ..core.devices import device_setting, resolve_device
@@ -24,7 +24,6 @@ from ..core.threads import ENV, check_threads
 from ..core.train import NonFiniteLossError
 from ..core.validate import scoped_env
 
-COUNTED = ", ".join(n for n, s in SPECS.items() if s.n_tasks)  # take --tasks
 
 COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "figures": commands.figures, "bench": commands.bench, "sweep": commands.sweep,
@@ -45,7 +44,7 @@ THREADS_HELP = ("torch threads while training: a number, or auto (the faster of 
 def _train_parsers(sub: Any) -> None:
     tr = sub.add_parser("train", help="train a benchmark's preset and write a run directory")
     tr.add_argument("--benchmark", required=True, help=f"one of {', '.join(BENCHMARKS)}")
-    tr.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({COUNTED})")
+    tr.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({', '.join(COUNTED)})")
     tr.add_argument("--beta", type=float, default=None, help="regularizer strength (0 = fine-tuning)")
     tr.add_argument("--steps", type=int, default=None, help="training steps per task")
     tr.add_argument("--seed", type=int, default=0)
@@ -68,7 +67,7 @@ def _train_parsers(sub: Any) -> None:
     cp.add_argument("--methods", default=None,
                     help=f"comma-separated, of {','.join(method_names())} (default: every method "
                          "of the scenario; hnet_tir and dgr run in cl2/cl3)")
-    cp.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({COUNTED})")
+    cp.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({', '.join(COUNTED)})")
     cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
     cp.add_argument("--steps", type=int, default=None, help="training steps per task")
     cp.add_argument("--eval-every", type=int, default=None, metavar="K", help=EVAL_HELP)

@@ -175,10 +175,10 @@ class ReplayModel:
         fake = sample(self.decoder, p.old, m, gen).reshape(t * m, -1)  # (t*m, D)
         fake_task = torch.arange(t, device=x.device).repeat_interleave(m)
         with torch.no_grad():
-            w = self.hnet(p.state.emb[None])[0]  # the current decoder (P_dec,)
+            w = self.current_decoder(p)
             now = sample(self.decoder, w, len(x), gen)  # (B, D)
-            if self.config.tir_current == "reconstructed":  # encoder mean -> decoder
-                x = torch.sigmoid(self.decoder(self.encoder(x).chunk(2, dim=-1)[0], w))
+            if self.config.tir_current == "reconstructed":
+                x = self.reconstruct(x, w)
             now_task = torch.full((len(x),), t, device=x.device)
             targets = [self._unit_targets(class_probs(z, k), k, t + 1)
                        for z, k in ((now, now_task), (fake, fake_task))]
@@ -190,6 +190,18 @@ class ReplayModel:
         loss.backward()
         p.tir_opt.step()
         return loss.item()
+
+    @torch.no_grad()
+    def current_decoder(self, p: ReplayProgress) -> torch.Tensor:
+        """The decoder weights ``(P_dec,)`` of the task in progress ``p``, as the replay
+        hypernetwork generates them now."""
+        return self.hnet(p.state.emb[None])[0]
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Inputs ``x`` ``(B, D)`` as the VAE with decoder weights ``w`` ``(P_dec,)``
+        reconstructs them: the encoder's mean, decoded."""
+        return torch.sigmoid(self.decoder(self.encoder(x).chunk(2, dim=-1)[0], w))
 
     def _unit_targets(self, probs: torch.Tensor, tasks: torch.Tensor, n_tasks: int
                       ) -> torch.Tensor:

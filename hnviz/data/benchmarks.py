@@ -16,9 +16,8 @@ from .sequences import (MAX_TASKS, TOY_FUNCTIONS, permuted_digits, permuted_fash
 from ..core.tasks import Task, TaskSequence  # Task: hnviz.benchmarks.Task of 0.2 still works
 from ..core.validate import is_int
 
-__all__ = ["BENCHMARKS", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS", "BenchmarkSpec",
-           "Task",
-           "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
+__all__ = ["BENCHMARKS", "COUNTED", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS",
+           "BenchmarkSpec", "Task", "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
            "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
            "split_digits",
            "split_fashion_mnist", "split_mnist", "toy_regression", "toy_variant"]
@@ -73,8 +72,11 @@ def _image_items(opts: dict[str, Any]) -> int:
     return (opts.get("n_train") or 60000) + (opts.get("n_test") or 10000)
 
 
+DIGIT_IMAGES = 1797  # scikit-learn's 8x8 digits, train and test together
+
+
 def _digit_items(opts: dict[str, Any]) -> int:
-    return 1797
+    return DIGIT_IMAGES
 
 
 _DIGIT_SHAPE, _PERMUTATION = (lambda opts: (1, 8, 8)), 8  # int64 index per pixel and task
@@ -87,7 +89,7 @@ SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
                   per_task_bytes=_PERMUTATION),
     BenchmarkSpec("split_digits", split_digits, _DIGIT_SHAPE, _digit_items),
     BenchmarkSpec("rotated_digits", rotated_digits, _DIGIT_SHAPE, lambda opts: 0, n_tasks=4,
-                  per_task_bytes=1797 * 4, preset="permuted_digits"),  # a turned copy per task
+                  per_task_bytes=DIGIT_IMAGES * 4, preset="permuted_digits"),  # a turned copy each
     BenchmarkSpec("permuted_mnist", permuted_mnist, n_tasks=10, fast={"n_train": 10000},
                   per_task_bytes=_PERMUTATION, **_IMAGES),
     BenchmarkSpec("permuted_fashion_mnist", permuted_fashion_mnist, n_tasks=10,
@@ -100,6 +102,8 @@ SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
 BENCHMARKS: dict[str, Callable[..., TaskSequence]] = {n: s.build for n, s in SPECS.items()}
 # CPU-sized data for the fast presets: seeded training subsets (the test sets stay whole).
 FAST_DATA: dict[str, dict[str, Any]] = {n: s.fast for n, s in SPECS.items() if s.fast is not None}
+# the benchmarks that take a task count (--tasks)
+COUNTED: tuple[str, ...] = tuple(n for n, s in SPECS.items() if s.n_tasks is not None)
 
 
 def options(name: str) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..learners.base import ContinualLearner
 from ..core.tasks import task_list
-from ..data.benchmarks import FAST_DATA, SPECS, from_spec, get_benchmark, get_spec
+from ..data.benchmarks import COUNTED, FAST_DATA, from_spec, get_benchmark, get_spec
 from ..store.checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir,
                                 clean_temporaries, is_final, latest_checkpoint, list_checkpoints,
                                 remove_checkpoints, restore)
@@ -204,8 +204,8 @@ def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
     if spec.n_tasks is not None:
         kwargs["n_tasks"] = spec.n_tasks if n_tasks is None else n_tasks
     elif n_tasks is not None:
-        counted = ", ".join(n for n, s in SPECS.items() if s.n_tasks)
-        raise ValueError(f"--tasks applies to {counted} only; {name} has a fixed length")
+        raise ValueError(f"--tasks applies to {', '.join(COUNTED)} only; {name} has a fixed "
+                         "length")
     if spec.seeded:
         kwargs["seed"] = seed
     return get_benchmark(name, **kwargs)

@@ -39,13 +39,20 @@ def active_outputs(info: dict[str, Any], head_size: int) -> int:
 
 
 def distill_loss(target: Any, theta: torch.Tensor, theta_old: torch.Tensor,
-                 fake: torch.Tensor, seen: int, active: int, T: float) -> torch.Tensor:
+                 fake: torch.Tensor, seen: int, active: int, T: float,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
     """T^2 * KL(softmax(old / T) || softmax(new / T)) of the classifier ``target`` at
     ``theta`` against its copy ``theta_old`` on replayed inputs ``fake`` ``(n, D)``, over
-    the ``active`` outputs in use (the old net's ``seen`` ones; none on the newer)."""
+    the ``active`` outputs in use (the old net's ``seen`` ones; none on the newer). With
+    ``mask`` ``(n, active)``: the old probabilities within the outputs it allows for each
+    input (renormalised), e.g. the classes of the task an input was replayed from."""
     with torch.no_grad():
-        soft = torch.softmax(target(fake, theta_old)[:, :seen] / T, dim=-1)
-    soft = F.pad(soft, (0, active - seen))  # no mass on the classes new in this task
+        old = target(fake, theta_old)
+        if mask is None:
+            soft = torch.softmax(old[:, :seen] / T, dim=-1)
+            soft = F.pad(soft, (0, active - seen))  # no mass on the classes new in this task
+        else:
+            soft = torch.softmax((old[:, :active] / T).masked_fill(~mask, float("-inf")), -1)
     logp = torch.log_softmax(target(fake, theta)[:, :active] / T, dim=-1)
     return T * T * F.kl_div(logp, soft, reduction="batchmean")
 
@@ -154,7 +161,7 @@ class DGR(BaselineCL):
         self.check_fitted()
         out = self.predict_output(x, 0)
         if scenario == "cl3":
-            out = out[:, :self._active(self.task_info_[-1])]
+            out = out[:, :active_outputs(self.task_info_[-1], self.target_.out_features)]
         return out.argmax(-1)
 
     # -------------------------------------------------------------------- state

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from .baselines import BASELINE_PRESETS, BaselineCL
 from .config import PRESETS, ConfigMixin
@@ -173,7 +172,10 @@ class HNetR(BaselineCL):
         head = self.target_.out_features
         active = active_outputs({"scenario": task.scenario, "class_offset": task.class_offset,
                                  "n_outputs": task.n_outputs}, head)
-        old = (self.theta_.detach().clone(), self._replay_masks(active)) if t else None
+        old = None
+        if t:  # the classifier's copy, the outputs it used, the masks of replay_targets
+            seen = active_outputs(self.task_info_[-1], head)
+            old = (self.theta_.detach().clone(), seen, self._replay_masks(active))
         opt = adam([self.theta_], cfg.lr)
         rp = self.replay_.start(task, self.gen_)
         self._task_started(task)
@@ -201,7 +203,7 @@ class HNetR(BaselineCL):
         return mask.to(self.device_)
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              rp: ReplayProgress, old: tuple[torch.Tensor, Any] | None,
+              rp: ReplayProgress, old: tuple[torch.Tensor, int, Any] | None,
               active: int) -> dict[str, float]:
         """One classifier step on the batch ``x`` ``(B, D)``, ``y`` ``(B,)`` and, after the
         first task, ``ceil(B / t)`` inputs decoded from each earlier task's embedding."""
@@ -211,48 +213,26 @@ class HNetR(BaselineCL):
         loss = task_loss("classification", self.target_(x, self.theta_)[:, :active], y)
         replay = x.new_zeros(())
         if old is not None:
-            theta_old, masks = old
+            theta_old, seen, masks = old
             t = len(rp.old)
             m = math.ceil(len(x) / t)
             fake = sample(self.replay_.decoder, rp.old, m, self.gen_).reshape(t * m, -1)
-            seen = active_outputs(self.task_info_[-1], self.target_.out_features)
-            T = self.config.distill_temperature
-            if masks is None:
-                replay = distill_loss(self.target_, self.theta_, theta_old, fake, seen, active, T)
-            else:
-                replay = self._task_distill(theta_old, fake, masks.repeat_interleave(m, 0), T)
+            mask = None if masks is None else masks.repeat_interleave(m, 0)
+            replay = distill_loss(self.target_, self.theta_, theta_old, fake, seen, active,
+                                  self.config.distill_temperature, mask)
             w = 1.0 / (t + 1)
             loss = w * loss + (1 - w) * replay
         loss.backward()
         opt.step()
         return {"task_loss": loss.item(), "reg_loss": replay.item()}
 
-    @torch.no_grad()
     def _reconstructed(self, x: torch.Tensor, rp: ReplayProgress) -> torch.Tensor:
-        """The batch ``x`` ``(B, D)`` as the current task's VAE reconstructs it (encoder
-        mean, then the decoder the replay hypernetwork generates for the task)."""
-        model = self.replay_
-        w = model.hnet(rp.state.emb[None])[0]
-        return torch.sigmoid(model.decoder(model.encoder(x).chunk(2, dim=-1)[0], w))
-
-    def _task_distill(self, theta_old: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor,
-                      T: float) -> torch.Tensor:
-        """Distillation onto the replayed inputs' own tasks' classes: the old copy's
-        softened probabilities within the classes ``mask`` ``(n, active)`` allows, against
-        the new net's over all ``active`` outputs."""
-        active = mask.shape[1]
-        with torch.no_grad():
-            logits = self.target_(fake, theta_old)[:, :active] / T
-            soft = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
-        logp = torch.log_softmax(self.target_(fake, self.theta_)[:, :active] / T, dim=-1)
-        return T * T * F.kl_div(logp, soft, reduction="batchmean")
+        """The batch ``x`` ``(B, D)`` as the current task's VAE reconstructs it."""
+        return self.replay_.reconstruct(x, self.replay_.current_decoder(rp))
 
     def penalty(self, theta: torch.Tensor | None = None) -> None:
         """None: HNET+R protects the classifier by replay, not by a penalty on weights."""
         return None
-
-    def _active(self, info: dict[str, Any]) -> int:
-        return active_outputs(info, self.target_.out_features)
 
     predict_agnostic = DGR.predict_agnostic  # the shared head over the classes seen so far
 

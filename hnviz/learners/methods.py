@@ -28,7 +28,6 @@ class Method:
     """One method. ``settings``: config fields it fixes (not settable by a comparison or
     sweep); ``heads``: "preset" keeps the preset's ``multi_head`` in cl1, "per_task" gives
     one head per task in cl1; in cl2/cl3 every method has one shared head.
-    ``infers_task``: the method exists to infer the task cl2/cl3 hide (not run in cl1).
     ``hypernetwork``: its weights come from a hypernetwork (compression ratio, plots).
     ``ours``: one of the paper's hypernetwork methods (drawn in the toolkit's colour).
     ``label``: its name in the literature; ``plain``: in plain words, for a class."""
@@ -40,10 +39,8 @@ class Method:
     settings: dict[str, Any] = field(default_factory=dict)
     scenarios: tuple[str, ...] = SCENARIOS
     heads: str = "per_task"
-    infers_task: bool = False
     hypernetwork: bool = False
     ours: bool = False
-    about: str = ""
 
     @property
     def config_class(self) -> type:
@@ -93,26 +90,20 @@ def register(method: Method) -> Method:
     return method
 
 
-_BASELINE = "one target network trained directly"
 for _m in (
-    Method("hnet", "HNET+ENT", "hypernetwork", HyperCL, heads="preset", hypernetwork=True, ours=True,
-           about="a task-conditioned hypernetwork; in cl2/cl3 the most certain task's net answers"),
+    Method("hnet", "HNET+ENT", "hypernetwork", HyperCL, heads="preset", hypernetwork=True,
+           ours=True),
     Method("hnet_tir", "HNET+TIR", "hypernetwork + replay", HyperCL, {"task_inference": "replay"},
-           scenarios=("cl2", "cl3"), infers_task=True, hypernetwork=True, ours=True,
-           about="HNET with a replay-trained task-inference classifier"),
+           scenarios=("cl2", "cl3"), hypernetwork=True, ours=True),
     Method("hnet_r", "HNET+R", "hypernetwork replay", HNetR, scenarios=("cl2", "cl3"),
-           ours=True, about="one classifier learns from inputs a replay hypernetwork generates"),
-    Method("dgr", "DGR+distill", "generative replay", DGR, {"method": "dgr"}, scenarios=("cl2", "cl3"),
-           infers_task=True, about="deep generative replay with distillation"),
-    Method("finetune", "fine-tuning", "fine-tuning", BaselineCL, {"method": "finetune"},
-           about=f"{_BASELINE}, no protection (the lower bound)"),
-    Method("ewc", "EWC", "EWC", BaselineCL, {"method": "ewc"}, about=f"{_BASELINE}, Fisher penalty"),
-    Method("online_ewc", "online EWC", "online EWC", BaselineCL, {"method": "online_ewc"},
-           about=f"{_BASELINE}, one running Fisher"),
-    Method("si", "SI", "SI", BaselineCL, {"method": "si"},
-           about=f"{_BASELINE}, path-integral importance"),
-    Method("joint", "joint", "joint training", BaselineCL, {"method": "joint"},
-           about=f"{_BASELINE} on every task's data so far (the upper bound)"),
+           ours=True),
+    Method("dgr", "DGR+distill", "generative replay", DGR, {"method": "dgr"},
+           scenarios=("cl2", "cl3")),
+    Method("finetune", "fine-tuning", "fine-tuning", BaselineCL, {"method": "finetune"}),
+    Method("ewc", "EWC", "EWC", BaselineCL, {"method": "ewc"}),
+    Method("online_ewc", "online EWC", "online EWC", BaselineCL, {"method": "online_ewc"}),
+    Method("si", "SI", "SI", BaselineCL, {"method": "si"}),
+    Method("joint", "joint", "joint training", BaselineCL, {"method": "joint"}),
 ):
     register(_m)
 
