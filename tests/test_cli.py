@@ -23,6 +23,8 @@ def test_train_writes_metrics(tmp_path):
     assert len(m["final"]) == 3 and m["average_final"] > 70
     run = hnviz.load_run(out)
     assert run.learner.n_tasks_ == 3 and len(run.tasks()) == 3
+    ratio = run.learner.hnet_.compression_ratio(3)
+    assert ratio > 1 and f"compression ratio {ratio:.3f} " in res.stdout, res.stdout
 
 
 def test_beta_zero_and_bad_tasks(tmp_path):

@@ -179,6 +179,7 @@ BAD = [  # (argv with {t} for the temporary folder, words the message must hold[
     (SWEEP + ["--out", "{t}/s", "--address", "bogus:99999"], "bogus:99999"),
     (["sweep", "{t}/big.json", "--out", "{t}/s"], "more than the 100,000,000 hnviz builds"),
     (TOY + ["--out", "{t}/x", "--checkpoint-every", "99999999999"], "from 1 to 1,000,000"),
+    (TOY + ["--out", "{t}/x", "--reg-subset", "0"], "reg_subset must be an integer >= 1"),
     (["figures", "{t}/file.txt", "--out", "{t}/f"], "is a regular file, not a run directory"),
     (["figures", "{t}/fifo", "--out", "{t}/f"], "is a FIFO (named pipe), not a run directory"),
     (TOY + ["--out", "{t}/x", "--steps", "50"], "HNVIZ_MAX_DATA_GB", {"HNVIZ_MAX_DATA_GB": "nan"}),

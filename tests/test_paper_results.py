@@ -80,17 +80,17 @@ def test_permuted_digits_finetuning_forgets(digits_runs):
 
 
 def test_permuted_digits_compressive_regime_keeps_its_memory(digits_runs):
-    """The compressive preset (ratio 0.21: fewer trainable weights than the net it makes)
-    keeps what it learns. Seeds 0-1 of the sweep (docs/results.md): 91.2 / 91.8 % final,
-    forgetting 2.1 / 1.1 points; the non-compressive preset ends at 96.8 %."""
+    """The compressive preset (ratio 0.28: fewer trainable weights than the net it makes)
+    keeps what it learns and ends within 3 points of the non-compressive preset on 10
+    tasks. Chosen on seeds 0-1 (94.4 / 94.1 % final, forgetting 0.7 / 0.5 points); seed 0
+    here; held-out seeds in docs/results.md, "Compression over longer sequences"."""
     tasks = hnviz.permuted_digits(10)
     learner = hnviz.HyperCL("permuted_digits_compressive", random_state=0, progress=False)
     s = learner.fit(tasks).summary()
     assert learner.hnet_.compression_ratio(10) < 0.3
-    assert s["forgetting"] <= 2.5, s["final"]
-    assert np.mean(s["during"]) >= 90.0, s["during"]
-    # measured gap to the non-compressive preset: 5.6 points (the issue asks for <= 3)
-    assert s["average_final"] >= digits_runs[0]["average_final"] - 7.0, s["final"]
+    assert s["forgetting"] <= 2.0, s["final"]
+    assert s["average_final"] >= digits_runs[0]["average_final"] - 3.0, \
+        (s["average_final"], digits_runs[0]["average_final"])
 
 
 def test_split_digits_cl3_entropy_inference_beats_ewc():

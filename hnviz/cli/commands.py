@@ -72,11 +72,14 @@ def train(args: argparse.Namespace) -> None:
     """``python -m hnviz train``: train, save, print the summary line and peak memory."""
     from ..bench.step import peak_rss_mib
 
-    _, summary = train_run(args.benchmark, args.out, args.tasks, args.seed, not args.no_progress,
-                           args.fast, args.preset, args.resume, args.checkpoint_every,
-                           args.overwrite, beta=args.beta, n_steps=args.steps,
-                           eval_every=args.eval_every)
+    learner, summary = train_run(args.benchmark, args.out, args.tasks, args.seed,
+                                 not args.no_progress, args.fast, args.preset, args.resume,
+                                 args.checkpoint_every, args.overwrite, beta=args.beta,
+                                 n_steps=args.steps, eval_every=args.eval_every,
+                                 reg_subset=args.reg_subset)
     print(f"{args.benchmark:<22} " + summary_line(summary))
+    print(f"compression ratio {learner.hnet_.compression_ratio(learner.n_tasks_):.3f} "
+          f"(hypernetwork weights and {learner.n_tasks_} task embeddings / target weights)")
     if summary.get("stability_gap") is not None:
         print(f"stability gap {summary['stability_gap']:.3g} (worst drop "
               f"{summary['worst_drop']:.3g}, recovered {summary['gap_recovery']:.3g} by the "

@@ -47,6 +47,9 @@ def _train_parsers(sub: Any) -> None:
     tr.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({', '.join(COUNTED)})")
     tr.add_argument("--beta", type=float, default=None, help="regularizer strength (0 = fine-tuning)")
     tr.add_argument("--steps", type=int, default=None, help="training steps per task")
+    tr.add_argument("--reg-subset", type=int, default=None, metavar="K",
+                    help="regularize K random earlier tasks per step (default: the preset's; "
+                         "long sequences)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--eval-every", type=int, default=None, metavar="K", help=EVAL_HELP)
     tr.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
