@@ -37,6 +37,8 @@ def start_lab(root: Path):
     windowing. Yields the URL, the token, the log file and the notebooks' folder."""
     work = root / "notebooks"
     shutil.copytree(ROOT / "notebooks", work, ignore=shutil.ignore_patterns("runs", ".ipynb_*"))
+    # served from root, as `make lab` serves the checkout: the notebooks' ../docs/images
+    shutil.copytree(ROOT / "docs" / "images", root / "docs" / "images")
     settings = root / "settings"
     for ext, name, value in (("apputils-extension", "notification", {"fetchNews": "false",
                                                                      "checkForUpdates": False}),
@@ -54,7 +56,7 @@ def start_lab(root: Path):
     log = open(root / "lab.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          "--ServerApp.port_retries=0", "--LabApp.news_url=None",
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -76,6 +78,11 @@ def start_lab(root: Path):
     except subprocess.TimeoutExpired:
         server.kill()
     log.close()
+
+
+def lab_path(name: str) -> str:
+    """Where notebook ``name`` is on the lab's server (which serves the checkout's root)."""
+    return f"notebooks/{name}"
 
 
 def start_browser():
@@ -105,14 +112,14 @@ def start_kernel(url: str, token: str, name: str) -> None:
     the CI failure of notebook 01.)"""
     spec = json.loads((ROOT / "notebooks" / name).read_text())["metadata"]["kernelspec"]["name"]
     api(url, token, "/api/sessions", "POST",
-         {"path": name, "name": name, "type": "notebook", "kernel": {"name": spec}})
+         {"path": lab_path(name), "name": name, "type": "notebook", "kernel": {"name": spec}})
 
 
 def open_and_run_all(page, url: str, token: str, name: str, workspace: str,
                      timeout: float = 300) -> None:
     """Open notebook ``name`` in a workspace of its own, reset (JupyterLab would reopen
     the notebooks of earlier tests), wait for its kernel, Run All and wait until done."""
-    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{name}?reset&token={token}")
+    page.goto(f"{url}/lab/workspaces/{workspace}/tree/{lab_path(name)}?reset&token={token}")
     page.locator(".jp-NotebookPanel").first.wait_for(timeout=90_000)
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(
         timeout=90_000)

@@ -271,7 +271,7 @@ def screenshots(page, browser, url: str, token: str, name: str, artifacts: Path)
     context = browser.new_context(viewport={"width": 985, "height": 554}, device_scale_factor=1.3)
     zoomed = context.new_page()
     try:
-        zoomed.goto(f"{url}/lab/workspaces/zoom/tree/{name}?reset&token={token}")
+        zoomed.goto(f"{url}/lab/workspaces/zoom/tree/{jl.lab_path(name)}?reset&token={token}")
         zoomed.locator(".jp-NotebookPanel").first.wait_for(timeout=90_000)
         jl.wait_connected(zoomed)
         zoomed.locator(".jp-NotebookPanel").first.click()

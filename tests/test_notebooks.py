@@ -33,6 +33,9 @@ EXPECTED = ["01_quickstart", "02_embedding_space", "03_long_sequences", "04_clas
 CHECK = "# NBVAL_CHECK_OUTPUT"
 ARTIFACTS = Path(os.environ.get("HNVIZ_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
 EXECUTED = ROOT / "build" / "notebooks"
+BROKEN_IMAGES_JS = ("Array.from(document.querySelectorAll('.jp-MarkdownOutput img'))"
+                    ".filter(i => !(i.complete && i.naturalWidth > 0))"
+                    ".map(i => i.getAttribute('src'))")
 WIDGET_ERRORS = ("Error displaying widget", "Failed to load model class")
 
 
@@ -228,6 +231,13 @@ def check_widgets_live(page, name: str) -> None:
     for bad in WIDGET_ERRORS:
         assert bad not in text, f"{name}: {bad!r} on the page"
     assert "Traceback" not in text, f"{name}: a cell raised:\n{text[-3000:]}"
+    broken = BROKEN_IMAGES_JS
+    for _ in range(20):  # the text cells' pictures (../docs/images/...) load, none is broken
+        missing = page.evaluate(broken)
+        if not missing:
+            break
+        time.sleep(0.5)
+    assert not missing, f"{name}: pictures that did not load: {missing}"
     sliders = page.locator(".widget-slider")
     figures = page.locator(".jupyter-matplotlib-figure, .widget-image")
     assert sliders.count() >= 1 and figures.count() >= 1, \
