@@ -72,9 +72,8 @@ def plot_length_curve(points: Sequence[dict[str, Any]], ax: Axes | None = None,
     for i, label in enumerate(labels):
         mine = [p for p in points if p["label"] == label]
         x = [p["n_tasks"] for p in mine]
-        ratios = [p["compression_ratio"]["mean"] for p in mine]
-        name = f"{label} (ratio {min(ratios):.2g}–{max(ratios):.2g})" if len(mine) > 1 else \
-            f"{label} (ratio {ratios[0]:.2g})"
+        lo, hi = (f"{f(p['compression_ratio']['mean'] for p in mine):.2g}" for f in (min, max))
+        name = f"{label} (ratio {lo})" if lo == hi else f"{label} (ratio {lo}–{hi})"
         for key, style, what in (("average_final", "-", "final"), ("during", "--", "during")):
             ax.errorbar(x, [p[key]["mean"] for p in mine], yerr=[p[key]["std"] for p in mine],
                         marker="o", capsize=3, color=f"C{i}", ls=style, label=f"{name} {what}")
