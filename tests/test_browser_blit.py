@@ -117,7 +117,8 @@ def notebook(lab, browser):
                                  "language": "python"}
     nbformat.write(nb, work / NAME)
     jl.api(url, token, "/api/sessions", "POST",
-           {"path": NAME, "name": NAME, "type": "notebook", "kernel": {"name": "python3"}})
+           {"path": jl.lab_path(NAME), "name": NAME, "type": "notebook",
+            "kernel": {"name": "python3"}})
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
