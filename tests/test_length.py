@@ -88,3 +88,7 @@ def test_mistakes_get_one_clear_line(tmp_path, length_runs):
     hnviz.save_run(ewc, tmp_path / "ewc")
     with pytest.raises(ValueError, match="is a BaselineCL run; length_points compares"):
         length_points({"ewc": [tmp_path / "ewc"]})
+    with pytest.raises(ValueError, match="has seed 0 at 2 tasks twice"):
+        length_points({"small": [length_runs["small"][0], length_runs["small"][0]]})
+    with pytest.raises(ValueError, match="not the same benchmark and config as the first run"):
+        length_points({"mixed": [length_runs["small"][0], length_runs["full"][1]]})

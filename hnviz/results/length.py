@@ -23,15 +23,27 @@ def length_points(runs: Mapping[str, Sequence[str | Path]]) -> list[dict[str, An
     ``average_final``, ``during`` (the mean over tasks of each task's score right after
     it was learned), ``forgetting``, ``compression_ratio`` (hypernetwork weights and that
     length's task embeddings over target weights) and ``wall_seconds``; sorted by label
-    then length. A run that is not a hypernetwork's raises a ``ValueError`` naming it."""
+    then length. ``std`` is over seeds (numpy's default, ddof 0). A run that is not a
+    hypernetwork's, runs of one label with another benchmark or config than the label's
+    first run, and a seed twice at one length raise a ``ValueError`` naming the run."""
     rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for label, dirs in runs.items():
+        first: tuple[Any, dict] | None = None
         for directory in dirs:
             run = load_run(directory)
             if not isinstance(run.learner, HyperCL):
                 raise ValueError(f"{directory} is a {type(run.learner).__name__} run; "
                                  "length_points compares hypernetwork runs")
+            what = ((run.spec or {}).get("name"), run.learner.config.to_dict())
+            if first is None:
+                first = what
+            elif what != first:
+                raise ValueError(f"{directory} is not the same benchmark and config as the "
+                                 f"first run of {label!r}; give each hypernetwork a label")
             n = run.learner.n_tasks_
+            if any(r["seed"] == run.learner.random_state for r in rows.get((label, n), [])):
+                raise ValueError(f"{directory}: {label!r} has seed {run.learner.random_state} "
+                                 f"at {n} tasks twice; pass each run once")
             m = run.metrics
             rows.setdefault((label, n), []).append({
                 "seed": run.learner.random_state, "average_final": m["average_final"],
