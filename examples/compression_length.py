@@ -26,9 +26,15 @@ from hnviz.results.length import length_points, length_table, plot_length_curve 
 
 def main(runs_dir: str, png: str) -> None:
     root = Path(runs_dir)
+    if not root.is_dir():
+        sys.exit(f"{root} is not a directory; pass the folder that holds one folder of run "
+                 "directories per hypernetwork")
     runs = {d.name: sorted(p for p in d.iterdir() if (p / "run.json").is_file())
             for d in sorted(root.iterdir()) if d.is_dir()}
     points = length_points({label: dirs for label, dirs in runs.items() if dirs})
+    if not points:
+        sys.exit(f"no finished runs in {root}/*/; train them first (python -m hnviz train ...; "
+                 "this script's docstring has the commands)")
     print(length_table(points))
     fig, (ax, fax) = plt.subplots(1, 2, figsize=(11, 4))
     plot_length_curve(points, ax, forgetting_ax=fax)

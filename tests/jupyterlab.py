@@ -32,9 +32,10 @@ def requirements() -> str | None:
 
 
 def start_lab(root: Path):
-    """A JupyterLab server on a free port with a random token, serving a copy of the
-    notebooks in ``root/notebooks``; settings switch off the news pop-up and cell
-    windowing. Yields the URL, the token, the log file and the notebooks' folder."""
+    """A JupyterLab server on a free port with a random token, serving ``root`` laid out
+    as a checkout: a copy of the notebooks in ``root/notebooks`` (:func:`lab_path`) and
+    of ``docs/images`` that their text cells show; settings switch off the news pop-up and
+    cell windowing. Yields the URL, the token, the log file and the notebooks' folder."""
     work = root / "notebooks"
     shutil.copytree(ROOT / "notebooks", work, ignore=shutil.ignore_patterns("runs", ".ipynb_*"))
     # served from root, as `make lab` serves the checkout: the notebooks' ../docs/images

@@ -35,8 +35,8 @@ def test_points_are_each_length_and_label_over_its_seeds(length_runs):
     assert [(p["label"], p["n_tasks"], p["seeds"]) for p in points] == [
         ("full", 2, [0]), ("full", 3, [0, 1]), ("small", 2, [0]), ("small", 3, [0, 1])]
     for p in points:
-        runs = [hnviz.load_run(d) for d in length_runs[p["label"]]
-                if hnviz.load_run(d).learner.n_tasks_ == p["n_tasks"]]
+        runs = [r for r in map(hnviz.load_run, length_runs[p["label"]])
+                if r.learner.n_tasks_ == p["n_tasks"]]
         finals = [r.metrics["average_final"] for r in runs]
         assert p["average_final"]["mean"] == pytest.approx(np.mean(finals))
         assert p["average_final"]["std"] == pytest.approx(np.std(finals))

@@ -231,9 +231,8 @@ def check_widgets_live(page, name: str) -> None:
     for bad in WIDGET_ERRORS:
         assert bad not in text, f"{name}: {bad!r} on the page"
     assert "Traceback" not in text, f"{name}: a cell raised:\n{text[-3000:]}"
-    broken = BROKEN_IMAGES_JS
     for _ in range(20):  # the text cells' pictures (../docs/images/...) load, none is broken
-        missing = page.evaluate(broken)
+        missing = page.evaluate(BROKEN_IMAGES_JS)
         if not missing:
             break
         time.sleep(0.5)

@@ -89,6 +89,7 @@ def test_permuted_digits_compressive_regime_keeps_its_memory(digits_runs):
     s = learner.fit(tasks).summary()
     assert learner.hnet_.compression_ratio(10) < 0.3
     assert s["forgetting"] <= 2.0, s["final"]
+    assert np.mean(s["during"]) >= 90.0, s["during"]
     assert s["average_final"] >= digits_runs[0]["average_final"] - 3.0, \
         (s["average_final"], digits_runs[0]["average_final"])
 

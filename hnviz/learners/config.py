@@ -101,13 +101,13 @@ class HyperCLConfig(ConfigMixin):
     task's net; ``ent_temperature`` its softmax temperature; ``outliers`` "blocks" trains
     each task's net towards uncertainty on its own images with shuffled blocks, weight
     ``outlier_weight``, :mod:`hnviz.core.outliers`) or "replay" (HNET+TIR,
-    :mod:`hnviz.core.replay_model`: a VAE with ``vae_latent`` latents and encoder layers ``vae_hidden`` whose decoder
-    comes from a replay hypernetwork ``rp_hnet_hidden`` (chunks of ``rp_chunk_size``,
-    embeddings ``rp_emb_dim``, regularized with ``rp_beta``, Adam ``rp_lr``), and a
-    task-inference MLP ``tir_hidden`` trained with samples replayed from it, Adam
-    ``tir_lr``; ``tir_current`` "real" shows it the current task's images as they are,
-    "reconstructed" as the VAE reconstructs them, so that on 28x28 images "looks real"
-    cannot stand for "the newest task").
+    :mod:`hnviz.core.replay_model`: a VAE with ``vae_latent`` latents and encoder layers
+    ``vae_hidden`` whose decoder comes from a replay hypernetwork ``rp_hnet_hidden``
+    (chunks of ``rp_chunk_size``, embeddings ``rp_emb_dim``, regularized with ``rp_beta``,
+    Adam ``rp_lr``), and a task-inference MLP ``tir_hidden`` trained with samples
+    replayed from it, Adam ``tir_lr``; ``tir_current`` "real" shows it the current task's
+    images as they are, "reconstructed" as the VAE reconstructs them, so that on 28x28
+    images "looks real" cannot stand for "the newest task").
     Continual evaluation (:mod:`hnviz.core.stability`): ``eval_every`` k > 0 scores every task
     so far on its first ``eval_samples`` test points every k steps (0: only at task ends).
     """
