@@ -6,7 +6,7 @@ import pytest
 
 import hnviz
 from hnviz.cli.parser import main
-from hnviz.experiments.compare import check_methods, compare
+from hnviz.experiments.compare import check_methods, compare, markdown_table
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,22 @@ def test_writes_runs_summary_and_table(small_compare):
     assert on_disk["scenario"] == "cl3" and on_disk["seeds"] == [0, 1]
     table = (out / "table.md").read_text()
     assert table.count("\n| ") == 4 and "| hnet |" in table and "task inference" in table
+
+
+def test_peak_memory_per_run_in_the_table(small_compare):
+    """Each run records the process's peak resident memory while it trained (reset at its
+    start on Linux), the summary carries it and the table prints it in MiB; a summary
+    written before hnviz recorded it shows no such column."""
+    out, summary = small_compare
+    peaks = [hnviz.load_run(out / "si" / f"seed{s}").metrics["peak_rss_mib"] for s in (0, 1)]
+    assert all(50 < p < 4096 for p in peaks)  # this test process: torch + digits, < 4 GiB
+    assert summary["methods"]["si"]["peak_rss_mib"]["values"] == pytest.approx(peaks)
+    head = (out / "table.md").read_text().splitlines()[2]
+    assert head.endswith("| wall time (s) | peak RSS (MiB) |")
+    old = json.loads(json.dumps(summary))
+    for st in old["methods"].values():
+        st["peak_rss_mib"] = {"mean": None, "std": None, "values": []}
+    assert "peak RSS" not in markdown_table(old)
 
 
 def test_mean_and_std_over_seeds(small_compare):

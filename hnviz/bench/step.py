@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..learners.config import HyperCLConfig
 from ..core.devices import resolve_device
+from ..core.memory import peak_rss_mib
 from ..learners.hypercl import HyperCL
 from ..core.regularizer import RegTargets
 from ..core.tasks import Task
@@ -172,16 +173,6 @@ def _hypnettorch_step(cfg: BenchConfig, T: int, reg_subset: int | None = None,
                 **dict(zip(names, g[:-1], strict=True))}
 
     return step, reg0, grads
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory in MiB (NaN where the OS does not say)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return float("nan")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / 2**20 if platform.system() == "Darwin" else peak / 1024
 
 
 def measure(library: str, config: str, T: int, threads: int, steps: int | None = None,

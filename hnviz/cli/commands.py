@@ -65,13 +65,12 @@ def train_run(benchmark: str, out: str | Path, n_tasks: int | None = None, seed:
         if not isinstance(done.learner, HyperCL):
             raise ValueError(f"{out} holds a baseline run; --resume continues hypernetwork runs")
         print(f"hnviz: {out} is already complete; nothing to resume", file=sys.stderr)
-    return done.learner, {**done.learner.summary(), "wall_seconds": done.wall_seconds}
+    return done.learner, {**done.learner.summary(), "wall_seconds": done.wall_seconds,
+                          "peak_rss_mib": done.peak_rss_mib}
 
 
 def train(args: argparse.Namespace) -> None:
     """``python -m hnviz train``: train, save, print the summary line and peak memory."""
-    from ..bench.step import peak_rss_mib
-
     learner, summary = train_run(args.benchmark, args.out, args.tasks, args.seed,
                                  not args.no_progress, args.fast, args.preset, args.resume,
                                  args.checkpoint_every, args.overwrite, beta=args.beta,
@@ -84,7 +83,8 @@ def train(args: argparse.Namespace) -> None:
         print(f"stability gap {summary['stability_gap']:.3g} (worst drop "
               f"{summary['worst_drop']:.3g}, recovered {summary['gap_recovery']:.3g} by the "
               "task ends; positive = worse)")
-    print(f"peak memory {peak_rss_mib():.0f} MiB (resident, whole process)")
+    if summary["peak_rss_mib"] is not None:
+        print(f"peak memory {summary['peak_rss_mib']:.0f} MiB (resident, while it trained)")
     print(f"run written to {args.out}/ (metrics in run.json)")
 
 
@@ -144,8 +144,9 @@ def compare_command(args: argparse.Namespace) -> None:
     def report(method: str, seed: int, row: dict) -> None:
         final = (f"MSE {row['average_final']:.4g}" if tasks.metric == "mse"
                  else f"{row['average_final']:.2f}%")
+        peak = "" if row["peak_rss_mib"] is None else f"  peak {row['peak_rss_mib']:.0f} MiB"
         print(f"{method:>11} seed {seed}: final {final}  forgetting {row['forgetting']:.3g}  "
-              f"{row['wall_seconds']:.1f}s", flush=True)
+              f"{row['wall_seconds']:.1f}s{peak}", flush=True)
 
     summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,

@@ -33,7 +33,9 @@ COLUMNS = {  # summary key -> table header
     "task_inference": "task inference (%)",
     "stability_gap": "stability gap", "gap_recovery": "gap recovery",
     "trainable_params": "trainable params", "wall_seconds": "wall time (s)",
+    "peak_rss_mib": "peak RSS (MiB)",
 }
+OPTIONAL = ("stability_gap", "gap_recovery", "peak_rss_mib")  # columns only where a run has them
 MSE_COLUMNS = {"average_final": "final avg MSE", "during": "during MSE"}  # regression
 
 
@@ -87,23 +89,25 @@ def run_one(method: str, tasks: TaskSequence, preset: str, seed: int, out: Path,
     done = train_into(learner, tasks, out, checkpoints=checkpoints, resume=reuse,
                       reuse_complete=reuse, overwrite=overwrite, method=method,
                       seed=seed, scratch=alone)
-    return row_of(done.learner, done.wall_seconds, alone)
+    return row_of(done.learner, done.wall_seconds, alone, done.peak_rss_mib)
 
 
 def saved_row(run: Run, scratch: bool = False) -> dict[str, Any]:
     """The row of a finished run read back (its transfer vs scratch if ``scratch``)."""
     return row_of(run.learner, run.metrics.get("wall_seconds", 0.0),
-                  run.metrics.get("scratch") if scratch else None)
+                  run.metrics.get("scratch") if scratch else None, run.metrics.get("peak_rss_mib"))
 
 
-def row_of(learner: ContinualLearner, wall_seconds: float,
-           scratch: Any = None) -> dict[str, Any]:
-    """A run's figures for a comparison table (the keys of ``COLUMNS``)."""
+def row_of(learner: ContinualLearner, wall_seconds: float, scratch: Any = None,
+           peak_rss_mib: float | None = None) -> dict[str, Any]:
+    """A run's figures for a comparison table (the keys of ``COLUMNS``); ``peak_rss_mib``
+    the process's peak resident memory while the run trained."""
     s = learner.summary(scratch)
     row = {"average_final": s["average_final"], "during": float(np.mean(s["during"])),
            "bwt": s["bwt"], "forgetting": s["forgetting"], "fwt": s.get("fwt"),
            "transfer_mean": s.get("transfer_mean"),
-           "trainable_params": learner.trainable_params_, "wall_seconds": wall_seconds}
+           "trainable_params": learner.trainable_params_, "wall_seconds": wall_seconds,
+           "peak_rss_mib": peak_rss_mib}
     if "task_inference" in s:
         row["task_inference"] = s["task_inference"]["average_final"]
     for key in ("stability_gap", "gap_recovery"):  # with eval_every (hnviz.core.stability)
@@ -210,15 +214,15 @@ def check_reusable(out: Path, method: str, tasks: TaskSequence, preset: str, see
 
 def markdown_table(summary: dict[str, Any]) -> str:
     """Markdown table of a :func:`compare` summary: one row per method, mean ± std (the
-    stability-gap columns only where a run has them)."""
+    stability-gap and peak-memory columns only where a run has them)."""
     head = (f"{summary['benchmark']['name']} ({summary['n_tasks']} tasks), "
             f"{summary['scenario']}, seeds {summary['seeds']}\n\n")
     methods = summary["methods"]
-    keys = [k for k in COLUMNS if k not in ("stability_gap", "gap_recovery")
+    keys = [k for k in COLUMNS if k not in OPTIONAL
             or any((st.get(k) or {}).get("mean") is not None for st in methods.values())]
     name = summary["benchmark"]["name"]  # summaries written before "metric" was: by benchmark
     mse = (summary.get("metric") or (SPECS[name].metric if name in SPECS else "accuracy")) == "mse"
-    digits = {"wall_seconds": 1, **({k: 4 for k in ("average_final", "during", "bwt",
+    digits = {"wall_seconds": 1, "peak_rss_mib": 0, **({k: 4 for k in ("average_final", "during", "bwt",
                                                      "forgetting", "fwt", "transfer_mean")}
                                     if mse else {})}
     rows = [[method] + [format_stat(st.get(k), digits.get(k, 2),

@@ -10,12 +10,14 @@ The directory's lock (:mod:`hnviz.io.lock`) is taken once, here, for the whole j
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..learners.base import ContinualLearner
+from ..core.memory import peak_rss_mib, reset_peak_rss
 from ..core.tasks import task_list
 from ..data.benchmarks import COUNTED, FAST_DATA, from_spec, get_benchmark, get_spec
 from ..store.checkpoint import (Checkpoint, Checkpointer, check_resumable, checkpoint_dir,
@@ -139,12 +141,15 @@ def check_same_run(path: Path, saved: dict, saved_spec: dict | None, saved_seed:
 class TrainedRun:
     """What :func:`train_into` did: the fitted ``learner``, its training ``wall_seconds``
     and ``how`` ("trained", "resumed", or "complete": the run was finished already; then
-    ``saved_spec`` is the benchmark spec saved with it)."""
+    ``saved_spec`` is the benchmark spec saved with it); ``peak_rss_mib`` the process's
+    peak resident memory while it trained (:mod:`hnviz.core.memory`; None for a run saved
+    before hnviz recorded it)."""
 
     learner: ContinualLearner
     wall_seconds: float
     how: str
     saved_spec: dict[str, Any] | None = None
+    peak_rss_mib: float | None = None
 
 
 def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
@@ -171,11 +176,12 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
         if reuse_complete and ck is None and finished_run(out):
             run = load_run(out)
             return TrainedRun(run.learner, run.metrics.get("wall_seconds", 0.0), "complete",
-                              run.spec)
+                              run.spec, run.metrics.get("peak_rss_mib"))
         if ck is None:
             refuse_finished(out, overwrite)  # before any training
         if resume and on_resume is not None:
             on_resume(ck)
+        reset_peak_rss()  # this run's peak, not an earlier run's in the same process
         start = time.perf_counter()
         if ck is not None:
             learner = _resume(out, tasks, (), learner.progress, ck, learner.device)
@@ -184,12 +190,14 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
         else:
             learner.fit(tasks)
         wall = learner.fit_seconds_ if checkpoints else time.perf_counter() - start
+        peak = round(peak_rss_mib(), 1)
+        peak = peak if math.isfinite(peak) else None  # NaN: the OS does not say
         # resuming finishes the run its checkpoints were started for, replacing an old one
         write_run(learner, out, tasks.spec, overwrite or ck is not None, wall_seconds=wall,
-                  **extra)
+                  peak_rss_mib=peak, **extra)
         if checkpoints:
             remove_checkpoints(out)  # the run files now hold the result
-    return TrainedRun(learner, wall, "resumed" if ck is not None else "trained")
+    return TrainedRun(learner, wall, "resumed" if ck is not None else "trained", None, peak)
 
 
 def build_benchmark(name: str, n_tasks: int | None = None, seed: int = 0,
