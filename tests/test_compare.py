@@ -65,6 +65,17 @@ def test_mean_and_std_over_seeds(small_compare):
     assert si.target_.out_features == 10 and si.target_.n_heads == 1  # cl3: one 10-way head
 
 
+def test_first_seed_picks_held_out_seeds(tmp_path, capsys):
+    """--first-seed K --seeds N runs seeds K..K+N-1 (seeds held out from tuning)."""
+    out = tmp_path / "c"
+    assert main(["compare", "--benchmark", "split_digits", "--methods", "finetune", "--steps",
+                 "3", "--seeds", "2", "--first-seed", "3", "--no-progress", "--out",
+                 str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["seeds"] == [3, 4]
+    assert sorted(p.name for p in (out / "finetune").iterdir()) == ["seed3", "seed4"]
+    assert "seeds [3, 4]" in capsys.readouterr().out
+
+
 def test_unknown_method(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown method 'lwf'; choose from hnet"):
         check_methods(["hnet", "lwf"])

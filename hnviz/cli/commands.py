@@ -148,7 +148,10 @@ def compare_command(args: argparse.Namespace) -> None:
         print(f"{method:>11} seed {seed}: final {final}  forgetting {row['forgetting']:.3g}  "
               f"{row['wall_seconds']:.1f}s{peak}", flush=True)
 
-    summary = compare(tasks, preset, args.scenario, methods, range(args.seeds), args.out,
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed {args.first_seed}: seeds are >= 0, e.g. --first-seed 2")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    summary = compare(tasks, preset, args.scenario, methods, seeds, args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,
                       scratch=args.scratch, n_steps=args.steps, eval_every=args.eval_every)
     print(markdown_table(summary))

@@ -72,6 +72,8 @@ def _train_parsers(sub: Any) -> None:
                          "of the scenario; hnet_tir and dgr run in cl2/cl3)")
     cp.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({', '.join(COUNTED)})")
     cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    cp.add_argument("--first-seed", type=int, default=0, metavar="K",
+                    help="seeds K..K+N-1 instead (e.g. seeds held out from tuning)")
     cp.add_argument("--steps", type=int, default=None, help="training steps per task")
     cp.add_argument("--eval-every", type=int, default=None, metavar="K", help=EVAL_HELP)
     cp.add_argument("--fast", action="store_true", help="CPU-sized preset and data (28x28 sets)")
