@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import hnviz
 from hnviz.core.hnets import ChunkedHyperNet, FullHyperNet, build_hnet
 
 
@@ -45,3 +46,16 @@ def test_pytorch_init_matches_nn_linear_default():
     torch.testing.assert_close(h.mlp[2].bias, ref[1].bias)
     with pytest.raises(ValueError, match="unknown hnet_init 'he'"):
         FullHyperNet(2, 30, init="he")
+
+
+def test_fashion_100_preset_is_what_results_md_describes():
+    """docs/results.md, "Long sequences on real images": the target in 12 chunks of 8000,
+    1,078,688 numbers with 100 task embeddings, ratio 12.0 (12 % of 100 separate nets)."""
+    learner = hnviz.HyperCL(hnviz.HyperCLConfig.preset("permuted_fashion_mnist_100"),
+                            progress=False)
+    learner.build(784, 10)
+    hnet, target = learner.hnet_, learner.target_
+    assert (hnet.n_chunks, hnet.chunk_size, target.num_params) == (12, 8000, 89_610)
+    assert hnet.num_params + 100 * 32 == 1_078_688
+    assert round(hnet.compression_ratio(100), 1) == 12.0
+    assert round(100 * (hnet.num_params + 3200) / (100 * target.num_params)) == 12
