@@ -138,6 +138,8 @@ def compare_command(args: argparse.Namespace) -> None:
     check_out(args.out, command="compare")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise ValueError(f"--seeds {args.seeds}: compare 1 to {MAX_SEEDS} seeds, e.g. --seeds 3")
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed {args.first_seed}: seeds are >= 0, e.g. --first-seed 2")
     preset = preset_for(args.benchmark, args.fast, args.preset)
     tasks = build_benchmark(args.benchmark, args.tasks, fast=args.fast)
 
@@ -148,8 +150,6 @@ def compare_command(args: argparse.Namespace) -> None:
         print(f"{method:>11} seed {seed}: final {final}  forgetting {row['forgetting']:.3g}  "
               f"{row['wall_seconds']:.1f}s{peak}", flush=True)
 
-    if args.first_seed < 0:
-        raise ValueError(f"--first-seed {args.first_seed}: seeds are >= 0, e.g. --first-seed 2")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     summary = compare(tasks, preset, args.scenario, methods, seeds, args.out,
                       not args.no_progress, on_run=report, overwrite=args.overwrite,

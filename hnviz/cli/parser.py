@@ -71,7 +71,8 @@ def _train_parsers(sub: Any) -> None:
                     help=f"comma-separated, of {','.join(method_names())} (default: every method "
                          "of the scenario; hnet_tir and dgr run in cl2/cl3)")
     cp.add_argument("--tasks", type=int, default=None, help=f"number of tasks ({', '.join(COUNTED)})")
-    cp.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    cp.add_argument("--seeds", type=int, default=1,
+                    help="number of seeds (K..K+N-1, K = --first-seed, default 0)")
     cp.add_argument("--first-seed", type=int, default=0, metavar="K",
                     help="seeds K..K+N-1 instead (e.g. seeds held out from tuning)")
     cp.add_argument("--steps", type=int, default=None, help="training steps per task")

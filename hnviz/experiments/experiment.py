@@ -142,8 +142,8 @@ class TrainedRun:
     """What :func:`train_into` did: the fitted ``learner``, its training ``wall_seconds``
     and ``how`` ("trained", "resumed", or "complete": the run was finished already; then
     ``saved_spec`` is the benchmark spec saved with it); ``peak_rss_mib`` the process's
-    peak resident memory while it trained (:mod:`hnviz.core.memory`; None for a run saved
-    before hnviz recorded it)."""
+    peak resident memory while it trained (:mod:`hnviz.core.memory`; for a resumed run,
+    while its last session trained; None for a run saved before hnviz recorded it)."""
 
     learner: ContinualLearner
     wall_seconds: float
@@ -190,7 +190,7 @@ def train_into(learner: ContinualLearner, tasks: Any, out: str | Path, *,
         else:
             learner.fit(tasks)
         wall = learner.fit_seconds_ if checkpoints else time.perf_counter() - start
-        peak = round(peak_rss_mib(), 1)
+        peak = round(peak_rss_mib(), 1)  # before saving: the saved run holds the figure
         peak = peak if math.isfinite(peak) else None  # NaN: the OS does not say
         # resuming finishes the run its checkpoints were started for, replacing an old one
         write_run(learner, out, tasks.spec, overwrite or ck is not None, wall_seconds=wall,
