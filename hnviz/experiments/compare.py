@@ -222,9 +222,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
             or any((st.get(k) or {}).get("mean") is not None for st in methods.values())]
     name = summary["benchmark"]["name"]  # summaries written before "metric" was: by benchmark
     mse = (summary.get("metric") or (SPECS[name].metric if name in SPECS else "accuracy")) == "mse"
-    digits = {"wall_seconds": 1, "peak_rss_mib": 0, **({k: 4 for k in ("average_final", "during", "bwt",
-                                                     "forgetting", "fwt", "transfer_mean")}
-                                    if mse else {})}
+    mse_keys = ("average_final", "during", "bwt", "forgetting", "fwt", "transfer_mean")
+    digits = {"wall_seconds": 1, "peak_rss_mib": 0, **({k: 4 for k in mse_keys} if mse else {})}
     rows = [[method] + [format_stat(st.get(k), digits.get(k, 2),
                                     thousands=k == "trainable_params") for k in keys]
             for method, st in methods.items()]
