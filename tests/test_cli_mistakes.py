@@ -146,6 +146,8 @@ BAD = [  # (argv with {t} for the temporary folder, words the message must hold[
     (DIGITS + ["--seeds", "5000", "--out", "{t}/c"], "--seeds 5000: compare 1 to 1000 seeds"),
     (DIGITS + ["--seeds", "1.5", "--out", "{t}/c"], "invalid int value: '1.5'"),
     (DIGITS + ["--first-seed", "-1", "--out", "{t}/c"], "--first-seed -1: seeds are >= 0"),
+    (DIGITS + ["--first-seed", "4294967294", "--seeds", "2", "--out", "{t}/c"],
+     "--first-seed 4294967294: seeds are >= 0 and <= 4294967294 (here K..K+1)"),
     (DIGITS + ["--methods", "hnet,xyz", "--out", "{t}/c"], "unknown method 'xyz'"),
     (DIGITS + ["--methods", "hnet,hnet", "--out", "{t}/c"], "method 'hnet' is named 2 times"),
     (DIGITS + ["--methods", ",", "--out", "{t}/c"], "no methods given"),

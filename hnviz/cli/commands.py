@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..experiments.compare import MAX_SEEDS, compare, markdown_table
+from ..experiments.compare import MAX_SEED, MAX_SEEDS, compare, markdown_table
 from ..learners.methods import DEFAULT_METHOD, check_methods, default_methods
 from ..data.scenarios import check_scenario
 from ..store.checkpoint import check_every
@@ -138,8 +138,9 @@ def compare_command(args: argparse.Namespace) -> None:
     check_out(args.out, command="compare")
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise ValueError(f"--seeds {args.seeds}: compare 1 to {MAX_SEEDS} seeds, e.g. --seeds 3")
-    if args.first_seed < 0:
-        raise ValueError(f"--first-seed {args.first_seed}: seeds are >= 0, e.g. --first-seed 2")
+    if not 0 <= args.first_seed <= MAX_SEED - args.seeds + 1:
+        raise ValueError(f"--first-seed {args.first_seed}: seeds are >= 0 and <= {MAX_SEED} "
+                         f"(here K..K+{args.seeds - 1}), e.g. --first-seed 2")
     preset = preset_for(args.benchmark, args.fast, args.preset)
     tasks = build_benchmark(args.benchmark, args.tasks, fast=args.fast)
 

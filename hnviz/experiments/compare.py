@@ -40,13 +40,14 @@ MSE_COLUMNS = {"average_final": "final avg MSE", "during": "during MSE"}  # regr
 
 
 MAX_SEEDS = 1000  # seeds of one comparison or sweep
+MAX_SEED = 2**32 - 2  # the largest seed (numpy's and torch's seeds, + 1 for a derived one)
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
     """Distinct seeds >= 0, at most ``MAX_SEEDS`` of them, else ``ValueError``."""
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, (Sequence, range)):
         raise TypeError(f"seeds must be a list of integers >= 0, got {seeds!r:.80}")
-    seeds = [check_int("seed", seed, 0, 2**32 - 2) for seed in seeds]
+    seeds = [check_int("seed", seed, 0, MAX_SEED) for seed in seeds]
     if not seeds:
         raise ValueError("no seeds given; pass at least one seed (--seeds 1 or more)")
     if len(seeds) > MAX_SEEDS:

@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from ..learners.methods import check_methods
+from .compare import MAX_SEED, MAX_SEEDS  # a sweep's seeds are a comparison's
 from ..core.validate import check_real, is_int
 
 MAX_DEPTH = 32  # a spec is at most ~6 deep (space -> field -> values -> layer sizes)
 MAX_ITEMS = 100_000  # entries of one list (a grid axis, the points: at most 10,000 trials)
-MAX_SEEDS = 1000
-MAX_SEED = 2**32 - 2  # as a comparison's seeds (numpy seeds the baselines)
 MAX_CPUS = 4096
 MAX_GPUS = 1024
 MIN_SHARE = 1e-4  # the smallest fraction of a CPU or GPU Ray hands out
