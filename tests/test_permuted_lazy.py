@@ -11,13 +11,14 @@ import pytest
 import torch
 
 import hnviz
-from hnviz.core.tasks import PermutedRows, TaskSequence, dense
+from hnviz.core.tasks import PermutedRows, TaskSequence, column_major, dense
 
 
 def copied(seq: TaskSequence) -> TaskSequence:
-    """The sequence as hnviz 0.3 built it: every task with its own permuted copy."""
-    return TaskSequence(seq.name, [dataclasses.replace(t, x_train=dense(t.x_train).clone(),
-                                                       x_test=dense(t.x_test).clone())
+    """The sequence as hnviz 0.3 built it: every task with its own permuted copy, row by
+    row in memory."""
+    return TaskSequence(seq.name, [dataclasses.replace(
+        t, x_train=dense(t.x_train).contiguous(), x_test=dense(t.x_test).contiguous())
                                    for t in seq], seq.spec)
 
 
@@ -33,6 +34,24 @@ def test_rows_read_through_the_permutation():
     np.testing.assert_array_equal(rows.numpy(), want.numpy())
     with pytest.raises(ValueError, match="do not fit"):
         PermutedRows(base, perm[:3])
+
+
+def test_a_column_major_base_reads_whole_sets_by_columns():
+    """The test sets' layout: rows[:] copies whole columns and equals the row-major read;
+    rows, slices and single rows read as before."""
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand(50, 9, generator=gen)
+    perm = torch.randperm(9, generator=gen)
+    cols = column_major(base)
+    assert torch.equal(cols, base) and cols.t().is_contiguous() and not cols.is_contiguous()
+    rows = PermutedRows(cols, perm)
+    whole = rows[:]
+    assert torch.equal(whole, base[:, perm]) and whole.t().is_contiguous()
+    idx = torch.tensor([3, 0, 49])
+    assert torch.equal(rows[idx], base[:, perm][idx]) and torch.equal(rows[7], base[7, perm])
+    assert torch.equal(rows[2:5], base[:, perm][2:5])
+    seq = hnviz.permuted_digits(3)
+    assert seq[0].x_test.base.t().is_contiguous() and seq[0].x_train.base.is_contiguous()
 
 
 def test_tasks_share_one_copy_of_the_images():

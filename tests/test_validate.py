@@ -60,3 +60,29 @@ def test_unfitted_learner(toy):
 def test_cli_reports_errors(capsys, tmp_path):
     assert main(["train", "--benchmark", "cifar", "--out", str(tmp_path)]) == 2
     assert "unknown benchmark 'cifar'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["rows", "columns", "strided"])
+def test_all_finite_finds_every_nan_and_inf(layout):
+    """The one-pass check (aminmax) against isfinite(...).all(): a NaN, +inf or -inf at
+    the first, last and random positions of row-major, column-major and strided data."""
+    from hnviz.core.validate import all_finite
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand(37, 29, generator=gen) * 2 - 1
+    spots = [(0, 0), (36, 28)] + [tuple(int(v) for v in torch.randint(0, 29, (2,),
+                                                                     generator=gen))
+                                  for _ in range(6)]
+
+    def arrange(x):
+        if layout == "columns":
+            return x.t().contiguous().t()
+        return x.repeat(1, 2)[:, ::2] if layout == "strided" else x
+
+    assert all_finite(arrange(base))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        for i, j in spots:
+            x = base.clone()
+            x[i, j] = bad
+            assert not all_finite(arrange(x)), (bad, i, j)
+    x = torch.full((3, 4), 3.0e38)  # huge but finite
+    assert all_finite(x)

@@ -10,6 +10,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.func import functional_call, vmap
 
 from .validate import check_choice
@@ -42,6 +43,19 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, out)
         return self.net(x.flatten(1))
+
+    def forward_flat(self, x: torch.Tensor, parts: list[torch.Tensor]) -> torch.Tensor:
+        """:meth:`forward` with the weights ``parts`` (each layer's weight and bias, in
+        ``named_parameters`` order) instead of the module's own: ``torch.nn.functional
+        .linear`` layer by layer, without ``functional_call``'s swapping of parameters
+        (a quarter of a small net's training step). ``(N, in) -> (N, out)``."""
+        h, k = x.flatten(1), 0
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                h, k = F.linear(h, parts[k], parts[k + 1]), k + 2
+            else:
+                h = layer(h)
+        return h
 
 
 class LeNet(nn.Module):
@@ -150,7 +164,11 @@ class TargetNet:
         return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
 
     def _single(self, x: torch.Tensor, w: torch.Tensor, head: int | None) -> torch.Tensor:
-        out = functional_call(self.module, self.unflatten(w), (x,))  # (N, heads*out)
+        if isinstance(self.module, MLP):
+            parts = [p.reshape(s) for p, s in zip(torch.split(w, self.sizes), self.shapes)]
+            out = self.module.forward_flat(x, parts)  # (N, heads*out)
+        else:
+            out = functional_call(self.module, self.unflatten(w), (x,))
         o = self.out_features
         return out[:, head * o:(head + 1) * o] if self.n_heads > 1 and head is not None else out
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .datasets import DATASETS, load_dataset
-from ..core.tasks import PermutedRows, Task, TaskSequence
+from ..core.tasks import PermutedRows, Task, TaskSequence, column_major
 from ..core.validate import check_bool, check_choice, check_int, check_real, is_int
 
 TOY_FUNCTIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], tuple[float, float]]] = [
@@ -91,6 +91,7 @@ def _permuted(data: tuple[np.ndarray, ...], n_tasks: int, seed: int,
     images are held once; each task reads them through its permutation
     (:class:`~hnviz.core.tasks.PermutedRows`)."""
     x_tr, y_tr, x_te, y_te = (torch.from_numpy(a) for a in data)
+    x_te = column_major(x_te)  # test sets are read whole (scoring); batches read rows
     D = x_tr.shape[1]
     rng = np.random.RandomState(seed + 1)
     tasks = []
