@@ -180,8 +180,8 @@ def test_read_idx_valid_raw_and_gz(tmp_path):
 # ----------------------------------------------------------------------------- search order
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(ValueError, match="'cifar10'.*mnist, fashion_mnist"):
-        data.load_dataset("cifar10")
+    with pytest.raises(ValueError, match="'svhn'.*mnist, fashion_mnist, cifar10, cifar100"):
+        data.load_dataset("svhn")
 
 
 def test_not_found_lists_every_directory(tmp_path, monkeypatch, isolated_env):

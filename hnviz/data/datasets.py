@@ -1,6 +1,7 @@
-"""MNIST and Fashion-MNIST from the standard IDX files (no torchvision, nothing pickled).
+"""MNIST and Fashion-MNIST from the standard IDX files, CIFAR-10 and CIFAR-100 from
+their binary distributions (:mod:`hnviz.data.cifar`); no torchvision, nothing pickled.
 
-A dataset is the four files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+An MNIST-like dataset is the four files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
 ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each gzip-compressed (``.gz``,
 preferred when both exist) or raw. :func:`load_dataset` looks for them in
 :func:`search_dirs` order and uses the first directory that holds all four:
@@ -14,6 +15,12 @@ preferred when both exist) or raw. :func:`load_dataset` looks for them in
 MNIST and Fashion-MNIST use the same file names: keep them in separate ``<name>`` folders.
 With ``download=True`` missing files are fetched from ``DATASETS[name]["mirrors"]`` (in
 order) into the cache, checked against the official MD5 and only then renamed into place.
+
+CIFAR's files (``data_batch_1.bin`` ... ``test_batch.bin``; ``train.bin``, ``test.bin``)
+are found the same way, also in a search folder's ``cifar-10-batches-bin`` or
+``cifar-100-binary`` subfolder (what the archive unpacks to): ``tar xzf
+cifar-10-binary.tar.gz -C ~/.cache/hnviz/cifar10`` works as it is. ``download=True``
+fetches the archive, checks its MD5 and writes only the data files from it.
 
 The MD5s are those of the files on the mirrors. Debian's copies hold the same IDX data but
 their gzip headers were rewritten when the package was built (file name dropped, time
@@ -35,6 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import cifar
 from ..io.safeio import atomic_write, read_regular
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     "mnist": {
         "title": "MNIST",
         "format": "idx",
+        "basenames": BASENAMES,
+        "subdirs": (),
         "files": FILES,
         "mirrors": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
                     "https://storage.googleapis.com/cvdf-datasets/mnist/"],
@@ -68,6 +78,8 @@ DATASETS: dict[str, dict[str, Any]] = {
     "fashion_mnist": {
         "title": "Fashion-MNIST",
         "format": "idx",
+        "basenames": BASENAMES,
+        "subdirs": (),
         "files": FILES,
         "mirrors": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
         "md5": {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -77,7 +89,28 @@ DATASETS: dict[str, dict[str, Any]] = {
         "system_dirs": (DEBIAN_FASHION_MNIST,),
         "debian_package": "dataset-fashion-mnist",
     },
+    "cifar10": {
+        "title": "CIFAR-10",
+        "format": "cifar10",
+        "basenames": cifar.CIFAR10_FILES,
+        "subdirs": ("cifar-10-batches-bin",),
+        "mirrors": ["https://www.cs.toronto.edu/~kriz/"],
+        "archive": "cifar-10-binary.tar.gz",
+        "md5": {"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
+        "system_dirs": (),
+        "debian_package": None,
+    },
 }
+DATASETS["cifar100"] = {
+    **DATASETS["cifar10"], "title": "CIFAR-100", "format": "cifar100_fine",
+    "basenames": cifar.CIFAR100_FILES, "subdirs": ("cifar-100-binary",),
+    "archive": "cifar-100-binary.tar.gz",
+    "md5": {"cifar-100-binary.tar.gz": "03b5dce01913d631647c71ecec9e9cb8"}}
+# the same files with the 20 superclasses as labels (found in and downloaded to "cifar100")
+DATASETS["cifar100_coarse"] = {**DATASETS["cifar100"], "title": "CIFAR-100 (coarse labels)",
+                               "format": "cifar100_coarse", "folder": "cifar100"}
+IDX_DATASETS = tuple(n for n, spec in DATASETS.items() if spec["format"] == "idx")
+_ALIASES = {"cifar_10": "cifar10", "cifar_100": "cifar100", "cifar_100_coarse": "cifar100_coarse"}
 
 
 class DownloadError(OSError):
@@ -87,6 +120,7 @@ class DownloadError(OSError):
 def _canonical(name: str) -> str:
     """``"Fashion-MNIST"`` -> ``"fashion_mnist"``; ValueError listing the choices if unknown."""
     key = str(name).strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return key
@@ -161,7 +195,8 @@ def cache_dir(name: str) -> Path:
     """Download target: ``$XDG_CACHE_HOME/hnviz/<name>`` or ``~/.cache/hnviz/<name>``."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
     root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return root / "hnviz" / _canonical(name)
+    name = _canonical(name)
+    return root / "hnviz" / DATASETS[name].get("folder", name)
 
 
 def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
@@ -169,14 +204,17 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
 
     ``data_dir`` and ``$HNVIZ_DATA`` each contribute their subfolder ``<name>`` and then
     themselves; then :func:`cache_dir`; then system copies (Debian's Fashion-MNIST).
+    CIFAR's files are also looked for in each one's archive subfolder (see above).
     """
     name = _canonical(name)
+    folder = DATASETS[name].get("folder", name)
     dirs: list[Path] = []
     for root in (data_dir, os.environ.get(ENV_VAR) or None):
         if root is not None:
             root = Path(root).expanduser()
-            dirs += [root / name, root]
+            dirs += [root / folder, root]
     dirs += [cache_dir(name), *DATASETS[name]["system_dirs"]]
+    dirs = [s for d in dirs for s in (d, *(d / sub for sub in DATASETS[name]["subdirs"]))]
     return list(dict.fromkeys(dirs))
 
 
@@ -188,11 +226,11 @@ def _find(directory: Path, basename: str) -> Path | None:
     return None
 
 
-def _locate(dirs: list[Path]) -> list[Path] | None:
-    """The four files (train images, train labels, test images, test labels) of the first
+def _locate(name: str, dirs: list[Path]) -> list[Path] | None:
+    """The files of dataset ``name`` (its ``basenames``, in order) from the first
     directory in ``dirs`` that holds all of them, else None."""
     for d in dirs:
-        found = [_find(d, b) for b in BASENAMES]
+        found = [_find(d, b) for b in DATASETS[name]["basenames"]]
         if all(found):
             return found  # type: ignore[return-value]
     return None
@@ -201,10 +239,11 @@ def _locate(dirs: list[Path]) -> list[Path] | None:
 def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
     """FileNotFoundError listing each searched directory, what it lacks, and the fixes."""
     spec = DATASETS[name]
+    names = spec["basenames"]
     lines = []
     for d in dirs:
         if d.is_dir():
-            state = "lacks " + ", ".join(b for b in BASENAMES if _find(d, b) is None)
+            state = "lacks " + ", ".join(b for b in names if _find(d, b) is None)
         else:
             state = "does not exist"
         lines.append(f"{d} ({state})")
@@ -212,10 +251,13 @@ def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
               f"{cache_dir(name)}")]
     if spec["debian_package"]:
         fixes.append(f"sudo apt-get install {spec['debian_package']}")
-    fixes.append(f"put the four files in a directory and set {ENV_VAR}=<dir> (or pass data_dir)")
+    if "archive" in spec:
+        fixes.append(f"unpack {spec['archive']} into {cache_dir(name)}")
+    fixes.append(f"put the files in a directory and set {ENV_VAR}=<dir> (or pass data_dir)")
+    packed = "" if "archive" in spec else " (.gz or raw)"
     return FileNotFoundError(
-        f"{spec['title']} not found: no directory holds all of {', '.join(BASENAMES)} (.gz or "
-        f"raw).\nLooked in: " + "; ".join(lines) + "\nTo get it: " + "; or ".join(fixes))
+        f"{spec['title']} not found: no directory holds all of {', '.join(names)}{packed}."
+        f"\nLooked in: " + "; ".join(lines) + "\nTo get it: " + "; or ".join(fixes))
 
 
 # ----------------------------------------------------------------------------- download
@@ -226,12 +268,9 @@ def _fetch(url: str) -> bytes:
         return response.read()
 
 
-def _download_file(name: str, filename: str, dest: Path) -> Path:
-    """Fetch ``filename`` from the mirrors in order; keep the first copy with the right MD5.
-
-    The body is verified in memory and then written with :func:`hnviz.io.safeio.atomic_write`
-    (temporary file in ``dest`` + rename), so a failure leaves no partial file behind.
-    """
+def _fetch_verified(name: str, filename: str, dest: Path) -> bytes:
+    """The body of ``filename`` from the first of the mirrors whose copy has the right
+    MD5 (checked in memory); a :class:`DownloadError` listing every try otherwise."""
     expected = DATASETS[name]["md5"][filename]
     reasons = []
     for base in DATASETS[name]["mirrors"]:
@@ -246,8 +285,7 @@ def _download_file(name: str, filename: str, dest: Path) -> Path:
         if digest != expected:
             reasons.append(f"{url}: MD5 {digest} != expected {expected} ({len(payload)} bytes)")
             continue
-        atomic_write(dest / filename, payload)
-        return dest / filename
+        return payload
     tried = "\n  ".join(reasons) or "(no mirrors configured)"
     raise DownloadError(f"could not download {filename} for {DATASETS[name]['title']}; "
                         f"tried:\n  {tried}\nCheck the network or proxy, or put a copy with MD5 "
@@ -255,17 +293,30 @@ def _download_file(name: str, filename: str, dest: Path) -> Path:
 
 
 def download_dataset(name: str) -> Path:
-    """Download the files of ``name`` that :func:`cache_dir` lacks; returns that directory."""
+    """Download the files of ``name`` that :func:`cache_dir` lacks; returns that directory.
+
+    Each file is verified in memory and then written with
+    :func:`hnviz.io.safeio.atomic_write` (temporary file in the folder + rename), so a
+    failure leaves no partial file behind. CIFAR: the archive is verified, then its data
+    files alone are written (:func:`hnviz.data.cifar.extract_archive`).
+    """
     name = _canonical(name)
-    dest = cache_dir(name)
+    spec, dest = DATASETS[name], cache_dir(name)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OSError(f"cannot create the download directory {dest}: {e}; set XDG_CACHE_HOME "
                       f"to a writable directory or download into {ENV_VAR} by hand") from e
-    for basename, filename in zip(BASENAMES, DATASETS[name]["files"], strict=True):
-        if _find(dest, basename) is None:
-            _download_file(name, filename, dest)
+    missing = [b for b in spec["basenames"] if _find(dest, b) is None]
+    if "archive" in spec:
+        if missing:
+            payload = _fetch_verified(name, spec["archive"], dest)
+            cifar.extract_archive(payload, spec["archive"], spec["subdirs"][0],
+                                  spec["basenames"], dest)
+        return dest
+    for basename, filename in zip(spec["basenames"], spec["files"], strict=True):
+        if basename in missing:
+            atomic_write(dest / filename, _fetch_verified(name, filename, dest))
     return dest
 
 
@@ -300,7 +351,10 @@ def read_idx_dataset(paths: list[Path]) -> tuple[np.ndarray, ...]:
 
 # a dataset's "format" names its reader: its "files", found in the search folders, in;
 # x_train, y_train, x_test, y_test out (a new format: a reader here and its datasets)
-READERS: dict[str, Callable[[list[Path]], tuple[np.ndarray, ...]]] = {"idx": read_idx_dataset}
+READERS: dict[str, Callable[[list[Path]], tuple[np.ndarray, ...]]] = {
+    "idx": read_idx_dataset, "cifar10": cifar.read_cifar10,
+    "cifar100_fine": cifar.cifar100_reader("fine"),
+    "cifar100_coarse": cifar.cifar100_reader("coarse")}
 
 
 @functools.lru_cache(maxsize=4)
@@ -311,21 +365,24 @@ def _load_cached(fmt: str, key: tuple[tuple[str, int, int, int], ...]) -> tuple[
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Load ``"mnist"`` or ``"fashion_mnist"`` as ``(x_train, y_train, x_test, y_test)``.
+    """Load a dataset of ``DATASETS`` as ``(x_train, y_train, x_test, y_test)``.
 
-    Shapes: x_train (60000, 28, 28) uint8, y_train (60000,) int64, x_test (10000, 28, 28)
-    uint8, y_test (10000,) int64 (other counts are accepted for custom files). The first of
+    Shapes: MNIST-like x_train (60000, 28, 28) uint8, y_train (60000,) int64, x_test
+    (10000, 28, 28) uint8, y_test (10000,) int64 (other counts are accepted for custom
+    files); CIFAR x_train (50000, 3, 32, 32) uint8 (channels first), y_train (50000,)
+    int64, x_test (10000, 3, 32, 32), y_test (10000,): the classes (CIFAR-100: its 100
+    fine classes; ``"cifar100_coarse"``: its 20 superclasses). The first of
     :func:`search_dirs` holding all four files wins; with ``download=True`` missing files are
     downloaded into :func:`cache_dir` instead of raising FileNotFoundError. Parsed arrays
     are cached in memory per file; each call returns fresh copies.
     """
     name = _canonical(name)
     dirs = search_dirs(name, data_dir)
-    files = _locate(dirs)
+    files = _locate(name, dirs)
     if files is None:
         if not download:
             raise _not_found(name, dirs)
-        files = _locate([download_dataset(name)])
+        files = _locate(name, [download_dataset(name)])
         assert files is not None  # download_dataset fetched every missing file
     arrays = _load_cached(DATASETS[name]["format"], tuple(_stat_key(p) for p in files))
     return tuple(a.copy() for a in arrays)  # type: ignore[return-value]

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .datasets import DATASETS, load_dataset
+from .datasets import IDX_DATASETS, load_dataset
 from ..core.tasks import PermutedRows, Task, TaskSequence, column_major
 from ..core.validate import check_bool, check_choice, check_int, check_real, is_int
 
@@ -165,7 +165,7 @@ def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
             padding: bool, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
     """MNIST-like images as float32 in [0, 1], flattened ``(N, 784)`` (``(N, 1024)`` padded
     to 32x32 as in the paper), with optional seeded subsets of ``n_train``/``n_test``."""
-    check_choice("dataset", dataset, tuple(DATASETS))
+    check_choice("dataset", dataset, IDX_DATASETS)
     seed, padding, download = check_seed(seed), check_bool("padding", padding), \
         check_bool("download", download)
     for name, n in (("n_train", n_train), ("n_test", n_test)):
