@@ -48,7 +48,7 @@ def test_the_specs_give_options_the_short_setting_and_the_run_settings():
     assert options("split_fashion_mnist") == ("seed", "n_train", "n_test", "data_dir", "download")
     assert "dataset" in options("split_mnist")
     assert FAST_DATA == {n: s.fast for n, s in SPECS.items() if s.fast is not None}
-    assert set(FAST_DATA) == {n for n in SPECS if "mnist" in n}
+    assert set(FAST_DATA) == {n for n in SPECS if "mnist" in n or "cifar" in n}
     assert len(build_benchmark("permuted_digits")) == 10  # the spec's default task count
     assert build_benchmark("split_digits", seed=3).spec["seed"] == 3
     assert build_benchmark("toy_regression", seed=3).spec["seed"] == 42  # the authors' data

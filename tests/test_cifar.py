@@ -224,3 +224,64 @@ def test_real_sizes_read_exactly(tmp_path):
     np.testing.assert_array_equal(y_tr, want[1][:, 1])
     np.testing.assert_array_equal(data.load_dataset("cifar100_coarse", data_dir=tmp_path)[1],
                                   want[1][:, 0])
+
+
+def small_cifar(root: Path, per_file: int = 60, train100: int = 600, test100: int = 300) -> Path:
+    """Both datasets in ``root`` (cifar10/, cifar100/), small: every CIFAR-10 batch
+    ``per_file`` records, CIFAR-100 ``train100`` and ``test100`` records."""
+    write_dataset(root / "cifar10", "cifar10", per_file)
+    folder = root / "cifar100"
+    folder.mkdir(parents=True)
+    for name, n, seed in (("train.bin", train100, 5), ("test.bin", test100, 6)):
+        (folder / name).write_bytes(records(n, (20, 100), seed)[0])
+    return root
+
+
+def test_split_cifar10_100_tasks(tmp_path):
+    """Task 1: CIFAR-10 whole; tasks 2-6: CIFAR-100's fine classes 0-9, ..., 40-49 as
+    0..9; images as float32 in [0, 1] in channel-first order."""
+    import hnviz
+    from hnviz.data.sequences import split_cifar10, split_cifar10_100
+    root = small_cifar(tmp_path)
+    seq = split_cifar10_100(data_dir=root)
+    c10 = data.load_dataset("cifar10", data_dir=root)
+    c100 = data.load_dataset("cifar100", data_dir=root)
+    assert len(seq) == 6 and seq[0].x_train.shape == (300, 3072)
+    np.testing.assert_array_equal(seq[0].x_train.numpy(), c10[0].reshape(300, -1) / np.float32(255))
+    for t in range(1, 6):
+        keep = (c100[3] >= 10 * (t - 1)) & (c100[3] < 10 * t)
+        np.testing.assert_array_equal(seq[t].y_test.numpy(), c100[3][keep] - 10 * (t - 1))
+        assert seq[t].in_shape == (3, 32, 32) and seq[t].class_offset == 10 * t
+    sub = split_cifar10_100(data_dir=root, n_train=20, n_test=10, seed=3)
+    assert all(len(t.x_train) == 20 and len(t.x_test) == 10 for t in sub)
+    split = split_cifar10(data_dir=root)
+    assert len(split) == 5 and set(split[2].y_train.tolist()) == {0, 1}
+    assert hnviz.get_benchmark("split_cifar10", data_dir=str(root))[4].meta["classes"] == [8, 9]
+    with pytest.raises(ValueError, match="n_train must be an integer >= 1 and <= 300"):
+        split_cifar10_100(data_dir=root, n_train=301)
+    from hnviz.data.benchmarks import data_bytes
+    assert data_bytes("split_cifar10_100", {}) == (60000 + 5 * 6000) * 3072 * 4  # 1.03 GiB
+    assert data_bytes("split_cifar10", {"n_train": 100, "n_test": 50}) == 150 * 3072 * 4
+
+
+@pytest.mark.slow
+def test_train_split_cifar10_100_end_to_end(tmp_path):
+    """The paper's transfer benchmark through the command line on generated files: six
+    tasks of the ZenkeNet preset, two steps each (a smoke run, not a result)."""
+    import json
+    import subprocess
+    import sys
+    root = small_cifar(tmp_path / "data")
+    out = tmp_path / "run"
+    env = {**os.environ, data.ENV_VAR: str(root)}
+    res = subprocess.run([sys.executable, "-m", "hnviz", "train", "--benchmark",
+                          "split_cifar10_100", "--steps", "2", "--out", str(out),
+                          "--no-progress", "--device", "cpu"], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert res.returncode == 0, res.stderr
+    m = json.loads((out / "run.json").read_text())["metrics"]
+    assert len(m["final"]) == 6 and all(0 <= a <= 100 for a in m["final"])
+    import hnviz
+    run = hnviz.load_run(out)
+    assert run.learner.target_.num_params == 1_276_508
+    assert run.learner.hnet_.compression_ratio(6) < 1

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from .targets import make_activation
+from .layers import make_activation
 from .validate import check_choice
 
 HNETS = ("full", "chunked")

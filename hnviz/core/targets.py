@@ -10,52 +10,13 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.func import functional_call, vmap
 
-from .validate import check_choice
+from .cifar_nets import ZenkeNet, zenke_params
+from .layers import ACTIVATIONS, MLP, make_activation
 
-ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh")
-TARGETS = ("mlp", "lenet", "convnet")
+TARGETS = ("mlp", "lenet", "convnet", "zenkenet")
 CONV_CHANNELS = (16, 32)  # the convnet target's two 3x3 conv layers
-
-_ACT = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "tanh": nn.Tanh}
-
-
-def make_activation(name: str) -> nn.Module:
-    """The ``nn.Module`` for an activation name (one of ``ACTIVATIONS``)."""
-    check_choice("activation", name, ACTIVATIONS)
-    return _ACT[name]()
-
-
-class MLP(nn.Module):
-    """Fully connected net ``in_features -> hidden... -> out_features`` (template only)."""
-
-    def __init__(self, in_features: int, hidden: tuple[int, ...], out_features: int,
-                 activation: str = "relu"):
-        super().__init__()
-        sizes = [in_features, *hidden]
-        layers: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), make_activation(activation)]
-        layers.append(nn.Linear(sizes[-1], out_features))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, in) -> (N, out)
-        return self.net(x.flatten(1))
-
-    def forward_flat(self, x: torch.Tensor, parts: list[torch.Tensor]) -> torch.Tensor:
-        """:meth:`forward` with the weights ``parts`` (each layer's weight and bias, in
-        ``named_parameters`` order) instead of the module's own: ``torch.nn.functional
-        .linear`` layer by layer, without ``functional_call``'s swapping of parameters
-        (a quarter of a small net's training step). ``(N, in) -> (N, out)``."""
-        h, k = x.flatten(1), 0
-        for layer in self.net:
-            if isinstance(layer, nn.Linear):
-                h, k = F.linear(h, parts[k], parts[k + 1]), k + 2
-            else:
-                h = layer(h)
-        return h
 
 
 class LeNet(nn.Module):
@@ -190,7 +151,7 @@ class TargetNet:
 def build_target(kind: str, in_features: int, out_features: int, hidden: tuple[int, ...],
                  activation: str, n_heads: int = 1,
                  in_shape: tuple[int, ...] | None = None) -> TargetNet:
-    """Build a :class:`TargetNet` ("mlp" or "lenet") with ``n_heads`` output heads."""
+    """Build a :class:`TargetNet` (one of ``TARGETS``) with ``n_heads`` output heads."""
     total_out = out_features * n_heads
     if kind == "mlp":
         module: nn.Module = MLP(in_features, hidden, total_out, activation)
@@ -200,6 +161,9 @@ def build_target(kind: str, in_features: int, out_features: int, hidden: tuple[i
     elif kind == "convnet":
         module = ConvNet(_image_shape(kind, in_features, in_shape, 4), total_out, hidden,
                          activation)
+    elif kind == "zenkenet":
+        module = ZenkeNet(_image_shape(kind, in_features, in_shape, 10), total_out, hidden,
+                          activation)
     else:
         raise ValueError(f"unknown target network {kind!r}; choose one of {', '.join(TARGETS)}")
     return TargetNet(module, in_features, out_features, n_heads)
@@ -220,6 +184,8 @@ def count_params(kind: str, in_features: int, out_features: int, hidden: tuple[i
         side = math.isqrt(in_features)
         in_shape = (1, side, side)
     c, h, w = in_shape
+    if kind == "zenkenet":
+        return zenke_params(in_shape, hidden, total_out)
     if kind == "convnet":
         c1, c2 = CONV_CHANNELS
         convs = (c * c1 * 9 + c1) + (c1 * c2 * 9 + c2)

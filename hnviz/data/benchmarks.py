@@ -11,15 +11,16 @@ from typing import Any, Callable
 
 from .scenarios import apply_scenario
 from .sequences import (MAX_TASKS, TOY_FUNCTIONS, permuted_digits, permuted_fashion_mnist,
-                        permuted_mnist, rotated_digits, split_digits, split_fashion_mnist,
-                        split_mnist, toy_regression, toy_variant)
+                        permuted_mnist, rotated_digits, split_cifar10, split_cifar10_100,
+                        split_digits, split_fashion_mnist, split_mnist, toy_regression,
+                        toy_variant)
 from ..core.tasks import Task, TaskSequence  # Task: hnviz.benchmarks.Task of 0.2 still works
 from ..core.validate import is_int
 
 __all__ = ["BENCHMARKS", "COUNTED", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS",
            "BenchmarkSpec", "Task", "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
            "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
-           "split_digits",
+           "split_cifar10", "split_cifar10_100", "split_digits",
            "split_fashion_mnist", "split_mnist", "toy_regression", "toy_variant"]
 
 
@@ -79,6 +80,18 @@ def _digit_items(opts: dict[str, Any]) -> int:
     return DIGIT_IMAGES
 
 
+def _cifar10_items(opts: dict[str, Any]) -> int:
+    return (opts.get("n_train") or 50000) + (opts.get("n_test") or 10000)
+
+
+def _cifar10_100_items(opts: dict[str, Any]) -> int:
+    """CIFAR-10 whole, then five CIFAR-100 tasks of 5,000 + 1,000 images (or subsets)."""
+    n_train, n_test = opts.get("n_train"), opts.get("n_test")
+    return _cifar10_items(opts) + 5 * (min(n_train or 5000, 5000) + min(n_test or 1000, 1000))
+
+
+_CIFAR_SHAPE = lambda opts: (3, 32, 32)  # noqa: E731
+_CIFAR_FAST = {"n_train": 1000, "n_test": 500}  # a CPU smoke run, not a result
 _DIGIT_SHAPE, _PERMUTATION = (lambda opts: (1, 8, 8)), 8  # int64 index per pixel and task
 _IMAGES = {"in_shape": _image_shape, "items": _image_items}
 SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
@@ -98,6 +111,9 @@ SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     BenchmarkSpec("split_mnist", split_mnist, fast={}, **_IMAGES),
     BenchmarkSpec("split_fashion_mnist", split_fashion_mnist, fast={}, options_of=split_mnist,
                   fixed=("dataset",), **_IMAGES),
+    BenchmarkSpec("split_cifar10", split_cifar10, _CIFAR_SHAPE, _cifar10_items, fast=_CIFAR_FAST),
+    BenchmarkSpec("split_cifar10_100", split_cifar10_100, _CIFAR_SHAPE, _cifar10_100_items,
+                  fast=_CIFAR_FAST),
 )}
 BENCHMARKS: dict[str, Callable[..., TaskSequence]] = {n: s.build for n, s in SPECS.items()}
 # CPU-sized data for the fast presets: seeded training subsets (the test sets stay whole).

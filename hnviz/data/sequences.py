@@ -1,5 +1,5 @@
-"""The task sequences themselves: the toy regression, the 8x8 digit sequences and
-(Fashion-)MNIST, as permuted or split sequences. Each has one spec in
+"""The task sequences themselves: the toy regression, the 8x8 digit sequences,
+(Fashion-)MNIST as permuted or split sequences, and split CIFAR. Each has one spec in
 :mod:`hnviz.data.benchmarks`, which is how the rest of hnviz reaches it."""
 from __future__ import annotations
 
@@ -229,6 +229,69 @@ def permuted_fashion_mnist(n_tasks: int = 10, **kwargs: Any) -> TaskSequence:
 def split_fashion_mnist(**kwargs: Any) -> TaskSequence:
     """:func:`split_mnist` on Fashion-MNIST."""
     return split_mnist(dataset="fashion_mnist", **kwargs)
+
+
+def _load_cifar(dataset: str, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
+    download = check_bool("download", download)
+    if data_dir is not None and not isinstance(data_dir, (str, Path)):
+        raise TypeError(f"data_dir must be a folder path or None, got {data_dir!r}")
+    return load_dataset(dataset, data_dir=data_dir, download=download)
+
+
+def _cifar(arrays: tuple[np.ndarray, ...], rng: np.random.RandomState, n_train: int | None,
+           n_test: int | None, classes: tuple[int, ...] | None = None
+           ) -> tuple[np.ndarray, ...]:
+    """CIFAR images (``arrays`` as :func:`load_dataset` returns them) as float32 in
+    [0, 1], flattened channels first ``(N, 3072)``, with int64 labels: only ``classes``
+    (all when None), then subsets of ``n_train``/``n_test`` of those drawn with ``rng``."""
+    out = []
+    for (x, y), n, split in (((arrays[0], arrays[1]), n_train, "n_train"),
+                             ((arrays[2], arrays[3]), n_test, "n_test")):
+        if classes is not None:
+            keep = np.isin(y, classes)
+            x, y = x[keep], y[keep]
+        if n is not None:
+            check_int(split, n, 1, len(x))
+            idx = np.sort(rng.choice(len(x), n, replace=False))
+            x, y = x[idx], y[idx]
+        out += [x.reshape(len(x), -1).astype(np.float32) / 255.0, y.astype(np.int64)]
+    return tuple(out)
+
+
+def split_cifar10(seed: int = 0, n_train: int | None = None, n_test: int | None = None,
+                  data_dir: str | None = None, download: bool = False) -> TaskSequence:
+    """SplitCIFAR-10: 5 tasks of classes (0,1), ..., (8,9) (labels 0/1 per task);
+    inputs ``(N, 3072)``, 32x32 colour images channels first. Memory: 703 MiB as float32
+    for all of CIFAR-10 (``n_train`` and ``n_test`` take seeded subsets)."""
+    rng = np.random.RandomState(check_seed(seed))
+    data = _cifar(_load_cifar("cifar10", data_dir, download), rng, n_train, n_test)
+    return TaskSequence("split_cifar10", _split(data, (3, 32, 32), "classes"), {
+        "name": "split_cifar10", "seed": seed, "n_train": n_train, "n_test": n_test,
+        "data_dir": data_dir, "download": download})
+
+
+def split_cifar10_100(seed: int = 0, n_train: int | None = None, n_test: int | None = None,
+                      data_dir: str | None = None, download: bool = False) -> TaskSequence:
+    """Split CIFAR-10/100 (the paper's transfer benchmark): task 1 is all of CIFAR-10,
+    tasks 2-6 the CIFAR-100 classes 0-9, 10-19, ..., 40-49 (fine labels); 10 classes per
+    task, labels 0..9 within each. ``n_train``/``n_test`` take seeded subsets per task.
+    Memory: 1.03 GiB as float32 (60,000 CIFAR-10 and 30,000 CIFAR-100 images)."""
+    rng, tasks = np.random.RandomState(check_seed(seed)), []
+    loaded = {name: _load_cifar(name, data_dir, download) for name in ("cifar10", "cifar100")}
+    for t in range(6):
+        dataset, classes = ("cifar10", None) if t == 0 else \
+            ("cifar100", tuple(range(10 * (t - 1), 10 * t)))
+        x_tr, y_tr, x_te, y_te = _cifar(loaded[dataset], rng, n_train, n_test, classes)
+        low = 0 if classes is None else classes[0]
+        name = "CIFAR-10" if t == 0 else f"CIFAR-100 classes {low}-{low + 9}"
+        tasks.append(Task(t, name, "classification", torch.from_numpy(x_tr),
+                          torch.from_numpy(y_tr - low), torch.from_numpy(x_te),
+                          torch.from_numpy(y_te - low), n_outputs=10, n_tasks=6,
+                          in_shape=(3, 32, 32), meta={"dataset": dataset, "first_class": low},
+                          class_offset=10 * t, n_classes_total=60))
+    return TaskSequence("split_cifar10_100", tasks, {
+        "name": "split_cifar10_100", "seed": seed, "n_train": n_train, "n_test": n_test,
+        "data_dir": data_dir, "download": download})
 
 
 MAX_TASKS = 10_000

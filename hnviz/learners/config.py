@@ -87,7 +87,8 @@ MAX_STEPS = 1_000_000  # training steps per task a config may ask for (hours per
 class HyperCLConfig(ConfigMixin):
     """Everything that defines a hypernetwork continual learner (docs/paper.md, "The loss").
 
-    Target network: ``target`` ("mlp" or "lenet") with ``target_hidden`` sizes and
+    Target network: ``target`` (one of ``hnviz.core.targets.TARGETS``: "mlp", "lenet",
+    "convnet", "zenkenet") with ``target_hidden`` sizes and
     ``target_activation``; ``multi_head`` gives one output head per task (CL1).
     Hypernetwork: ``hnet`` ("full" or "chunked") with ``hnet_hidden`` sizes; chunked
     hypernetworks produce chunks of ``chunk_size`` weights from a learned chunk embedding
@@ -264,6 +265,19 @@ PRESETS.update({name.replace("mnist", "fashion_mnist"): cfg for name, cfg in lis
 PRESETS["permuted_fashion_mnist_compressive"] = PRESETS["permuted_fashion_mnist_fast"].replace(
     target_hidden=(400, 400), hnet_hidden=(256, 40), emb_dim=32, chunk_size=2000,
     chunk_emb_dim=8, lr=0.0012)
+# Split CIFAR-10/100 and SplitCIFAR-10 with the paper's ZenkeNet (4 conv + 2 dense layers,
+# 1.28 M weights with six heads): chunked hnet [100, 150, 200], chunks of 5,500, task and
+# chunk embeddings of 48 and 80, beta 0.01, Adam 1e-4, batches of 32 (the paper trains
+# 200 epochs with data augmentation; 20,000 steps here is 13 epochs of CIFAR-10 and 128
+# of a 5,000-image CIFAR-100 task, no augmentation). A GPU's job; "_fast" is a CPU smoke
+# run of a few steps on data subsets, not a result (docs/results.md, "Split CIFAR").
+_CIFAR_ZENKE = HyperCLConfig(
+    target="zenkenet", target_hidden=(512,), target_activation="relu", multi_head=True,
+    hnet="chunked", hnet_hidden=(100, 150, 200), hnet_activation="relu", emb_dim=48,
+    chunk_size=5500, chunk_emb_dim=80, beta=0.01, lr=1e-4, n_steps=20000, batch_size=32)
+for _name in ("split_cifar10", "split_cifar10_100"):
+    PRESETS[_name] = _CIFAR_ZENKE
+    PRESETS[f"{_name}_fast"] = _CIFAR_ZENKE.replace(n_steps=20, batch_size=16)
 # 100 tasks on real 28x28 images (docs/results.md, "Long sequences on real images"): target
 # 784-100-100-10, a wide hypernetwork [256, 128] at learning rate 0.032 / h2 as in the
 # compression sweep; 16 random earlier tasks regularized per step (all of them cost
