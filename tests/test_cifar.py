@@ -265,9 +265,12 @@ def test_split_cifar10_100_tasks(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_split_cifar10_100_end_to_end(tmp_path):
+@pytest.mark.parametrize("preset,weights", [("split_cifar10_100", 1_276_508),
+                                            ("split_cifar10_100_resnet", 468_540)])
+def test_train_split_cifar10_100_end_to_end(tmp_path, monkeypatch, preset, weights):
     """The paper's transfer benchmark through the command line on generated files: six
-    tasks of the ZenkeNet preset, two steps each (a smoke run, not a result)."""
+    tasks of the ZenkeNet and the ResNet-32 preset, two steps each (a smoke run, not a
+    result); the ResNet's batch-norm statistics of all six tasks come back from the run."""
     import json
     import subprocess
     import sys
@@ -275,13 +278,21 @@ def test_train_split_cifar10_100_end_to_end(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, data.ENV_VAR: str(root)}
     res = subprocess.run([sys.executable, "-m", "hnviz", "train", "--benchmark",
-                          "split_cifar10_100", "--steps", "2", "--out", str(out),
+                          "split_cifar10_100", "--preset", preset, "--steps", "2",
+                          "--out", str(out),
                           "--no-progress", "--device", "cpu"], capture_output=True, text=True,
                          timeout=600, env=env)
     assert res.returncode == 0, res.stderr
     m = json.loads((out / "run.json").read_text())["metrics"]
     assert len(m["final"]) == 6 and all(0 <= a <= 100 for a in m["final"])
     import hnviz
+    monkeypatch.setenv(data.ENV_VAR, str(root))  # where the run's benchmark finds its data
     run = hnviz.load_run(out)
-    assert run.learner.target_.num_params == 1_276_508
+    assert run.learner.target_.num_params == weights
     assert run.learner.hnet_.compression_ratio(6) < 1
+    norms = run.learner.target_.norms
+    assert (norms is None) == (weights != 468_540)
+    if norms is not None:
+        assert sorted(norms.stats) == list(range(6))
+        scores = [run.learner.score(t) for t in run.tasks()]
+        np.testing.assert_allclose(scores, m["final"], atol=1e-9)

@@ -7,15 +7,17 @@ Weights are data: a hypernetwork emits one flat ``(B, P)`` tensor and
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .cifar_nets import ZenkeNet, zenke_params
+from .batchnorm import TaskNorms
+from .cifar_nets import ResNet32, ZenkeNet, resnet_params, zenke_params
 from .layers import ACTIVATIONS, MLP, make_activation
 
-TARGETS = ("mlp", "lenet", "convnet", "zenkenet")
+TARGETS = ("mlp", "lenet", "convnet", "zenkenet", "resnet32")
 CONV_CHANNELS = (16, 32)  # the convnet target's two 3x3 conv layers
 
 
@@ -91,14 +93,20 @@ class TargetNet:
         self.shapes = [tuple(p.shape) for _, p in module.named_parameters()]
         self.sizes = [math.prod(s) for s in self.shapes]
         self.num_params = sum(self.sizes)
+        norms = [m.num_features for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+        # batch-norm running statistics per task (hnviz.core.batchnorm); None without
+        self.norms = TaskNorms(norms) if norms else None
 
     def __repr__(self) -> str:
         return (f"TargetNet({type(self.module).__name__}, in={self.in_features}, "
                 f"out={self.out_features}, heads={self.n_heads}, P={self.num_params})")
 
     def to(self, device: torch.device) -> "TargetNet":
-        """Move the template (its own weights and buffers) to ``device``."""
+        """Move the template (its own weights and buffers) and the per-task batch-norm
+        statistics to ``device``."""
         self.module.to(device)
+        if self.norms is not None:
+            self.norms.to(device)
         return self
 
     def head_indices(self, head: int) -> torch.Tensor:
@@ -125,9 +133,10 @@ class TargetNet:
         return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
 
     def _single(self, x: torch.Tensor, w: torch.Tensor, head: int | None) -> torch.Tensor:
-        if isinstance(self.module, MLP):
+        if isinstance(self.module, (MLP, ResNet32)):  # layer by layer, no parameter swap
             parts = [p.reshape(s) for p, s in zip(torch.split(w, self.sizes), self.shapes)]
-            out = self.module.forward_flat(x, parts)  # (N, heads*out)
+            out = self.module.forward_flat(x, parts) if self.norms is None else \
+                self.module.forward_flat(x, parts, self.norms.now())  # (N, heads*out)
         else:
             out = functional_call(self.module, self.unflatten(w), (x,))
         o = self.out_features
@@ -143,7 +152,29 @@ class TargetNet:
         if weights.dim() == 1:
             return self._single(x, weights, head)
         x_dim = 0 if x.dim() == 3 else None
-        return vmap(lambda xx, w: self._single(xx, w, head), in_dims=(x_dim, 0))(x, weights)
+        with self.norms.batch_only() if self.norms is not None else nullcontext():
+            return vmap(lambda xx, w: self._single(xx, w, head), in_dims=(x_dim, 0))(x, weights)
+
+    def task_norms(self, task: int, training: bool) -> AbstractContextManager:
+        """Forwards inside use task ``task``'s batch-norm statistics, updated while
+        ``training`` (:meth:`hnviz.core.batchnorm.TaskNorms.task`); nothing for a net
+        without batch norm. Several weight sets at once (``(B, P)``) always use each
+        batch's own statistics."""
+        return self.norms.task(task, training) if self.norms is not None else nullcontext()
+
+    def norm_state(self) -> dict[str, torch.Tensor]:
+        """The per-task batch-norm statistics as named tensors (none without batch norm)."""
+        return self.norms.state() if self.norms is not None else {}
+
+    def load_norm_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`norm_state`'s tensors (``norms.*``); a ValueError if this net
+        has no batch norm but they are given, or they do not fit."""
+        if self.norms is None:
+            if tensors:
+                raise ValueError("holds batch-norm statistics but its target net has no "
+                                 "batch norm")
+            return
+        self.norms.load(tensors)
 
     __call__ = forward
 
@@ -164,6 +195,8 @@ def build_target(kind: str, in_features: int, out_features: int, hidden: tuple[i
     elif kind == "zenkenet":
         module = ZenkeNet(_image_shape(kind, in_features, in_shape, 10), total_out, hidden,
                           activation)
+    elif kind == "resnet32":  # hidden and activation do not apply (ReLU, fixed widths)
+        module = ResNet32(_image_shape(kind, in_features, in_shape, 4), total_out)
     else:
         raise ValueError(f"unknown target network {kind!r}; choose one of {', '.join(TARGETS)}")
     return TargetNet(module, in_features, out_features, n_heads)
@@ -186,6 +219,8 @@ def count_params(kind: str, in_features: int, out_features: int, hidden: tuple[i
     c, h, w = in_shape
     if kind == "zenkenet":
         return zenke_params(in_shape, hidden, total_out)
+    if kind == "resnet32":
+        return resnet_params(in_shape, total_out)
     if kind == "convnet":
         c1, c2 = CONV_CHANNELS
         convs = (c * c1 * 9 + c1) + (c1 * c2 * 9 + c2)

@@ -246,15 +246,19 @@ class BaselineCL(ContinualLearner):
             idx = sampler.next()  # one batch of indices for x, y and heads
             return self._step(opt, task.kind, tuple(self.on_device(d[idx]) for d in data), path)
 
-        history = run_steps(task, cfg.n_steps, step,
-                            lambda i, logs: self._stepped(task.task_id, i, logs), self.progress)
-        self._consolidate(task, path)
+        with self.target_.task_norms(task.task_id, training=True):
+            history = run_steps(task, cfg.n_steps, step,
+                                lambda i, logs: self._stepped(task.task_id, i, logs),
+                                self.progress)
+        with self.target_.task_norms(task.task_id, training=False):
+            self._consolidate(task, path)
         self._finish_task(task, history)
 
     def _weights(self, clone: bool = True) -> dict[str, torch.Tensor]:
         # training changes theta_ in place; importance_/anchors_ are replaced after a task
-        return {k: getattr(self, f"{k}_").detach().clone() if clone or k == "theta"
-                else getattr(self, f"{k}_") for k in self.WEIGHTS}
+        weights = {k: getattr(self, f"{k}_").detach().clone() if clone or k == "theta"
+                   else getattr(self, f"{k}_") for k in self.WEIGHTS}
+        return {**weights, **self.target_.norm_state()}  # batch-norm statistics per task
 
     def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
         missing = [k for k in self.WEIGHTS if k not in weights]
@@ -267,6 +271,11 @@ class BaselineCL(ContinualLearner):
             raise StateError(f"holds baseline tensors of shapes {tuple(theta.shape)}, "
                              f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not "
                              f"fit its target net (P = {P}) and {T} tasks")
+        try:
+            self.target_.load_norm_state({k: v for k, v in weights.items()
+                                          if k.startswith("norms.")})
+        except ValueError as e:
+            raise StateError(str(e)) from e
         dev = self.device_
         self.theta_ = torch.nn.Parameter(theta.to(dev, copy=copy))
         self.importance_, self.anchors_ = importance.to(dev, copy=copy), anchors.to(dev, copy=copy)
@@ -282,5 +291,6 @@ class BaselineCL(ContinualLearner):
         """Raw outputs ``(N, out)`` (regression values or logits) for task ``task_id``
         (computed on the learner's device, returned on the CPU)."""
         task_id = self.check_task_id(task_id)
-        return self.target_(self.on_device(self.check_x(x)), self.theta_.detach(),
-                            self.head_of(task_id)).cpu()
+        with self.target_.task_norms(task_id, training=False):
+            return self.target_(self.on_device(self.check_x(x)), self.theta_.detach(),
+                                self.head_of(task_id)).cpu()

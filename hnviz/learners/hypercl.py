@@ -145,8 +145,9 @@ class HyperCL(TaskInference, ContinualLearner):
             rp = self.inference_progress_
             extra = None if rp is None else \
                 (lambda idx: self.inference_.step(rp, idx, self._class_probs))
-            history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
-                               self.config.batch_size, self._on_step, self.progress, extra)
+            with self.target_.task_norms(task.task_id, training=True):
+                history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
+                                   self.config.batch_size, self._on_step, self.progress, extra)
         finally:
             self.in_progress_, self.inference_progress_ = None, None
         self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach().cpu()[None]])
@@ -265,9 +266,10 @@ class HyperCL(TaskInference, ContinualLearner):
         """Raw outputs ``(N, out)`` (regression values or logits) of task ``task_id``'s net
         (on the CPU)."""
         task_id = self.check_task_id(task_id)
-        return self.target_(self.on_device(self.check_x(x)),
-                            self.device_weights(self.embeddings_[task_id]),
-                            self.head_of(task_id)).cpu()
+        with self.target_.task_norms(task_id, training=False):
+            return self.target_(self.on_device(self.check_x(x)),
+                                self.device_weights(self.embeddings_[task_id]),
+                                self.head_of(task_id)).cpu()
 
     def _update_matrix(self) -> None:
         super()._update_matrix()
@@ -288,12 +290,13 @@ class HyperCL(TaskInference, ContinualLearner):
         weights = {f"hnet.{n}": p.detach().clone() for n, p in self.hnet_.named_parameters()}
         weights["embeddings"] = self.embeddings_.clone() if clone else self.embeddings_
         weights.update(self.inference_.weights())
+        weights.update(self.target_.norm_state())  # batch-norm statistics per task
         return weights
 
     @staticmethod
     def is_weight(name: str) -> bool:
         """Whether a state tensor ``name`` belongs to the trained model (else to training)."""
-        return name.startswith("hnet.") or name == "embeddings" or \
+        return name.startswith(("hnet.", "norms.")) or name == "embeddings" or \
             any(s.is_weight(name) for s in STRATEGIES.values())
 
     def _load_weights(self, weights: dict[str, torch.Tensor], copy: bool = True) -> None:
@@ -310,6 +313,8 @@ class HyperCL(TaskInference, ContinualLearner):
         self.embeddings_ = emb.to("cpu", copy=copy)
         try:
             self.inference_.load_weights(weights, want[0])
+            self.target_.load_norm_state({k: v for k, v in weights.items()
+                                          if k.startswith("norms.")})
         except ValueError as e:
             raise StateError(str(e)) from e
 

@@ -1,0 +1,91 @@
+"""Batch-norm statistics kept per task, as the authors keep them for their ResNet: the
+hypernetwork generates a task's batch-norm scales and shifts with its other weights, but
+the running means and variances are data statistics, not weights, so each task has its
+own, updated while that task trains and used when it is scored.
+
+:class:`TaskNorms` is owned by a :class:`~hnviz.core.targets.TargetNet` whose template
+has batch norm. A learner says which task a forward belongs to with
+:meth:`TaskNorms.task`; outside that (an interpolated embedding, a widget's probe) every
+batch norm uses the batch's own statistics.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+
+from .cifar_nets import BatchNormState
+
+
+class TaskNorms:
+    """Running means and variances ``(C,)`` of every batch-norm layer (``sizes``: their
+    channel counts), one set per task id; a new task starts from mean 0, variance 1."""
+
+    def __init__(self, sizes: list[int]):
+        self.sizes = list(sizes)
+        self.stats: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._active: list[tuple[int, bool] | None] = []  # innermost last; None: the batch's
+        self.device, self.dtype = torch.device("cpu"), torch.float32
+
+    def of(self, task: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Task ``task``'s statistics (made at first use)."""
+        if task not in self.stats:
+            kw = {"device": self.device, "dtype": self.dtype}
+            self.stats[task] = [(torch.zeros(c, **kw), torch.ones(c, **kw)) for c in self.sizes]
+        return self.stats[task]
+
+    @contextmanager
+    def task(self, task: int, training: bool) -> Iterator[None]:
+        """Forwards inside use task ``task``'s statistics: the batch's own, folded into
+        them, while ``training``; the stored ones otherwise. Nests (innermost wins)."""
+        self._active.append((int(task), bool(training)))
+        try:
+            yield
+        finally:
+            self._active.pop()
+
+    @contextmanager
+    def batch_only(self) -> Iterator[None]:
+        """Forwards inside use each batch's own statistics and store nothing (many weight
+        sets evaluated at once, :meth:`hnviz.core.targets.TargetNet.forward` with (B, P))."""
+        self._active.append(None)
+        try:
+            yield
+        finally:
+            self._active.pop()
+
+    def now(self) -> BatchNormState | None:
+        """What a forward uses now (None: the batch's own statistics)."""
+        if not self._active or self._active[-1] is None:
+            return None
+        task, training = self._active[-1]
+        return BatchNormState(self.of(task), training)
+
+    def to(self, device: torch.device) -> None:
+        self.device = torch.device(device)
+        self.stats = {t: [(m.to(device), v.to(device)) for m, v in s]
+                      for t, s in self.stats.items()}
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Every task's statistics as named tensors (``norms.<task>.mean`` ``(L, C_max)``
+        would waste space; one ``(sum C,)`` vector per task and kind instead)."""
+        out = {}
+        for t, s in self.stats.items():
+            out[f"norms.{t}.mean"] = torch.cat([m for m, _ in s]).detach().cpu().clone()
+            out[f"norms.{t}.var"] = torch.cat([v for _, v in s]).detach().cpu().clone()
+        return out
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Replace the statistics with :meth:`state`'s tensors (a ValueError for ones of
+        the wrong size)."""
+        stats, total = {}, sum(self.sizes)
+        for key, value in tensors.items():
+            _, task, kind = key.split(".")
+            if value.shape != (total,):
+                raise ValueError(f"batch-norm statistics {key} have shape {tuple(value.shape)}, "
+                                 f"expected ({total},)")
+            parts = torch.split(value.to(self.device, self.dtype).clone(), self.sizes)
+            stats.setdefault(int(task), {})[kind] = parts
+        self.stats = {t: list(zip(d["mean"], d["var"])) for t, d in stats.items()
+                      if {"mean", "var"} <= d.keys()}
