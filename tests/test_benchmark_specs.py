@@ -16,7 +16,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 SMALL = {"toy_regression": {}, "permuted_digits": {"n_tasks": 3}, "split_digits": {},
          "rotated_digits": {"n_tasks": 3},
          "split_fashion_mnist": {"n_train": 300, "n_test": 200},
-         "permuted_fashion_mnist": {"n_tasks": 2, "n_train": 300, "n_test": 200}}
+         "permuted_fashion_mnist": {"n_tasks": 2, "n_train": 300, "n_test": 200},
+         "fashion_transfer": {"n_per_class": 5}}
 
 
 def _held(tasks) -> int:
@@ -48,7 +49,7 @@ def test_the_specs_give_options_the_short_setting_and_the_run_settings():
     assert options("split_fashion_mnist") == ("seed", "n_train", "n_test", "data_dir", "download")
     assert "dataset" in options("split_mnist")
     assert FAST_DATA == {n: s.fast for n, s in SPECS.items() if s.fast is not None}
-    assert set(FAST_DATA) == {n for n in SPECS if "mnist" in n or "cifar" in n}
+    assert set(FAST_DATA) == {n for n in SPECS if "mnist" in n or "cifar" in n or "fashion" in n}
     assert len(build_benchmark("permuted_digits")) == 10  # the spec's default task count
     assert build_benchmark("split_digits", seed=3).spec["seed"] == 3
     assert build_benchmark("toy_regression", seed=3).spec["seed"] == 42  # the authors' data

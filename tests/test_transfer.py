@@ -111,3 +111,26 @@ def test_runs_without_transfer_records_load_and_show_none(tmp_path, seq):
     (tmp_path / "r" / "run.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="'before' that is not a list of 2 numbers"):
         hnviz.load_run(tmp_path / "r")
+
+
+def test_fashion_transfer_tasks():
+    """One big first task (classes 0-4, all 30,000 images), then five 5-way tasks of
+    n_per_class images per class, relabelled 0..4 in TRANSFER_CLASSES order, scored on
+    every test image of their classes; the subsets follow the seed."""
+    from hnviz.data.sequences import TRANSFER_CLASSES, fashion_transfer
+    x_tr, y_tr, x_te, y_te = hnviz.load_dataset("fashion_mnist")
+    seq = fashion_transfer(n_per_class=7, seed=1)
+    assert [len(t.x_train) for t in seq] == [30000] + [35] * 5
+    assert all(len(t.x_test) == 5000 and t.n_outputs == 5 for t in seq)
+    for t, classes in zip(seq[1:], TRANSFER_CLASSES):
+        assert t.meta["classes"] == list(classes)
+        assert np.bincount(t.y_train.numpy(), minlength=5).tolist() == [7] * 5
+        want = y_te[np.isin(y_te, classes)]
+        np.testing.assert_array_equal(np.asarray(classes)[t.y_test.numpy()], want)
+        first = x_te[np.isin(y_te, classes)][0].reshape(-1) / np.float32(255)
+        np.testing.assert_array_equal(t.x_test[0].numpy(), first)
+    other = fashion_transfer(n_per_class=7, seed=2)
+    assert not torch.equal(seq[1].x_train, other[1].x_train)
+    assert torch.equal(seq[0].x_train, other[0].x_train)  # the first task: all of it
+    with pytest.raises(ValueError, match="n_per_class must be an integer >= 1 and <= 6000"):
+        fashion_transfer(n_per_class=0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .scenarios import apply_scenario
-from .sequences import (MAX_TASKS, TOY_FUNCTIONS, permuted_digits, permuted_fashion_mnist,
+from .sequences import (MAX_TASKS, TOY_FUNCTIONS, fashion_transfer, permuted_digits, permuted_fashion_mnist,
                         permuted_mnist, rotated_digits, split_cifar10, split_cifar10_100,
                         split_digits, split_fashion_mnist, split_mnist, toy_regression,
                         toy_variant)
@@ -18,7 +18,7 @@ from ..core.tasks import Task, TaskSequence  # Task: hnviz.benchmarks.Task of 0.
 from ..core.validate import is_int
 
 __all__ = ["BENCHMARKS", "COUNTED", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS",
-           "BenchmarkSpec", "Task", "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
+           "BenchmarkSpec", "Task", "fashion_transfer", "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
            "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
            "split_cifar10", "split_cifar10_100", "split_digits",
            "split_fashion_mnist", "split_mnist", "toy_regression", "toy_variant"]
@@ -90,6 +90,11 @@ def _cifar10_100_items(opts: dict[str, Any]) -> int:
     return _cifar10_items(opts) + 5 * (min(n_train or 5000, 5000) + min(n_test or 1000, 1000))
 
 
+def _transfer_items(opts: dict[str, Any]) -> int:
+    """30,000 images of the first task, n_per_class x 5 of each later one, 6 x 5,000 test."""
+    return 30000 + 25 * (opts.get("n_per_class") or 20) + 6 * 5000
+
+
 _CIFAR_SHAPE = lambda opts: (3, 32, 32)  # noqa: E731
 _CIFAR_FAST = {"n_train": 1000, "n_test": 500}  # a CPU smoke run, not a result
 _DIGIT_SHAPE, _PERMUTATION = (lambda opts: (1, 8, 8)), 8  # int64 index per pixel and task
@@ -111,6 +116,8 @@ SPECS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     BenchmarkSpec("split_mnist", split_mnist, fast={}, **_IMAGES),
     BenchmarkSpec("split_fashion_mnist", split_fashion_mnist, fast={}, options_of=split_mnist,
                   fixed=("dataset",), **_IMAGES),
+    BenchmarkSpec("fashion_transfer", fashion_transfer, lambda opts: (1, 28, 28),
+                  _transfer_items, fast={}),
     BenchmarkSpec("split_cifar10", split_cifar10, _CIFAR_SHAPE, _cifar10_items, fast=_CIFAR_FAST),
     BenchmarkSpec("split_cifar10_100", split_cifar10_100, _CIFAR_SHAPE, _cifar10_100_items,
                   fast=_CIFAR_FAST),

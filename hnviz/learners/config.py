@@ -265,6 +265,15 @@ PRESETS.update({name.replace("mnist", "fashion_mnist"): cfg for name, cfg in lis
 PRESETS["permuted_fashion_mnist_compressive"] = PRESETS["permuted_fashion_mnist_fast"].replace(
     target_hidden=(400, 400), hnet_hidden=(256, 40), emb_dim=32, chunk_size=2000,
     chunk_emb_dim=8, lr=0.0012)
+# The offline transfer benchmark (fashion_transfer; docs/results.md, "Transfer"): a small
+# conv target (two 3x3 convolutions, a dense layer of 100, a 5-way head per task) from a
+# chunked hypernetwork, 1000 steps of 32 images per task (an epoch of the first task,
+# 320 of a later one with 20 images per class).
+PRESETS["fashion_transfer"] = HyperCLConfig(
+    target="convnet", target_hidden=(100,), target_activation="relu", multi_head=True,
+    hnet="chunked", hnet_hidden=(100, 100), hnet_activation="relu", emb_dim=32,
+    chunk_size=4000, chunk_emb_dim=16, beta=0.01, lr=1e-3, n_steps=1000, batch_size=32)
+PRESETS["fashion_transfer_fast"] = PRESETS["fashion_transfer"].replace(n_steps=200)
 # Split CIFAR-10/100 and SplitCIFAR-10 with the paper's ZenkeNet (4 conv + 2 dense layers,
 # 1.28 M weights with six heads): chunked hnet [100, 150, 200], chunks of 5,500, task and
 # chunk embeddings of 48 and 80, beta 0.01, Adam 1e-4, batches of 32 (the paper trains
