@@ -168,13 +168,14 @@ class BaselineCL(ContinualLearner):
             self._merged_from = (self.importance_, self.anchors_)
         return self._merged(theta, strength)
 
-    def _train_data(self, task: Task) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint."""
+    def _train_data(self, task: Task) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """x ``(N, D)``, y and heads ``(N,)``: ``task`` alone, or all tasks so far for joint.
+        A task alone keeps its inputs as they are (a permuted set permutes only the rows
+        a batch reads, never a copy of all of them)."""
         tasks = [*self.tasks_, task] if self.config.method == "joint" else [task]
         heads = [torch.full((len(t.x_train),), self.head_of(t.task_id)) for t in tasks]
-        return (torch.cat([dense(t.x_train) for t in tasks]),
-                torch.cat([t.scenario_labels(t.y_train) for t in tasks]),
-                torch.cat(heads))
+        x = task.x_train if len(tasks) == 1 else torch.cat([dense(t.x_train) for t in tasks])
+        return (x, torch.cat([t.scenario_labels(t.y_train) for t in tasks]), torch.cat(heads))
 
     def _task_loss(self, kind: str, x: torch.Tensor, y: torch.Tensor,
                    heads: torch.Tensor) -> torch.Tensor:
