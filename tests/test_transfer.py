@@ -134,3 +134,31 @@ def test_fashion_transfer_tasks():
     assert torch.equal(seq[0].x_train, other[0].x_train)  # the first task: all of it
     with pytest.raises(ValueError, match="n_per_class must be an integer >= 1 and <= 6000"):
         fashion_transfer(n_per_class=0)
+
+
+def test_transfer_points_and_figures(tmp_path, seq):
+    """In-sequence and alone scores read back from compare's run directories; the gain
+    over the later tasks equals the one computed by hand from run.json."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from hnviz.results.transfer import plot_gain_by_size, plot_transfer, transfer_points
+    compare(seq, "permuted_digits", "cl1", ["hnet", "finetune"], [0, 1], tmp_path / "c",
+            progress=False, scratch=True, n_steps=20)
+    runs = {m: [tmp_path / "c" / m / f"seed{k}" for k in (0, 1)] for m in ("hnet", "finetune")}
+    points = transfer_points(runs)
+    for m, dirs in runs.items():
+        metrics = [json.loads((d / "run.json").read_text())["metrics"] for d in dirs]
+        want = [np.mean(np.subtract(x["during"], x["scratch"])[1:]) for x in metrics]
+        np.testing.assert_allclose(points[m]["gain"], want)
+        assert points[m]["during"].shape == (2, 3)
+        assert points[m]["gain_stats"]["mean"] == pytest.approx(np.mean(want))
+    ax = plot_transfer(points)
+    assert len(ax.patches) == 2 * 2 * 2  # methods x (in sequence, alone) x tasks 2-3
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:2] == pytest.approx(points["hnet"]["during"][:, 1:].mean(0))
+    assert heights[2:4] == pytest.approx(points["hnet"]["scratch"][:, 1:].mean(0))
+    plot_gain_by_size({20: points, 100: points})
+    compare(seq, "permuted_digits", "cl1", ["hnet"], [0], tmp_path / "plain", progress=False,
+            n_steps=20)
+    with pytest.raises(ValueError, match="without scratch=True"):
+        transfer_points({"hnet": [tmp_path / "plain" / "hnet" / "seed0"]})
