@@ -268,11 +268,13 @@ PRESETS["permuted_fashion_mnist_compressive"] = PRESETS["permuted_fashion_mnist_
 # The offline transfer benchmark (fashion_transfer; docs/results.md, "Transfer"): a small
 # conv target (two 3x3 convolutions, a dense layer of 100, a 5-way head per task) from a
 # chunked hypernetwork, 1000 steps of 32 images per task (an epoch of the first task,
-# 320 of a later one with 20 images per class).
+# 320 of a later one with 20 images per class). Adam 3e-4: at 1e-3, 3 of the 18 task
+# trainings of seeds 0-2 (in the sequence or alone) stayed at chance (20 %); at 3e-4
+# the first two tasks and a task alone learned on seeds 0-5.
 PRESETS["fashion_transfer"] = HyperCLConfig(
     target="convnet", target_hidden=(100,), target_activation="relu", multi_head=True,
     hnet="chunked", hnet_hidden=(100, 100), hnet_activation="relu", emb_dim=32,
-    chunk_size=4000, chunk_emb_dim=16, beta=0.01, lr=1e-3, n_steps=1000, batch_size=32)
+    chunk_size=4000, chunk_emb_dim=16, beta=0.01, lr=3e-4, n_steps=1000, batch_size=32)
 PRESETS["fashion_transfer_fast"] = PRESETS["fashion_transfer"].replace(n_steps=200)
 # Split CIFAR-10/100 and SplitCIFAR-10 with the paper's ZenkeNet (4 conv + 2 dense layers,
 # 1.28 M weights with six heads): chunked hnet [100, 150, 200], chunks of 5,500, task and
