@@ -173,7 +173,7 @@ def test_download_writes_only_the_data_files(tmp_path, isolated_env, monkeypatch
     np.testing.assert_array_equal(x_te, arrays[test_name][0])
     written = sorted(p.name for p in (isolated_env / "hnviz" / kind).iterdir())
     assert written == sorted(KINDS[kind][1])
-    assert not (tmp_path / "escape.bin").exists() and not Path("/abs.bin").exists()
+    assert not (isolated_env / "hnviz" / "escape.bin").exists() and not Path("/abs.bin").exists()
 
 
 def test_download_with_a_wrong_md5_writes_nothing(tmp_path, isolated_env, monkeypatch):
@@ -296,3 +296,20 @@ def test_train_split_cifar10_100_end_to_end(tmp_path, monkeypatch, preset, weigh
         assert sorted(norms.stats) == list(range(6))
         scores = [run.learner.score(t) for t in run.tasks()]
         np.testing.assert_allclose(scores, m["final"], atol=1e-9)
+
+
+def test_a_stray_gz_does_not_hide_a_cifar_file(tmp_path):
+    """CIFAR's files are never gzipped one by one: data_batch_1.bin.gz next to the real
+    file is not taken for it."""
+    write_dataset(tmp_path / "cifar10", "cifar10", 3)
+    (tmp_path / "cifar10" / "data_batch_1.bin.gz").write_bytes(b"\x1f\x8bjunk")
+    assert data.load_dataset("cifar10", data_dir=tmp_path)[0].shape == (15, 3, 32, 32)
+
+
+def test_a_download_longer_than_any_dataset_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "MAX_DOWNLOAD_BYTES", 1000)
+    (tmp_path / "big").write_bytes(b"x" * 1001)
+    with pytest.raises(ValueError, match="longer than 1,000 bytes"):
+        data._fetch((tmp_path / "big").as_uri())
+    (tmp_path / "ok").write_bytes(b"x" * 1000)
+    assert len(data._fetch((tmp_path / "ok").as_uri())) == 1000

@@ -6,7 +6,11 @@ import torch
 
 from hnviz.core.targets import build_target, count_params
 
-mnets = pytest.importorskip("hypnettorch.mnets")
+
+
+def authors() -> object:
+    """hypnettorch's main networks (skipped where the `bench` extra is not installed)."""
+    return pytest.importorskip("hypnettorch.mnets")
 
 
 def hwc(x: torch.Tensor) -> torch.Tensor:
@@ -19,7 +23,7 @@ def hwc(x: torch.Tensor) -> torch.Tensor:
 def test_zenkenet_equals_hypnettorch(heads):
     net = build_target("zenkenet", 3072, 10, (512,), "relu", n_heads=heads, in_shape=(3, 32, 32))
     net.module.double()
-    theirs = mnets.ZenkeNet(in_shape=(32, 32, 3), num_classes=10 * heads, verbose=False,
+    theirs = authors().ZenkeNet(in_shape=(32, 32, 3), num_classes=10 * heads, verbose=False,
                             no_weights=True, dropout_rate=-1).double()
     assert net.num_params == theirs.num_params == count_params(
         "zenkenet", 3072, 10, (512,), heads, (3, 32, 32))
@@ -61,8 +65,8 @@ def module_with(net, w, stats):
 def test_resnet32_counts_the_papers_weights():
     """468,540 with six 10-way heads: the authors' library's ResNet-32 (the paper says
     about 468,500), by arithmetic and built."""
-    theirs = mnets.ResNet(in_shape=(32, 32, 3), num_classes=60, n=5, verbose=False,
-                          no_weights=True)
+    theirs = authors().ResNet(in_shape=(32, 32, 3), num_classes=60, n=5, verbose=False,
+                              no_weights=True)
     net = resnet()
     assert net.num_params == theirs.num_params == 468_540 == count_params(
         "resnet32", 3072, 10, (), 6, (3, 32, 32))
@@ -104,8 +108,8 @@ def test_resnet32_equals_hypnettorch_on_batch_statistics():
     """The authors' ResNet-32 (use_bias, batch norm) in training mode on the same weights
     (theirs: every batch-norm scale and shift first, then each layer's weight and bias)."""
     net = resnet(heads=1)
-    theirs = mnets.ResNet(in_shape=(32, 32, 3), num_classes=10, n=5, verbose=False,
-                          no_weights=True, bn_track_stats=False).double()
+    theirs = authors().ResNet(in_shape=(32, 32, 3), num_classes=10, n=5, verbose=False,
+                              no_weights=True, bn_track_stats=False).double()
     gen = torch.Generator().manual_seed(2)
     w = net.flatten_module().double() + 0.02 * torch.randn(net.num_params, generator=gen,
                                                            dtype=torch.float64)
@@ -167,3 +171,42 @@ def test_resnet32_keeps_batch_norm_statistics_per_task(tmp_path, kind):
     again = type(learner).from_state_dict(learner.state_dict(), seq[:2], progress=False)
     for t in (0, 1):
         torch.testing.assert_close(again.predict_output(x, t), before[t], rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_resnet32_statistics_move_only_with_their_tasks_training(tmp_path):
+    """Continual evaluation during training (every 2 steps), scoring and a state round
+    trip change no task's statistics; a state without them, or with a task missing,
+    is refused in one line; batch-norm targets need cl1 and a learner that keeps them."""
+    import dataclasses
+
+    import hnviz
+    from hnviz.data.sequences import split_cifar10_100
+    from hnviz.learners.learner_state import StateError
+    from test_cifar import small_cifar
+    seq = split_cifar10_100(data_dir=small_cifar(tmp_path / "data"), n_train=40, n_test=20)
+    runs = []
+    for every in (0, 2):
+        cfg = hnviz.HyperCLConfig.preset("split_cifar10_100_resnet_fast", n_steps=4,
+                                         batch_size=8, eval_every=every)
+        runs.append(hnviz.HyperCL(cfg, random_state=0, progress=False).fit(seq[:2]))
+    for t in (0, 1):
+        for (m1, v1), (m2, v2) in zip(runs[0].target_.norms.stats[t],
+                                      runs[1].target_.norms.stats[t]):
+            assert torch.equal(m1, m2) and torch.equal(v1, v2)
+    state = runs[0].state_dict()
+    without = dataclasses.replace(state, weights={k: v for k, v in state.weights.items()
+                                                  if k != "norms.1.var"})
+    with pytest.raises(StateError, match="lacks norms.1.var") as err:
+        hnviz.HyperCL.from_state_dict(without, seq[:2], progress=False)
+    assert "\n" not in str(err.value)
+    bad = dataclasses.replace(state, weights={**state.weights, "norms.7.mean": torch.zeros(3)})
+    with pytest.raises(StateError, match="'norms.7.mean', which is not"):
+        hnviz.HyperCL.from_state_dict(bad, seq[:2], progress=False)
+    joint = hnviz.BaselineCL(hnviz.BaselineConfig.preset(
+        "split_cifar10_100_resnet_fast", method="joint", n_steps=1), progress=False)
+    with pytest.raises(ValueError, match="target 'resnet32' has batch norm"):
+        joint.partial_fit(seq[0])
+    cl2 = hnviz.apply_scenario(seq, "cl2")
+    with pytest.raises(ValueError, match="needs the task id \\(scenario cl1\\)"):
+        hnviz.HyperCL(runs[0].config, progress=False).partial_fit(cl2[0])

@@ -10,12 +10,27 @@ batch norm uses the batch's own statistics.
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 
 from .cifar_nets import BatchNormState
+
+
+BATCH_NORM_TARGETS = ("resnet32",)  # the target nets with batch norm
+
+
+def check_norms_use(target: str, keeps: bool, scenario: str, learner: str) -> None:
+    """A one-line ValueError unless a ``target`` with batch norm is used where its
+    statistics can be kept per task: the task id given (cl1) and a ``learner`` that
+    ``keeps`` them (a batch that mixes tasks, joint's or a replay method's, cannot)."""
+    if target in BATCH_NORM_TARGETS and (not keeps or scenario != "cl1"):
+        raise ValueError(f"target {target!r} has batch norm, whose statistics hnviz keeps per "
+                         "task: it needs the task id (scenario cl1) and a learner that keeps "
+                         "them (hnet, finetune, ewc, online_ewc, si); use another target for "
+                         f"{learner} in {scenario}")
 
 
 class TaskNorms:
@@ -25,7 +40,9 @@ class TaskNorms:
     def __init__(self, sizes: list[int]):
         self.sizes = list(sizes)
         self.stats: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._active: list[tuple[int, bool] | None] = []  # innermost last; None: the batch's
+        # which statistics forwards use, per thread (a widget trains in a background
+        # thread while the UI scores): innermost last; None: the batch's own
+        self._local = threading.local()
         self.device, self.dtype = torch.device("cpu"), torch.float32
 
     def of(self, task: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -34,6 +51,12 @@ class TaskNorms:
             kw = {"device": self.device, "dtype": self.dtype}
             self.stats[task] = [(torch.zeros(c, **kw), torch.ones(c, **kw)) for c in self.sizes]
         return self.stats[task]
+
+    @property
+    def _active(self) -> list[tuple[int, bool] | None]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
 
     @contextmanager
     def task(self, task: int, training: bool) -> Iterator[None]:
@@ -76,16 +99,28 @@ class TaskNorms:
             out[f"norms.{t}.var"] = torch.cat([v for _, v in s]).detach().cpu().clone()
         return out
 
-    def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Replace the statistics with :meth:`state`'s tensors (a ValueError for ones of
-        the wrong size)."""
-        stats, total = {}, sum(self.sizes)
+    def load(self, tensors: dict[str, torch.Tensor], tasks: int) -> None:
+        """Replace the statistics with :meth:`state`'s tensors, which must hold a mean and
+        a variance for each of tasks ``0..tasks-1`` (and may hold the task in progress,
+        ``tasks``); anything else raises a one-line ValueError naming the tensor."""
+        stats: dict[int, dict[str, tuple[torch.Tensor, ...]]] = {}
+        total = sum(self.sizes)
         for key, value in tensors.items():
-            _, task, kind = key.split(".")
+            parts = key.split(".")
+            ok = len(parts) == 3 and parts[0] == "norms" and parts[1].isdigit() and \
+                parts[2] in ("mean", "var") and int(parts[1]) <= tasks
+            if not ok:
+                raise ValueError(f"holds {key!r}, which is not the batch-norm statistics of one "
+                                 f"of its tasks 0..{tasks} (norms.<task>.mean or .var)")
             if value.shape != (total,):
                 raise ValueError(f"batch-norm statistics {key} have shape {tuple(value.shape)}, "
                                  f"expected ({total},)")
-            parts = torch.split(value.to(self.device, self.dtype).clone(), self.sizes)
-            stats.setdefault(int(task), {})[kind] = parts
-        self.stats = {t: list(zip(d["mean"], d["var"])) for t, d in stats.items()
-                      if {"mean", "var"} <= d.keys()}
+            split = torch.split(value.to(self.device, self.dtype).clone(), self.sizes)
+            stats.setdefault(int(parts[1]), {})[parts[2]] = split
+        for t in range(tasks + 1):
+            have = stats.get(t, {})
+            if (t < tasks or have) and {"mean", "var"} - have.keys():
+                missing = sorted({"mean", "var"} - have.keys())[0]
+                raise ValueError(f"lacks norms.{t}.{missing}: a net with batch norm needs each "
+                                 "task's running mean and variance")
+        self.stats = {t: list(zip(d["mean"], d["var"])) for t, d in stats.items()}

@@ -166,15 +166,16 @@ class TargetNet:
         """The per-task batch-norm statistics as named tensors (none without batch norm)."""
         return self.norms.state() if self.norms is not None else {}
 
-    def load_norm_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore :meth:`norm_state`'s tensors (``norms.*``); a ValueError if this net
-        has no batch norm but they are given, or they do not fit."""
+    def load_norm_state(self, tensors: dict[str, torch.Tensor], tasks: int) -> None:
+        """Restore :meth:`norm_state`'s tensors (``norms.*``) of ``tasks`` learned tasks
+        (and one in progress); a ValueError if this net has no batch norm but they are
+        given, or they are incomplete or do not fit."""
         if self.norms is None:
             if tensors:
                 raise ValueError("holds batch-norm statistics but its target net has no "
                                  "batch norm")
             return
-        self.norms.load(tensors)
+        self.norms.load(tensors, tasks)
 
     __call__ = forward
 

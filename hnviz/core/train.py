@@ -160,7 +160,8 @@ def train_step(hnet: HyperNet, target: TargetNet, s: StepState, idx: torch.Tenso
         opt.zero_grad(set_to_none=True)
     weights = hnet(s.emb[None])[0]  # (P,)
     if s.loss is None:
-        loss = task_loss(s.task.kind, target(x, weights, s.head), y)
+        with target.task_norms(s.task.task_id, training=True):  # its batch-norm statistics
+            loss = task_loss(s.task.kind, target(x, weights, s.head), y)
     else:
         loss = s.loss(weights, x, y)
     reg_value = 0.0

@@ -30,7 +30,6 @@ from ..io.safeio import atomic_write, read_regular
 SIDE, CHANNELS = 32, 3
 IMAGE_BYTES = CHANNELS * SIDE * SIDE  # 3072
 MAX_FILE_BYTES = 2**28  # CIFAR-100's train.bin, the largest, is 153,700,000 bytes
-MAX_ARCHIVE_BYTES = 2**28  # the archives are 162 MB (CIFAR-10) and 161 MB (CIFAR-100)
 CIFAR10_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 CIFAR10_FILES = (*CIFAR10_TRAIN, "test_batch.bin")
 CIFAR100_FILES = ("train.bin", "test.bin")

@@ -218,9 +218,10 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
-def _find(directory: Path, basename: str) -> Path | None:
-    """``directory/basename.gz`` or ``directory/basename``, whichever exists first."""
-    for candidate in (directory / f"{basename}.gz", directory / basename):
+def _find(directory: Path, basename: str, packed: bool = True) -> Path | None:
+    """``directory/basename.gz`` (where files may be ``packed``) or ``directory/basename``,
+    whichever exists first."""
+    for candidate in (directory / f"{basename}.gz", directory / basename)[not packed:]:
         if candidate.is_file():
             return candidate
     return None
@@ -229,8 +230,9 @@ def _find(directory: Path, basename: str) -> Path | None:
 def _locate(name: str, dirs: list[Path]) -> list[Path] | None:
     """The files of dataset ``name`` (its ``basenames``, in order) from the first
     directory in ``dirs`` that holds all of them, else None."""
+    packed = "archive" not in DATASETS[name]  # CIFAR's files are never gzipped alone
     for d in dirs:
-        found = [_find(d, b) for b in DATASETS[name]["basenames"]]
+        found = [_find(d, b, packed) for b in DATASETS[name]["basenames"]]
         if all(found):
             return found  # type: ignore[return-value]
     return None
@@ -243,7 +245,8 @@ def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
     lines = []
     for d in dirs:
         if d.is_dir():
-            state = "lacks " + ", ".join(b for b in names if _find(d, b) is None)
+            state = "lacks " + ", ".join(b for b in names
+                                         if _find(d, b, "archive" not in spec) is None)
         else:
             state = "does not exist"
         lines.append(f"{d} ({state})")
@@ -262,10 +265,18 @@ def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
 
 # ----------------------------------------------------------------------------- download
 
+MAX_DOWNLOAD_BYTES = 2**28  # the largest file fetched, CIFAR-10's archive, is 162 MB
+
+
 def _fetch(url: str) -> bytes:
-    """The body of ``url`` (raises OSError / HTTPException on network or HTTP errors)."""
+    """The body of ``url`` (raises OSError / HTTPException on network or HTTP errors, a
+    ValueError for a body longer than ``MAX_DOWNLOAD_BYTES``, read no further)."""
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-        return response.read()
+        body = response.read(MAX_DOWNLOAD_BYTES + 1)
+    if len(body) > MAX_DOWNLOAD_BYTES:
+        raise ValueError(f"the body is longer than {MAX_DOWNLOAD_BYTES:,} bytes, more than "
+                         "any dataset file")
+    return body
 
 
 def _fetch_verified(name: str, filename: str, dest: Path) -> bytes:
@@ -307,7 +318,7 @@ def download_dataset(name: str) -> Path:
     except OSError as e:
         raise OSError(f"cannot create the download directory {dest}: {e}; set XDG_CACHE_HOME "
                       f"to a writable directory or download into {ENV_VAR} by hand") from e
-    missing = [b for b in spec["basenames"] if _find(dest, b) is None]
+    missing = [b for b in spec["basenames"] if _find(dest, b, "archive" not in spec) is None]
     if "archive" in spec:
         if missing:
             payload = _fetch_verified(name, spec["archive"], dest)

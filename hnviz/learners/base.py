@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from ..core import metrics
 from ..core.stability import ContinualEval, stability_gap
 from .learner_state import Stateful, check_size, grown
+from ..core.batchnorm import check_norms_use
 from ..core.targets import TargetNet, build_target, count_params as count_target_params
 from ..core.tasks import Task, dense, task_list
 from ..core.devices import check_device, resolve_device
@@ -30,6 +31,7 @@ class ContinualLearner(Stateful):
     target_: TargetNet | None
     config_class: type  # the config dataclass (with presets) of the subclass
     resumable = False  # its state_dict holds a task in progress (checkpoints, resume)
+    batch_norm_per_task = False  # keeps batch-norm statistics per task (core.batchnorm)
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
                  callbacks: Sequence[Any] = (), threads: int | str | None = None,
@@ -45,8 +47,7 @@ class ContinualLearner(Stateful):
             random_state = check_int("random_state", random_state, 0, 2**63 - 1)
         self.random_state, self.progress = random_state, check_bool("progress", progress)
         self.callbacks = check_callbacks(callbacks)
-        # torch threads while training: N, "auto" or None ($HNVIZ_THREADS, else "auto")
-        self.threads = None if threads is None else check_threads(threads)
+        self.threads = None if threads is None else check_threads(threads)  # N, auto, None
         # where it trains and predicts: "cpu", "cuda[:N]", "mps", "auto" or None
         # ($HNVIZ_DEVICE, else the CPU; hnviz.core.devices); resolved when the model is built
         self.device = None if device is None else check_device(device)
@@ -58,13 +59,12 @@ class ContinualLearner(Stateful):
 
     def _reset(self) -> None:
         """Forget everything learned (the attributes every learner has)."""
-        self.target_ = None
-        self.history_: list[dict[str, np.ndarray]] = []
+        self.target_, self.history_ = None, []  # history_: a dict of arrays per task
         self.matrix_ = np.zeros((0, 0))
         self.task_info_: list[dict[str, Any]] = []
         self.tasks_: list[Task] = []  # test data for the matrix (never trained on)
-        self.before_ = np.zeros(0)  # (T,) each task's metric before it was trained
-        self.fresh_ = np.zeros(0)  # (T,) an untrained net's metric on each task
+        # (T,) each task's metric before it was trained, and an untrained net's
+        self.before_, self.fresh_ = np.zeros(0), np.zeros(0)
         self._fresh: ContinualLearner | None = None  # the untrained net, built on demand
         self.continual_: ContinualEval | None = None  # eval_every's records of this task
 
@@ -177,8 +177,7 @@ class ContinualLearner(Stateful):
                 self._roll_back(saved)
             raise
 
-    # whole-array records replaced (never changed in place) per task
-    RECORDS = ("matrix_", "before_", "fresh_")
+    RECORDS = ("matrix_", "before_", "fresh_")  # replaced (never changed in place) per task
 
     def _rollback_point(self) -> tuple[Any, ...]:
         """What :meth:`_roll_back` needs: the weights (copies of what training changes in
@@ -249,16 +248,17 @@ class ContinualLearner(Stateful):
     def _check_task(self, task: Task) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"expected a hnviz Task, got {type(task).__name__}")
+        check_norms_use(getattr(self.config, "target", "mlp"), self.batch_norm_per_task,
+                        task.scenario, type(self).__name__)
         if task.task_id != self.n_tasks_:
             raise ValueError(f"task id {task.task_id} given, but the learner has {self.n_tasks_} "
                              f"task(s) and expects task {self.n_tasks_} next; pass tasks in order")
         if self.target_ is not None:
             self.check_x(task.x_train[:1])
-            if self._outputs_for(task) != self.target_.out_features:
-                raise ValueError(f"task {task.task_id} ({task.name!r}) needs "
-                                 f"{self._outputs_for(task)} outputs, the learner's net has "
-                                 f"{self.target_.out_features} (from its first task); pass "
-                                 "tasks of one sequence")
+            if (n := self._outputs_for(task)) != self.target_.out_features:
+                raise ValueError(f"task {task.task_id} ({task.name!r}) needs {n} outputs, the "
+                                 f"learner's net has {self.target_.out_features} (from its "
+                                 "first task); pass tasks of one sequence")
             if self.target_.n_heads > 1 and task.task_id >= self.target_.n_heads:
                 raise ValueError(f"task id {task.task_id} has no output head: the target net has "
                                  f"{self.target_.n_heads} heads; build a longer sequence")

@@ -110,6 +110,10 @@ class BaselineCL(ContinualLearner):
 
     kind = "baseline"
     config_class = BaselineConfig
+
+    @property
+    def batch_norm_per_task(self) -> bool:  # joint mixes every task in one batch
+        return self.config.method != "joint"
     WEIGHTS = ("theta", "importance", "anchors")  # theta_ (P,), importance_/anchors_ (K, P)
 
     def __init__(self, config: Any = None, random_state: int | None = 0, progress: bool = True,
@@ -245,12 +249,12 @@ class BaselineCL(ContinualLearner):
 
         def step(_: int) -> dict[str, float]:
             idx = sampler.next()  # one batch of indices for x, y and heads
-            return self._step(opt, task.kind, tuple(self.on_device(d[idx]) for d in data), path)
+            with self.target_.task_norms(task.task_id, training=True):
+                return self._step(opt, task.kind, tuple(self.on_device(d[idx]) for d in data),
+                                  path)
 
-        with self.target_.task_norms(task.task_id, training=True):
-            history = run_steps(task, cfg.n_steps, step,
-                                lambda i, logs: self._stepped(task.task_id, i, logs),
-                                self.progress)
+        history = run_steps(task, cfg.n_steps, step,
+                            lambda i, logs: self._stepped(task.task_id, i, logs), self.progress)
         with self.target_.task_norms(task.task_id, training=False):
             self._consolidate(task, path)
         self._finish_task(task, history)
@@ -274,7 +278,7 @@ class BaselineCL(ContinualLearner):
                              f"fit its target net (P = {P}) and {T} tasks")
         try:
             self.target_.load_norm_state({k: v for k, v in weights.items()
-                                          if k.startswith("norms.")})
+                                          if k.startswith("norms.")}, len(self.task_info_))
         except ValueError as e:
             raise StateError(str(e)) from e
         dev = self.device_

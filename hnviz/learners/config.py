@@ -88,7 +88,8 @@ class HyperCLConfig(ConfigMixin):
     """Everything that defines a hypernetwork continual learner (docs/paper.md, "The loss").
 
     Target network: ``target`` (one of ``hnviz.core.targets.TARGETS``: "mlp", "lenet",
-    "convnet", "zenkenet") with ``target_hidden`` sizes and
+    "convnet", "zenkenet", "resnet32"; the ResNet keeps batch-norm statistics per task and
+    needs cl1) with ``target_hidden`` sizes and
     ``target_activation``; ``multi_head`` gives one output head per task (CL1).
     Hypernetwork: ``hnet`` ("full" or "chunked") with ``hnet_hidden`` sizes; chunked
     hypernetworks produce chunks of ``chunk_size`` weights from a learned chunk embedding

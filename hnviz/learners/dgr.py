@@ -64,6 +64,7 @@ class DGR(BaselineCL):
     (the decoder template)."""
 
     kind = "dgr"
+    batch_norm_per_task = False  # its replayed batches mix tasks
 
     def __init__(self, config: Any = "split_digits", random_state: int | None = 0,
                  progress: bool = True, callbacks: Any = (), threads: int | str | None = None,

@@ -124,6 +124,7 @@ class HNetR(BaselineCL):
     :class:`hnviz.core.replay_model.ReplayModel` without task classifier)."""
 
     kind = "hnet_r"
+    batch_norm_per_task = False  # its replayed batches mix tasks
     config_class = HNetRConfig
 
     def __init__(self, config: Any = "split_digits", random_state: int | None = 0,

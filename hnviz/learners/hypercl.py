@@ -41,6 +41,7 @@ class HyperCL(TaskInference, ContinualLearner):
 
     kind, resumable = "hypercl", True
     config_class = HyperCLConfig
+    batch_norm_per_task = True
     RECORDS = ContinualLearner.RECORDS + ("inference_matrix_",)
 
     def _reset(self) -> None:
@@ -145,9 +146,8 @@ class HyperCL(TaskInference, ContinualLearner):
             rp = self.inference_progress_
             extra = None if rp is None else \
                 (lambda idx: self.inference_.step(rp, idx, self._class_probs))
-            with self.target_.task_norms(task.task_id, training=True):
-                history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
-                                   self.config.batch_size, self._on_step, self.progress, extra)
+            history = fit_task(self.hnet_, self.target_, state, rule, self.config.n_steps,
+                               self.config.batch_size, self._on_step, self.progress, extra)
         finally:
             self.in_progress_, self.inference_progress_ = None, None
         self.embeddings_ = torch.cat([self.embeddings_, state.emb.detach().cpu()[None]])
@@ -314,7 +314,7 @@ class HyperCL(TaskInference, ContinualLearner):
         try:
             self.inference_.load_weights(weights, want[0])
             self.target_.load_norm_state({k: v for k, v in weights.items()
-                                          if k.startswith("norms.")})
+                                          if k.startswith("norms.")}, len(self.task_info_))
         except ValueError as e:
             raise StateError(str(e)) from e
 
