@@ -91,8 +91,9 @@ def _cifar10_100_items(opts: dict[str, Any]) -> int:
 
 
 def _transfer_items(opts: dict[str, Any]) -> int:
-    """30,000 images of the first task, n_per_class x 5 of each later one, 6 x 5,000 test."""
-    return 30000 + 25 * (opts.get("n_per_class") or 20) + 6 * 5000
+    """30,000 images of the first task, n_per_class x 5 of each later one, 6 x 5,000 test
+    (or n_test)."""
+    return 30000 + 25 * (opts.get("n_per_class") or 20) + 6 * (opts.get("n_test") or 5000)
 
 
 _CIFAR_SHAPE = lambda opts: (3, 32, 32)  # noqa: E731

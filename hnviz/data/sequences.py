@@ -300,17 +300,19 @@ TRANSFER_CLASSES = ((5, 6, 7, 8, 9), (0, 2, 4, 6, 8), (1, 3, 5, 7, 9), (0, 1, 5,
                     (2, 3, 4, 7, 8))
 
 
-def fashion_transfer(seed: int = 0, n_per_class: int = 20, data_dir: str | None = None,
-                     download: bool = False) -> TaskSequence:
+def fashion_transfer(seed: int = 0, n_per_class: int = 20, n_test: int | None = None,
+                     data_dir: str | None = None, download: bool = False) -> TaskSequence:
     """An offline analogue of the paper's split CIFAR-10/100 transfer protocol: a first
     task with plenty of data (Fashion-MNIST classes 0-4, all 30,000 training images),
     then five small 5-way tasks (``TRANSFER_CLASSES``: the other five classes, and mixes
     of old and new ones) with ``n_per_class`` training images per class drawn with
-    ``seed``; every task is scored on all test images of its classes (5,000). They share
+    ``seed``; every task is scored on all test images of its classes (5,000; ``n_test``:
+    a seeded subset of them, for a quick look). They share
     what clothes look like with the first task and with each other, so what was learned
     first can help the later, data-poor tasks. Inputs ``(N, 784)``; 6 tasks of 5 outputs.
     Memory: 190 MB as float32."""
     n_per_class = check_int("n_per_class", n_per_class, 1, 6000)
+    n_test = None if n_test is None else check_int("n_test", n_test, 1, 5000)
     x_tr, y_tr, x_te, y_te = _images("fashion_mnist", seed, None, None, False, data_dir,
                                      download)
     rng, tasks = np.random.RandomState(check_seed(seed)), []
@@ -320,6 +322,8 @@ def fashion_transfer(seed: int = 0, n_per_class: int = 20, data_dir: str | None 
             pick = [np.sort(rng.choice(p, n_per_class, replace=False)) for p in pick]
         tr = np.sort(np.concatenate(pick))
         te = np.flatnonzero(np.isin(y_te, classes))
+        if n_test is not None:
+            te = np.sort(rng.choice(te, n_test, replace=False))
         relabel = np.zeros(10, dtype=np.int64)
         relabel[list(classes)] = np.arange(5)
         name = "classes " + ",".join(map(str, classes))
@@ -330,7 +334,7 @@ def fashion_transfer(seed: int = 0, n_per_class: int = 20, data_dir: str | None 
                           class_offset=5 * t, n_classes_total=30))
     return TaskSequence("fashion_transfer", tasks, {
         "name": "fashion_transfer", "seed": seed, "n_per_class": n_per_class,
-        "data_dir": data_dir, "download": download})
+        "n_test": n_test, "data_dir": data_dir, "download": download})
 
 
 MAX_TASKS = 10_000

@@ -62,7 +62,7 @@ def plot_transfer(points: Mapping[str, Any], ax: Axes | None = None,
     ax.set_ylabel("accuracy right after learning (%)")
     low = min(p[k][:, first:].min() for p in points.values() for k in ("during", "scratch"))
     ax.set_ylim(max(0.0, low - 10), 100)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return ax
 
 
