@@ -64,7 +64,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'hnviz' has no attribute {name!r}")
 
 
-__version__ = "0.3.0"
+__version__ = "0.5.0.dev0"  # the one place it is written (pyproject.toml reads it)
 __all__ = [
     "BaselineCL", "BaselineConfig", "Callback", "ChunkedHyperNet", "FullHyperNet", "HyperCL",
     "HyperCLConfig", "LearnerState", "NonFiniteLossError", "PRESETS", "TargetNet", "Task",

@@ -59,3 +59,17 @@ def test_nothing_cites_a_document_the_repository_lacks():
             if needle in text and name != "tests/test_docs.py":
                 bad.append(f"{name}: {needle}")
     assert bad == []
+
+
+def test_version_and_changelog_agree():
+    """One version, written in hnviz/__init__.py (pyproject.toml reads it), and the
+    changelog's newest heading names it (a development version: that release to come)."""
+    import tomllib
+
+    import hnviz
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" in project["dynamic"] and "version" not in project
+    newest = re.search(r"^## (\S+)", (ROOT / "docs" / "changelog.md").read_text(), re.M)
+    assert newest and newest.group(1) == re.sub(r"\.dev\d+$", "", hnviz.__version__)
+    torch = [d for d in project["dependencies"] if d.startswith("torch")]
+    assert torch == ["torch>=2.0"]  # a range: a user's torch is not replaced
