@@ -11,7 +11,7 @@ batch norm uses the batch's own statistics.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Iterator
 
 import torch
@@ -59,24 +59,22 @@ class TaskNorms:
         return self._local.stack
 
     @contextmanager
-    def task(self, task: int, training: bool) -> Iterator[None]:
-        """Forwards inside use task ``task``'s statistics: the batch's own, folded into
-        them, while ``training``; the stored ones otherwise. Nests (innermost wins)."""
-        self._active.append((int(task), bool(training)))
+    def _using(self, entry: tuple[int, bool] | None) -> Iterator[None]:
+        self._active.append(entry)
         try:
             yield
         finally:
             self._active.pop()
 
-    @contextmanager
-    def batch_only(self) -> Iterator[None]:
+    def task(self, task: int, training: bool) -> AbstractContextManager:
+        """Forwards inside use task ``task``'s statistics: the batch's own, folded into
+        them, while ``training``; the stored ones otherwise. Nests (innermost wins)."""
+        return self._using((int(task), bool(training)))
+
+    def batch_only(self) -> AbstractContextManager:
         """Forwards inside use each batch's own statistics and store nothing (many weight
         sets evaluated at once, :meth:`hnviz.core.targets.TargetNet.forward` with (B, P))."""
-        self._active.append(None)
-        try:
-            yield
-        finally:
-            self._active.pop()
+        return self._using(None)
 
     def now(self) -> BatchNormState | None:
         """What a forward uses now (None: the batch's own statistics)."""
@@ -95,8 +93,8 @@ class TaskNorms:
         would waste space; one ``(sum C,)`` vector per task and kind instead)."""
         out = {}
         for t, s in self.stats.items():
-            out[f"norms.{t}.mean"] = torch.cat([m for m, _ in s]).detach().cpu().clone()
-            out[f"norms.{t}.var"] = torch.cat([v for _, v in s]).detach().cpu().clone()
+            out[f"norms.{t}.mean"] = torch.cat([m for m, _ in s]).cpu()  # a new tensor
+            out[f"norms.{t}.var"] = torch.cat([v for _, v in s]).cpu()
         return out
 
     def load(self, tensors: dict[str, torch.Tensor], tasks: int) -> None:

@@ -135,13 +135,13 @@ class ResNet32(nn.Module):
         ``bn`` (each batch-norm layer's running mean and variance, and whether they are
         being trained); without ``bn`` every batch norm uses the batch's own statistics."""
         stats = iter(bn.stats) if bn is not None else None
+        training = bn.training if bn is not None else True
         k = 0
 
         def layer(h: torch.Tensor, stride: int) -> torch.Tensor:
             nonlocal k
             h = F.conv2d(h, parts[k], parts[k + 1], stride, padding=1)
             mean, var = next(stats) if stats is not None else (None, None)
-            training = bn.training if bn is not None else True
             h = F.batch_norm(h, mean, var, parts[k + 2], parts[k + 3], training,
                              BN_MOMENTUM, BN_EPS)
             k += 4

@@ -134,7 +134,7 @@ class TargetNet:
 
     def _single(self, x: torch.Tensor, w: torch.Tensor, head: int | None) -> torch.Tensor:
         if isinstance(self.module, (MLP, ResNet32)):  # layer by layer, no parameter swap
-            parts = [p.reshape(s) for p, s in zip(torch.split(w, self.sizes), self.shapes)]
+            parts = list(self.unflatten(w).values())
             out = self.module.forward_flat(x, parts) if self.norms is None else \
                 self.module.forward_flat(x, parts, self.norms.now())  # (N, heads*out)
         else:
@@ -166,10 +166,11 @@ class TargetNet:
         """The per-task batch-norm statistics as named tensors (none without batch norm)."""
         return self.norms.state() if self.norms is not None else {}
 
-    def load_norm_state(self, tensors: dict[str, torch.Tensor], tasks: int) -> None:
-        """Restore :meth:`norm_state`'s tensors (``norms.*``) of ``tasks`` learned tasks
-        (and one in progress); a ValueError if this net has no batch norm but they are
-        given, or they are incomplete or do not fit."""
+    def load_norm_state(self, weights: dict[str, torch.Tensor], tasks: int) -> None:
+        """Restore :meth:`norm_state`'s tensors (the ``norms.*`` of a learner's
+        ``weights``) of ``tasks`` learned tasks (and one in progress); a ValueError if this
+        net has no batch norm but they are given, or they are incomplete or do not fit."""
+        tensors = {k: v for k, v in weights.items() if k.startswith("norms.")}
         if self.norms is None:
             if tensors:
                 raise ValueError("holds batch-norm statistics but its target net has no "

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .scenarios import apply_scenario
-from .sequences import (MAX_TASKS, TOY_FUNCTIONS, fashion_transfer, permuted_digits, permuted_fashion_mnist,
-                        permuted_mnist, rotated_digits, split_cifar10, split_cifar10_100,
-                        split_digits, split_fashion_mnist, split_mnist, toy_regression,
-                        toy_variant)
+from .sequences import (MAX_TASKS, TOY_FUNCTIONS, fashion_transfer, permuted_digits,
+                        permuted_fashion_mnist, permuted_mnist, rotated_digits, split_cifar10,
+                        split_cifar10_100, split_digits, split_fashion_mnist, split_mnist,
+                        toy_regression, toy_variant)
 from ..core.tasks import Task, TaskSequence  # Task: hnviz.benchmarks.Task of 0.2 still works
 from ..core.validate import is_int
 
 __all__ = ["BENCHMARKS", "COUNTED", "FAST_DATA", "MAX_TASKS", "SPECS", "TOY_FUNCTIONS",
-           "BenchmarkSpec", "Task", "fashion_transfer", "data_bytes", "from_spec", "get_benchmark", "get_spec", "options",
+           "BenchmarkSpec", "Task", "fashion_transfer", "data_bytes", "from_spec",
+           "get_benchmark", "get_spec", "options",
            "permuted_digits", "permuted_fashion_mnist", "permuted_mnist", "rotated_digits",
            "split_cifar10", "split_cifar10_100", "split_digits",
            "split_fashion_mnist", "split_mnist", "toy_regression", "toy_variant"]

@@ -218,9 +218,11 @@ def search_dirs(name: str, data_dir: str | Path | None = None) -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
-def _find(directory: Path, basename: str, packed: bool = True) -> Path | None:
-    """``directory/basename.gz`` (where files may be ``packed``) or ``directory/basename``,
-    whichever exists first."""
+def _find(directory: Path, basename: str, spec: dict[str, Any]) -> Path | None:
+    """``directory/basename.gz`` or ``directory/basename``, whichever exists first (the
+    raw name alone for a dataset that comes as an ``archive``: CIFAR's files are never
+    gzipped one by one)."""
+    packed = "archive" not in spec
     for candidate in (directory / f"{basename}.gz", directory / basename)[not packed:]:
         if candidate.is_file():
             return candidate
@@ -230,9 +232,8 @@ def _find(directory: Path, basename: str, packed: bool = True) -> Path | None:
 def _locate(name: str, dirs: list[Path]) -> list[Path] | None:
     """The files of dataset ``name`` (its ``basenames``, in order) from the first
     directory in ``dirs`` that holds all of them, else None."""
-    packed = "archive" not in DATASETS[name]  # CIFAR's files are never gzipped alone
     for d in dirs:
-        found = [_find(d, b, packed) for b in DATASETS[name]["basenames"]]
+        found = [_find(d, b, DATASETS[name]) for b in DATASETS[name]["basenames"]]
         if all(found):
             return found  # type: ignore[return-value]
     return None
@@ -245,8 +246,7 @@ def _not_found(name: str, dirs: list[Path]) -> FileNotFoundError:
     lines = []
     for d in dirs:
         if d.is_dir():
-            state = "lacks " + ", ".join(b for b in names
-                                         if _find(d, b, "archive" not in spec) is None)
+            state = "lacks " + ", ".join(b for b in names if _find(d, b, spec) is None)
         else:
             state = "does not exist"
         lines.append(f"{d} ({state})")
@@ -318,7 +318,7 @@ def download_dataset(name: str) -> Path:
     except OSError as e:
         raise OSError(f"cannot create the download directory {dest}: {e}; set XDG_CACHE_HOME "
                       f"to a writable directory or download into {ENV_VAR} by hand") from e
-    missing = [b for b in spec["basenames"] if _find(dest, b, "archive" not in spec) is None]
+    missing = [b for b in spec["basenames"] if _find(dest, b, spec) is None]
     if "archive" in spec:
         if missing:
             payload = _fetch_verified(name, spec["archive"], dest)

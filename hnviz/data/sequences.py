@@ -161,19 +161,25 @@ def rotated_digits(n_tasks: int = 4, seed: int = 0) -> TaskSequence:
                         {"name": "rotated_digits", "n_tasks": n_tasks, "seed": seed})
 
 
+def _load(dataset: str, data_dir: str | None, download: Any) -> tuple[np.ndarray, ...]:
+    """:func:`~hnviz.data.datasets.load_dataset` with a benchmark's ``data_dir`` and
+    ``download`` options checked first."""
+    download = check_bool("download", download)
+    if data_dir is not None and not isinstance(data_dir, (str, Path)):
+        raise TypeError(f"data_dir must be a folder path or None, got {data_dir!r}")
+    return load_dataset(dataset, data_dir=data_dir, download=download)
+
+
 def _images(dataset: str, seed: int, n_train: int | None, n_test: int | None,
             padding: bool, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
     """MNIST-like images as float32 in [0, 1], flattened ``(N, 784)`` (``(N, 1024)`` padded
     to 32x32 as in the paper), with optional seeded subsets of ``n_train``/``n_test``."""
     check_choice("dataset", dataset, IDX_DATASETS)
-    seed, padding, download = check_seed(seed), check_bool("padding", padding), \
-        check_bool("download", download)
+    seed, padding = check_seed(seed), check_bool("padding", padding)
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if n is not None:
             check_int(name, n, lo=None)  # the range is checked against the data below
-    if data_dir is not None and not isinstance(data_dir, (str, Path)):
-        raise TypeError(f"data_dir must be a folder path or None, got {data_dir!r}")
-    x_tr, y_tr, x_te, y_te = load_dataset(dataset, data_dir=data_dir, download=download)
+    x_tr, y_tr, x_te, y_te = _load(dataset, data_dir, download)
     rng = np.random.RandomState(seed)
     out = []
     for x, y, n in ((x_tr, y_tr, n_train), (x_te, y_te, n_test)):
@@ -231,13 +237,6 @@ def split_fashion_mnist(**kwargs: Any) -> TaskSequence:
     return split_mnist(dataset="fashion_mnist", **kwargs)
 
 
-def _load_cifar(dataset: str, data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
-    download = check_bool("download", download)
-    if data_dir is not None and not isinstance(data_dir, (str, Path)):
-        raise TypeError(f"data_dir must be a folder path or None, got {data_dir!r}")
-    return load_dataset(dataset, data_dir=data_dir, download=download)
-
-
 def _cifar(arrays: tuple[np.ndarray, ...], rng: np.random.RandomState, n_train: int | None,
            n_test: int | None, classes: tuple[int, ...] | None = None
            ) -> tuple[np.ndarray, ...]:
@@ -264,7 +263,7 @@ def split_cifar10(seed: int = 0, n_train: int | None = None, n_test: int | None 
     inputs ``(N, 3072)``, 32x32 colour images channels first. Memory: 703 MiB as float32
     for all of CIFAR-10 (``n_train`` and ``n_test`` take seeded subsets)."""
     rng = np.random.RandomState(check_seed(seed))
-    data = _cifar(_load_cifar("cifar10", data_dir, download), rng, n_train, n_test)
+    data = _cifar(_load("cifar10", data_dir, download), rng, n_train, n_test)
     return TaskSequence("split_cifar10", _split(data, (3, 32, 32), "classes"), {
         "name": "split_cifar10", "seed": seed, "n_train": n_train, "n_test": n_test,
         "data_dir": data_dir, "download": download})
@@ -277,7 +276,7 @@ def split_cifar10_100(seed: int = 0, n_train: int | None = None, n_test: int | N
     task, labels 0..9 within each. ``n_train``/``n_test`` take seeded subsets per task.
     Memory: 1.03 GiB as float32 (60,000 CIFAR-10 and 30,000 CIFAR-100 images)."""
     rng, tasks = np.random.RandomState(check_seed(seed)), []
-    loaded = {name: _load_cifar(name, data_dir, download) for name in ("cifar10", "cifar100")}
+    loaded = {name: _load(name, data_dir, download) for name in ("cifar10", "cifar100")}
     for t in range(6):
         dataset, classes = ("cifar10", None) if t == 0 else \
             ("cifar100", tuple(range(10 * (t - 1), 10 * t)))

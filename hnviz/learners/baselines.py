@@ -277,8 +277,7 @@ class BaselineCL(ContinualLearner):
                              f"{tuple(importance.shape)}, {tuple(anchors.shape)}, which do not "
                              f"fit its target net (P = {P}) and {T} tasks")
         try:
-            self.target_.load_norm_state({k: v for k, v in weights.items()
-                                          if k.startswith("norms.")}, len(self.task_info_))
+            self.target_.load_norm_state(weights, len(self.task_info_))
         except ValueError as e:
             raise StateError(str(e)) from e
         dev = self.device_

@@ -313,8 +313,7 @@ class HyperCL(TaskInference, ContinualLearner):
         self.embeddings_ = emb.to("cpu", copy=copy)
         try:
             self.inference_.load_weights(weights, want[0])
-            self.target_.load_norm_state({k: v for k, v in weights.items()
-                                          if k.startswith("norms.")}, len(self.task_info_))
+            self.target_.load_norm_state(weights, len(self.task_info_))
         except ValueError as e:
             raise StateError(str(e)) from e
 
