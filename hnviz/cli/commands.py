@@ -128,6 +128,19 @@ def demo(args: argparse.Namespace) -> None:
     print(f"runs and figures written to {out}/")
 
 
+def notebooks(args: argparse.Namespace) -> None:
+    """``python -m hnviz notebooks DEST``: copy the six notebooks (and the figures they
+    show) into DEST and say how to open them."""
+    from ..io.bundle import copy_notebooks
+
+    paths = copy_notebooks(args.dest, overwrite=args.overwrite)
+    print(f"copied {len(paths)} notebooks to {args.dest}/: "
+          + ", ".join(p.stem for p in paths))
+    print(f"open them: jupyter lab {args.dest}   (each runs in seconds with HNVIZ_FAST=1)")
+    print("06_sweeps needs Ray: pip install 'hnviz[sweep]'; the full setting of 03 needs "
+          "Fashion-MNIST (its first cells say how to get it)")
+
+
 def compare_command(args: argparse.Namespace) -> None:
     """``python -m hnviz compare``: train (or read back what an earlier, interrupted
     call finished), then print the Markdown table."""

@@ -1,5 +1,5 @@
 """Command line: ``python -m hnviz train|compare|sweep|figures|replay-quality|bench|
-bench-checkpoints|bench-contention|bench-eval|bench-widgets|demo ...``.
+bench-checkpoints|bench-contention|bench-eval|bench-widgets|demo|notebooks ...``.
 
 This module parses the arguments; :mod:`hnviz.cli.commands` does the work.
 """
@@ -30,7 +30,7 @@ COMMANDS = {"train": commands.train, "compare": commands.compare_command,
             "bench-checkpoints": commands.bench_checkpoints, "demo": commands.demo,
             "replay-quality": commands.replay_quality_command,
             "bench-contention": commands.bench_contention, "bench-eval": commands.bench_eval,
-            "bench-widgets": commands.bench_widgets}
+            "bench-widgets": commands.bench_widgets, "notebooks": commands.notebooks}
 
 
 DEVICE_HELP = ("where to train: cpu, cuda, cuda:N, mps or auto (CUDA, else MPS, else the "
@@ -158,6 +158,10 @@ def _tool_parsers(sub: Any) -> None:
     dm = sub.add_parser("demo", help="train the toy and PermutedDigits-10, write figures")
     dm.add_argument("--out", default="runs/demo")
     dm.add_argument("--no-progress", action="store_true")
+    nb = sub.add_parser("notebooks", help="copy the six notebooks into a folder of yours")
+    nb.add_argument("dest", help="the folder to copy them into (made if missing)")
+    nb.add_argument("--overwrite", action="store_true",
+                    help="replace notebooks of the same name already in the folder")
 
 
 class Parser(argparse.ArgumentParser):

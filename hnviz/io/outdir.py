@@ -62,6 +62,25 @@ def folder_kind(path: Path) -> str | None:
     return "sweep" if "trials" in names or "results.json" in names else None
 
 
+def existing_dir(path: Path, shown: str) -> bool:
+    """Whether ``path`` exists (False: it does not), refusing with a ``ValueError`` that
+    names it as ``shown`` a symbolic link (hnviz does not write through links) and
+    anything that is not a directory."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise ValueError(f"{shown}: {e.strerror}; choose another directory") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise ValueError(f"{shown} is a symbolic link; hnviz does not write through links "
+                         f"(it would write into {os.readlink(path)}): name the real directory")
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a file" if stat.S_ISREG(st.st_mode) else kind_of(st.st_mode)
+        raise ValueError(f"{shown} is {what}, not a directory; choose another path")
+    return True
+
+
 def check_out(out: Any, name: str = "--out", command: str | None = None) -> Path:
     """``out`` as a Path hnviz may write into, else ``ValueError`` naming it and the fix
     (nothing is created). ``command`` (train, compare, sweep, demo): a folder holding
@@ -73,18 +92,8 @@ def check_out(out: Any, name: str = "--out", command: str | None = None) -> Path
     if ".." in path.parts or str(path) == ".":
         raise ValueError(f"{name} {out} names the current directory or goes up through '..'; "
                          f"name a new directory instead, e.g. {name} runs/x")
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    if not existing_dir(path, f"{name} {out}"):
         return path
-    except OSError as e:
-        raise ValueError(f"{name} {out}: {e.strerror}; choose another directory") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise ValueError(f"{name} {out} is a symbolic link; hnviz does not write through links "
-                         f"(it would write into {os.readlink(path)}): name the real directory")
-    if not stat.S_ISDIR(st.st_mode):
-        what = "a file" if stat.S_ISREG(st.st_mode) else kind_of(st.st_mode)
-        raise ValueError(f"{name} {out} is {what}, not a directory; choose another path")
     if not is_own(path):
         raise ValueError(f"{name} {out} holds files hnviz did not write; choose a new or empty "
                          "directory (hnviz writes only into its own output directories)")
