@@ -2,7 +2,8 @@
 
 Core API: :class:`HyperCLConfig`, :class:`HyperCL`, the baselines (:class:`BaselineCL`),
 the benchmarks (toy regression, digits, MNIST, Fashion-MNIST), scenarios, metrics,
-comparisons (:func:`compare`), sweeps on Ray Tune (:func:`sweep`), run files
+comparisons (:func:`compare`), hypernetworks trained elsewhere in the widgets
+(:func:`from_hypnettorch`, the :class:`HypernetModel` protocol), sweeps on Ray Tune (:func:`sweep`), run files
 (:func:`save_run`, :func:`load_run`) and checkpointed training (:func:`fit_checkpointed`,
 :func:`resume`). The modules live in one folder per layer (core, learners, io, data,
 store, results, widgets, experiments, bench, cli); docs/architecture.md shows them.
@@ -36,6 +37,8 @@ try:
     from .experiments.experiment import fit_checkpointed, resume, train_into
     from .core.hnets import ChunkedHyperNet, FullHyperNet
     from .learners.hypercl import HyperCL
+    from .learners.hypnettorch_adapter import from_hypnettorch
+    from .learners.protocol import ExplorableModel, HypernetModel
     from .store.runs import load_run, save_run
     from .data.scenarios import apply_scenario
     from .learners.learner_state import LearnerState
@@ -66,10 +69,10 @@ def __getattr__(name: str) -> object:
 
 __version__ = "0.5.0.dev0"  # the one place it is written (pyproject.toml reads it)
 __all__ = [
-    "BaselineCL", "BaselineConfig", "Callback", "ChunkedHyperNet", "FullHyperNet", "HyperCL",
-    "HyperCLConfig", "LearnerState", "NonFiniteLossError", "PRESETS", "TargetNet", "Task",
+    "BaselineCL", "BaselineConfig", "Callback", "ChunkedHyperNet", "ExplorableModel",
+    "FullHyperNet", "HyperCL", "HyperCLConfig", "HypernetModel", "LearnerState", "NonFiniteLossError", "PRESETS", "TargetNet", "Task",
     "TaskSequence", "apply_scenario", "build_target", "compare", "fit_checkpointed",
-    "get_benchmark", "load_dataset", "load_run", "load_sweep", "permuted_digits",
+    "from_hypnettorch", "get_benchmark", "load_dataset", "load_run", "load_sweep", "permuted_digits",
     "permuted_fashion_mnist", "permuted_mnist", "resume", "save_run", "split_digits",
     "scratch_scores", "split_fashion_mnist", "split_mnist", "sweep", "toy_regression",
     "train_into",

@@ -34,6 +34,8 @@ def test_quick_start_runs_as_written(tmp_path):
 
 def test_readme_is_a_front_door():
     assert len(README.read_text().splitlines()) <= 150
+    install = section(README.read_text(), "Install with pip").strip().splitlines()
+    assert len(install) <= 15 and "python -m hnviz notebooks" in "\n".join(install)
 
 
 @pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)

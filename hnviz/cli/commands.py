@@ -136,9 +136,10 @@ def notebooks(args: argparse.Namespace) -> None:
     paths = copy_notebooks(args.dest, overwrite=args.overwrite)
     print(f"copied {len(paths)} notebooks to {args.dest}/: "
           + ", ".join(p.stem for p in paths))
-    print(f"open them: jupyter lab {args.dest}   (each runs in seconds with HNVIZ_FAST=1)")
-    print("06_sweeps needs Ray: pip install 'hnviz[sweep]'; the full setting of 03 needs "
-          "Fashion-MNIST (its first cells say how to get it)")
+    print(f"open them: jupyter lab {args.dest}   (HNVIZ_FAST=1 jupyter lab {args.dest}: "
+          "the short settings, seconds each)")
+    print("06 needs Ray (the extra hnviz[sweep]), the end of 02 hypnettorch (hnviz[bench]); "
+          "the full setting of 03 needs Fashion-MNIST (its first cells say how to get it)")
 
 
 def compare_command(args: argparse.Namespace) -> None:

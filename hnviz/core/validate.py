@@ -43,6 +43,15 @@ def scoped_env(name: str, value: str) -> Iterator[None]:
             os.environ[name] = saved
 
 
+def check_task_index(task_id: Any, n_tasks: int, owner: str = "this learner knows") -> int:
+    """``task_id`` as an int in ``0..n_tasks - 1``, else a ``ValueError`` ("task id 5 out of
+    range: <owner> tasks 0..2")."""
+    if not isinstance(task_id, (int, np.integer)) or isinstance(task_id, bool) \
+            or not 0 <= task_id < n_tasks:
+        raise ValueError(f"task id {task_id!r} out of range: {owner} tasks 0..{n_tasks - 1}")
+    return int(task_id)
+
+
 def check_int(name: str, value: Any, lo: int | None = 1, hi: int | None = None) -> int:
     """``value`` as an int within ``[lo, hi]`` (None: unbounded)."""
     ok = is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi)

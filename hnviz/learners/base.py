@@ -17,7 +17,7 @@ from ..core.tasks import Task, dense, task_list
 from ..core.devices import check_device, resolve_device
 from ..core.threads import check_threads, training_threads
 from ..core.train import NonFiniteLossError, check_callbacks
-from ..core.validate import as_float_tensor, check_bool, check_int
+from ..core.validate import as_float_tensor, check_bool, check_int, check_task_index
 
 class ContinualLearner(Stateful):
     """Base of :class:`hnviz.HyperCL` and the baselines.
@@ -306,11 +306,7 @@ class ContinualLearner(Stateful):
     def check_task_id(self, task_id: Any) -> int:
         """``task_id`` as an int of a learned task, else a ``ValueError``."""
         self.check_fitted()
-        if not isinstance(task_id, (int, np.integer)) or isinstance(task_id, bool) \
-                or not 0 <= task_id < self.n_tasks_:
-            raise ValueError(f"task id {task_id!r} out of range: this learner knows tasks "
-                             f"0..{self.n_tasks_ - 1}")
-        return int(task_id)
+        return check_task_index(task_id, self.n_tasks_)
 
     def check_x(self, x: Any) -> torch.Tensor:
         """Inputs as a float tensor ``(N, D)`` of the target net's input size (a task's

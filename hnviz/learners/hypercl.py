@@ -250,6 +250,12 @@ class HyperCL(TaskInference, ContinualLearner):
             head = self.check_task_id(head)
         return self.target_(x, weights, self.head_of(head or 0)).cpu()
 
+    def net_output(self, x: torch.Tensor, weights: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Outputs ``(B, N, out)`` of the target nets with ``weights`` ``(B, P)`` on ``x``
+        ``(N, D)``, task ``task_id``'s head (the hypernetwork protocol,
+        :mod:`hnviz.learners.protocol`)."""
+        return self.target_(x, weights, self.head_of(task_id))
+
     @torch.no_grad()
     def current_weights(self) -> torch.Tensor:
         embs = self.on_device(self.embeddings_)

@@ -2,7 +2,8 @@
 
 Everything evaluates many embeddings at once: the hypernetwork maps a batch of
 embeddings ``(B, E)`` to weights ``(B, P)`` and one vmapped target call per task scores
-all B nets on that task's test data.
+all B nets on that task's test data. The embedding analyses read a :class:`HyperCL` or
+any model of the hypernetwork protocol (:class:`~hnviz.learners.protocol.ExplorableModel`).
 """
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import torch
 
 from ..core.tasks import Task
 from ..learners.hypercl import HyperCL
+from ..learners.protocol import ExplorableModel
 from ..core.metrics import metric_matrix
 from ..core.validate import as_float_tensor, check_int, check_real
 
 PROJECTIONS = ("auto", "identity", "pca", "tsne")
+Model = HyperCL | ExplorableModel  # what the embedding analyses read (the hypernetwork protocol)
 
 
 class Projection:
@@ -71,12 +74,12 @@ def project_embeddings(embs: Any, method: str = "auto",
     return xy, Projection("tsne")
 
 
-def _task_metric(learner: HyperCL, task: Task, weights: torch.Tensor,
+def _task_metric(learner: Model, task: Task, weights: torch.Tensor,
                  n_samples: int | None) -> torch.Tensor:
     """Metric of ``task`` for B weight sets ``(B, P)`` -> ``(B,)`` (one vmapped pass; the
     task's own head, labels in the scenario's label space)."""
     x, y = task.x_test[:n_samples], task.y_test[:n_samples]  # n_samples None: all
-    out = learner.target_(x, weights, learner.head_of(task.task_id))  # (B, N, out)
+    out = learner.net_output(x, weights, task.task_id)  # (B, N, out)
     if task.kind == "regression":
         return ((out - y[None]) ** 2).mean(dim=(1, 2))
     return (out.argmax(-1) == task.scenario_labels(y)[None]).float().mean(1) * 100
@@ -103,9 +106,9 @@ class _TestStack:
         return n_samples == self.n_samples and len(tasks) == len(self.tasks) and \
             all(a is b for a, b in zip(tasks, self.tasks))
 
-    def metrics(self, learner: HyperCL, weights: torch.Tensor) -> torch.Tensor:
+    def metrics(self, learner: Model, weights: torch.Tensor) -> torch.Tensor:
         """Each task's metric for B weight sets ``(B, P)`` -> ``(B, T)``."""
-        out = learner.target_(self.x, weights, 0)  # (B, N, out)
+        out = learner.net_output(self.x, weights, 0)  # (B, N, out)
         if self.regression:
             per = ((out - self.y[None]) ** 2).mean(-1)
         else:
@@ -125,7 +128,7 @@ def _test_stack(tasks: Sequence[Task], n_samples: int | None) -> _TestStack:
 
 
 @torch.no_grad()
-def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
+def evaluate_embeddings(learner: Model, tasks: Sequence[Task], embs: Any,
                         n_samples: int | None = None, chunk: int = 256) -> np.ndarray:
     """Each task's test metric (cl1: the task's own head) for the nets generated from
     ``embs`` ``(B, E)`` -> ``(B, T)``; ``n_samples`` caps the test points per task.
@@ -135,7 +138,7 @@ def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
     """
     embs = learner.check_embedding(embs)
     embs = embs[None] if embs.dim() == 1 else embs
-    fused = learner.target_.n_heads == 1 and len(tasks) > 1
+    fused = isinstance(learner, HyperCL) and learner.target_.n_heads == 1 and len(tasks) > 1
     if fused:  # only while all nets fit one pass; else per task (less memory, as fast)
         stack = _test_stack(tasks, n_samples)
         width = max(max(shape) for shape in learner.target_.shapes)
@@ -151,7 +154,7 @@ def evaluate_embeddings(learner: HyperCL, tasks: Sequence[Task], embs: Any,
     return torch.cat(rows).numpy()
 
 
-def embedding_path(learner: HyperCL, a: int, b: int, alphas: Any) -> np.ndarray:
+def embedding_path(learner: Model, a: int, b: int, alphas: Any) -> np.ndarray:
     """e(alpha) = (1 - alpha) e_a + alpha e_b for ``alphas`` ``(n,)`` -> ``(n, E)`` (float64;
     exactly e_a at alpha = 0 and e_b at alpha = 1)."""
     a, b = learner.check_task_id(a), learner.check_task_id(b)
@@ -162,7 +165,7 @@ def embedding_path(learner: HyperCL, a: int, b: int, alphas: Any) -> np.ndarray:
     return (1 - alphas)[:, None] * e[a] + alphas[:, None] * e[b]
 
 
-def interpolate(learner: HyperCL, tasks: Sequence[Task], a: int, b: int, n_steps: int = 21,
+def interpolate(learner: Model, tasks: Sequence[Task], a: int, b: int, n_steps: int = 21,
                 extrapolate: float = 0.5, n_samples: int | None = None) -> dict[str, np.ndarray]:
     """Walk e(alpha) = (1 - alpha) e_a + alpha e_b for alpha in [-extrapolate, 1 + extrapolate].
 
@@ -191,7 +194,7 @@ def landscape_grid(points: np.ndarray, resolution: int = 50,
             np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution))
 
 
-def embedding_landscape(learner: HyperCL, tasks: Sequence[Task], task: int | str = "winner",
+def embedding_landscape(learner: Model, tasks: Sequence[Task], task: int | str = "winner",
                         resolution: int = 50, margin: float = 0.5,
                         n_samples: int | None = 200) -> dict[str, Any]:
     """A task's metric (or, with ``task="winner"``, the best task) on a grid over the 2-D
@@ -204,7 +207,8 @@ def embedding_landscape(learner: HyperCL, tasks: Sequence[Task], task: int | str
     points, proj = project_embeddings(learner.embeddings_.numpy())
     xs, ys = landscape_grid(points, resolution, margin)
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)  # (R*R, 2), row-major in ys
-    embs = proj.inverse_transform(grid)[:, :learner.config.emb_dim].astype(np.float32)
+    E = learner.embeddings_.shape[1]
+    embs = proj.inverse_transform(grid)[:, :E].astype(np.float32)
     chosen = list(tasks) if task == "winner" else [tasks[learner.check_task_id(task)]]
     m = evaluate_embeddings(learner, chosen, embs, n_samples)  # (R*R, T or 1)
     out: dict[str, Any] = {"xs": xs, "ys": ys, "points": points, "projection": proj}

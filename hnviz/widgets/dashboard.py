@@ -14,6 +14,7 @@ from traitlets import HasTraits, Int, TraitError, Tuple, Unicode, validate
 from ..core import metrics
 from ..results.analysis import forgetting_curves
 from ..learners.methods import DEFAULT_METHOD
+from ..learners.protocol import ExplorableModel
 from ..results.plots import task_colors
 from ..store.runs import Run
 from ..core.stability import curves, earlier_mean, records, task_starts
@@ -103,7 +104,9 @@ class ForgettingDashboard(AnalysisWidget):
                 chance = run_chance(learner.task_info_)
                 if chance is not None:
                     self.chances[str(name)] = chance
-                self.matrices[str(name)] = np.asarray(learner.matrix_, dtype=float)
+                R = learner.checked_matrix() if isinstance(learner, ExplorableModel) \
+                    else learner.matrix_
+                self.matrices[str(name)] = np.asarray(R, dtype=float)
                 if records(learner.history_):  # trained with eval_every
                     self.continual[str(name)] = curves(learner.history_)
                 figures = run.metrics if run is not None else learner.summary()

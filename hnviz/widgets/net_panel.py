@@ -9,6 +9,7 @@ from matplotlib.collections import PolyCollection
 
 from ..results.analysis import evaluate_embeddings
 from ..learners.hypercl import HyperCL
+from ..learners.protocol import ExplorableModel
 from ..results.plots import task_colors
 from ..core.tasks import Task
 from .view import metric_label
@@ -33,7 +34,7 @@ class NetPanel:
     """The net generated from one embedding: its function with every task's data (1-D
     regression) or its metric on every task as bars, with each task's own final score."""
 
-    def __init__(self, ax: Any, learner: HyperCL, tasks: list[Task]):
+    def __init__(self, ax: Any, learner: HyperCL | ExplorableModel, tasks: list[Task]):
         self.ax, self.learner, self.tasks = ax, learner, tasks
         self.metric = learner.metric_
         T = len(tasks)
@@ -57,7 +58,8 @@ class NetPanel:
         else:
             self.bars = ax.add_collection(PolyCollection(bar_verts(np.zeros(T)),
                                                          facecolors=colors, edgecolors="none"))
-            own = learner.matrix_[-1]
+            own = learner.final_scores() if isinstance(learner, ExplorableModel) \
+                else learner.matrix_[-1]
             self.own = ax.scatter(np.arange(1, T + 1), own, marker="_", color="k",
                                   s=120 if T <= 20 else 20, zorder=3, label="task's own net")
             ax.set(xlabel="task", ylabel=metric_label(self.metric), xlim=(0.3, T + 0.7))

@@ -20,6 +20,7 @@ from traitlets import TraitError
 
 from ..learners.base import ContinualLearner
 from ..learners.hypercl import HyperCL
+from ..learners.protocol import ExplorableModel, HypernetModel, explorable
 from ..core.metrics import metric_label
 from ..store.runs import Run, load_run
 from ..io.safeio import atomic_write
@@ -95,8 +96,9 @@ class AnalysisWidget:
         return bundle
 
 
-def learner_of(source: Any) -> tuple[ContinualLearner, Run | None]:
-    """The fitted learner of a learner, a :class:`Run` or a run directory (and the Run)."""
+def learner_of(source: Any) -> tuple[ContinualLearner | ExplorableModel, Run | None]:
+    """The fitted learner of a learner, a :class:`Run` or a run directory (and the Run),
+    or a model of the hypernetwork protocol (:mod:`hnviz.learners.protocol`)."""
     if isinstance(source, (str, Path)):
         source = load_run(source)
     if isinstance(source, Run):
@@ -104,8 +106,10 @@ def learner_of(source: Any) -> tuple[ContinualLearner, Run | None]:
     if isinstance(source, ContinualLearner):
         source.check_fitted()
         return source, None
-    raise TypeError(f"expected a trained learner, a Run or a run directory, got "
-                    f"{type(source).__name__}")
+    if isinstance(source, HypernetModel):
+        return explorable(source), None
+    raise TypeError(f"expected a trained learner, a Run, a run directory or a hypernetwork "
+                    f"model (hnviz.from_hypnettorch), got {type(source).__name__}")
 
 
 def resolve(source: Any, tasks: Sequence[Task] | None) -> tuple[ContinualLearner, list[Task]]:
@@ -123,9 +127,11 @@ def resolve(source: Any, tasks: Sequence[Task] | None) -> tuple[ContinualLearner
     return learner, tasks[:learner.n_tasks_]
 
 
-def hypercl_of(source: Any, tasks: Sequence[Task] | None, widget: str) -> tuple[HyperCL, list[Task]]:
+def hypercl_of(source: Any, tasks: Sequence[Task] | None,
+               widget: str) -> tuple[HyperCL | ExplorableModel, list[Task]]:
+    """A hypernetwork (a :class:`HyperCL` or a protocol model) and its tasks."""
     learner, tasks = resolve(source, tasks)
-    if not isinstance(learner, HyperCL):
+    if not isinstance(learner, (HyperCL, ExplorableModel)):
         raise ValueError(f"{widget} needs a hypernetwork run, but this is a "
                          f"{getattr(learner.config, 'method', type(learner).__name__)} baseline "
                          "(no task embeddings); use ForgettingDashboard to compare it")

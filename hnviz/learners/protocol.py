@@ -1,0 +1,174 @@
+"""The hypernetwork protocol: what hnviz's explorers read from a model, so that they open
+hypernetworks trained anywhere (hnviz's :class:`HyperCL` implements it; a hypnettorch
+model gets it from :func:`hnviz.from_hypnettorch`).
+
+A model is four things::
+
+    embeddings_                         # tensor (T, E): one learned embedding per task
+    tasks_                              # the T hnviz Tasks: test data; kind -> metric
+    generate_weights(emb)               # (B, E) -> (B, P): the weights it generates
+    net_output(x, weights, task_id)     # x (N, D), weights (B, P) -> (B, N, out):
+                                        #   the B nets' outputs for task task_id (its head)
+
+and optionally ``matrix_`` ``(T, T)``: R[i, j], task j's metric after task i was learned
+(NaN above the diagonal), which the ForgettingDashboard shows. :class:`ExplorableModel`
+wraps any such model with what the widgets derive from those four (metric, task labels,
+checks, scores, the matrix recorded while it trains).
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..core import metrics
+from ..core.tasks import Task, task_list
+from ..core.validate import as_float_tensor, check_task_index
+from .learner_state import grown
+
+
+@runtime_checkable
+class HypernetModel(Protocol):
+    """A task-conditioned hypernetwork as hnviz's explorers see it (module docstring)."""
+
+    embeddings_: torch.Tensor
+    tasks_: Sequence[Task]
+
+    def generate_weights(self, emb: torch.Tensor) -> torch.Tensor:
+        """Weights ``(B, P)`` for embeddings ``(B, E)``."""
+
+    def net_output(self, x: torch.Tensor, weights: torch.Tensor, task_id: int) -> torch.Tensor:
+        """Outputs ``(B, N, out)`` of the nets with ``weights`` ``(B, P)`` on ``x`` ``(N, D)``
+        for task ``task_id``."""
+
+
+class ExplorableModel:
+    """A :class:`HypernetModel` with what the widgets derive from it; pass it (or the bare
+    model) to EmbeddingExplorer, InterpolationExplorer and ForgettingDashboard.
+
+    ``matrix``: R ``(T', T')`` (T' <= T tasks learned; NaN above the diagonal), if known;
+    else call :meth:`record_scores` after each task while training. Everything runs
+    without gradients and returns CPU tensors.
+    """
+
+    def __init__(self, model: HypernetModel, matrix: Any = None):
+        if not isinstance(model, HypernetModel):
+            raise TypeError(f"{type(model).__name__} is not a hypernetwork model: it needs "
+                            "embeddings_, tasks_, generate_weights and net_output "
+                            "(hnviz.learners.protocol)")
+        self.model = model
+        self.tasks_ = task_list(model.tasks_)
+        T = self.n_tasks_
+        if len(self.tasks_) < T:
+            raise ValueError(f"{len(self.tasks_)} task(s) for {T} embeddings; pass the whole "
+                             "task sequence")
+        self.tasks_ = self.tasks_[:T]
+        self.matrix_ = None if matrix is None else metrics.metric_matrix(matrix)
+        if self.matrix_ is not None and len(self.matrix_) > T:
+            raise ValueError(f"matrix is {len(self.matrix_)} x {len(self.matrix_)} for a model "
+                             f"with {T} task embeddings")
+        self.history_: list[dict[str, np.ndarray]] = []  # no continual evaluation recorded
+
+    def __repr__(self) -> str:
+        return f"ExplorableModel({type(self.model).__name__}, {self.n_tasks_} tasks)"
+
+    @property
+    def embeddings_(self) -> torch.Tensor:
+        """The model's embeddings now ``(T, E)`` (a copy on the CPU)."""
+        return self.model.embeddings_.detach().cpu().clone()
+
+    @property
+    def n_tasks_(self) -> int:
+        return len(self.model.embeddings_)
+
+    @property
+    def metric_(self) -> str:
+        return self.tasks_[0].metric
+
+    @property
+    def task_info_(self) -> list[dict[str, Any]]:
+        return [{"name": t.name, "kind": t.kind, "metric": t.metric, "n_outputs": t.n_outputs,
+                 "in_shape": list(t.in_shape), "scenario": t.scenario,
+                 "class_offset": t.class_offset} for t in self.tasks_]
+
+    # checks ---------------------------------------------------------------
+    def check_fitted(self) -> None:
+        if self.n_tasks_ == 0:
+            raise ValueError("the model has no task embeddings")
+
+    def check_task_id(self, task_id: Any) -> int:
+        return check_task_index(task_id, self.n_tasks_, "the model has")
+
+    def check_embedding(self, emb: Any) -> torch.Tensor:
+        """Embeddings as a float tensor ``(E,)`` or ``(B, E)`` (float32; a float64 tensor
+        stays float64), else a clear error."""
+        E = self.model.embeddings_.shape[-1]
+        out = as_float_tensor(emb, "embedding", f"(E,) or (B, E) with E = {E}")
+        if out.dim() not in (1, 2) or out.shape[-1] != E:
+            raise ValueError(f"embedding of shape {tuple(out.shape)} does not fit: pass (E,) "
+                             f"or (B, E) with E = {E}")
+        double = torch.is_tensor(emb) and emb.dtype == torch.float64  # a float64 model's
+        return emb.detach() if double else out
+
+    # the model ------------------------------------------------------------
+    @torch.no_grad()
+    def generate_weights(self, emb: Any) -> torch.Tensor:
+        """``(E,)`` -> ``(P,)``, ``(B, E)`` -> ``(B, P)``."""
+        emb = self.check_embedding(emb)
+        weights = self.model.generate_weights(emb[None] if emb.dim() == 1 else emb).cpu()
+        return weights[0] if emb.dim() == 1 else weights
+
+    @torch.no_grad()
+    def net_output(self, x: torch.Tensor, weights: torch.Tensor, task_id: int) -> torch.Tensor:
+        return self.model.net_output(x, weights, task_id).cpu()
+
+    @torch.no_grad()
+    def predict_with_embedding(self, x: Any, emb: Any, head: int = 0) -> torch.Tensor:
+        """Outputs ``(N, out)`` of the net generated from ``emb`` ``(E,)`` (task ``head``'s
+        outputs)."""
+        weights = self.generate_weights(self.check_embedding(emb).reshape(1, -1))
+        return self.net_output(as_float_tensor(x, "x", "(N, D)"), weights, head)[0]
+
+    # scores ---------------------------------------------------------------
+    def scores(self, upto: int | None = None) -> np.ndarray:
+        """Each task's test metric with its own embedding now ``(T,)`` (the first
+        ``upto`` tasks)."""
+        tasks = self.tasks_[:upto]
+        weights = self.generate_weights(self.embeddings_[:len(tasks)])
+        return np.array([t.test_metric(self.net_output(t.x_test[:], weights[i:i + 1], i)[0])
+                         for i, t in enumerate(tasks)])
+
+    def record_scores(self) -> np.ndarray:
+        """After learning task i (the i-th call): add row i of ``matrix_`` (tasks 0..i
+        scored now, NaN after). Returns the row."""
+        done = 0 if self.matrix_ is None else len(self.matrix_)
+        if done >= self.n_tasks_:
+            raise ValueError(f"the matrix already has a row for each of the {done} tasks")
+        row = self.scores(done + 1)
+        self.matrix_ = grown(np.zeros((0, 0)) if self.matrix_ is None else self.matrix_,
+                             list(row))
+        return row
+
+    def final_scores(self) -> np.ndarray:
+        """Each learned task's metric at the end ``(T,)``: the matrix's last row where it
+        covers every task, else computed now."""
+        R = self.matrix_
+        return R[-1] if R is not None and len(R) == self.n_tasks_ else self.scores()
+
+    def summary(self, scratch: Any = None) -> dict[str, Any]:
+        """:func:`hnviz.core.metrics.summary` of ``matrix_`` (a ValueError without one)."""
+        return metrics.summary(self.checked_matrix(), self.metric_, scratch=scratch)
+
+    def checked_matrix(self) -> np.ndarray:
+        if self.matrix_ is None:
+            raise ValueError("this model has no matrix R: pass matrix=R (T x T, NaN above "
+                             "the diagonal) or call record_scores() after learning each task")
+        return self.matrix_
+
+
+def explorable(model: Any, matrix: Any = None) -> ExplorableModel:
+    """``model`` as an :class:`ExplorableModel` (itself if it is one)."""
+    if isinstance(model, ExplorableModel) and matrix is None:
+        return model
+    return ExplorableModel(model, matrix)
