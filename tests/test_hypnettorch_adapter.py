@@ -100,6 +100,11 @@ def test_multi_head_classification_uses_each_tasks_outputs(digits):
                 want[b, j] = float((logits.argmax(1) == task.y_test).float().mean() * 100)
     np.testing.assert_allclose(got, want, atol=1e-4)
     np.testing.assert_allclose(np.diag(got), model.scores(), atol=1e-4)
+    w = EmbeddingExplorer(model, resolution=4, n_samples=20)  # 2-D embeddings: the plane itself
+    assert w.errors == []
+    w.state.point = tuple(w.points[1])  # task 2's embedding: the bars are its net's accuracy
+    np.testing.assert_allclose(w.net.bar_heights(), got[1], atol=1e-3)
+    np.testing.assert_allclose(w.net.own.get_offsets()[:, 1], model.scores(), atol=1e-4)
 
 
 def test_widgets_open_a_hypnettorch_model(toy):
@@ -189,3 +194,107 @@ def test_the_guides_hand_written_model_runs_as_written():
     model = scope["model"]
     assert isinstance(model, hnviz.ExplorableModel) and model.scores().shape == (3,)
     assert np.isfinite(model.scores()).all()
+
+
+def test_outputs_that_do_not_fit_the_tasks_are_refused_in_one_line(digits):
+    tasks = digits[1]
+    T, k = len(tasks), tasks[0].n_outputs
+    hnet, mnet = build("hmlp", n_in=tasks[0].in_features, n_out=T * k, T=T, dtype=torch.float32)
+    with pytest.raises(ValueError, match=f"returned shape \\(1, 2, {T * k}\\); expected .*"
+                                         f"\\(1, 2, {k}\\).*head_size"):
+        hnviz.from_hypnettorch(hnet, mnet, tasks=tasks)  # a multi-head net, head_size missing
+    with pytest.raises(ValueError, match=f"returned shape \\(1, 2, {T * k}\\); expected"):
+        hnviz.from_hypnettorch(hnet, mnet, tasks=tasks, head_size=T * k)  # beyond the outputs
+    small = mnets.MLP(n_in=5, n_out=k, hidden_layers=(4,), no_weights=True, verbose=False)
+    h2 = hnets.HMLP(small.param_shapes, cond_in_size=2, num_cond_embs=T, verbose=False)
+    with pytest.raises(ValueError, match="net_output on task 1 .*'s inputs \\(2, 64\\) failed"):
+        hnviz.from_hypnettorch(h2, small, tasks=tasks)  # the main net takes 5 inputs, not 64
+    with pytest.raises(ValueError, match="E = 5 must be the hypernetwork's cond_in_size"):
+        hnviz.from_hypnettorch(hnet, mnet, torch.zeros(T, 5), tasks=tasks, head_size=k)
+
+
+def test_eval_mode_while_explored_and_the_nets_mode_kept(toy):
+    torch.manual_seed(0)
+    mnet = mnets.MLP(n_in=1, n_out=1, hidden_layers=(10, 10), no_weights=True,
+                     dropout_rate=0.5, verbose=False)
+    hnet = hnets.HMLP(mnet.param_shapes, cond_in_size=2, layers=(10, 10), num_cond_embs=3,
+                      dropout_rate=0.5, verbose=False)
+    model = hnviz.from_hypnettorch(hnet, mnet, tasks=toy)  # vmap refuses dropout in train mode
+    first = model.scores()
+    np.testing.assert_array_equal(model.scores(), first)  # no dropout noise
+    assert hnet.training and mnet.training  # the training loop's mode is left as it was
+    hnet.eval()
+    mnet.eval()
+    with torch.no_grad():
+        own = [float(((mnet.forward(t.x_test, weights=hnet.forward(cond_id=i)) - t.y_test) ** 2)
+                     .mean()) for i, t in enumerate(toy)]
+    np.testing.assert_allclose(first, own, rtol=1e-5)
+
+
+class Float64Hypernet(LinearHypernet):
+    """The hand-written model in float64, with its own R and embeddings as numpy."""
+
+    def __init__(self, tasks):
+        super().__init__(tasks)
+        self.A, self.c = self.A.double(), self.c.double()
+        self.embeddings_ = self.embeddings_.double()
+        self.matrix_ = np.array([[0.5, np.nan, np.nan], [0.6, 0.4, np.nan], [0.7, 0.5, 0.3]])
+
+
+def test_protocol_models_in_float64_with_their_own_matrix(toy):
+    model = Float64Hypernet(toy)
+    w = EmbeddingExplorer(model, resolution=4)
+    assert w.errors == []
+    want = [float(((model.net_output(t.x_test.double(), model.generate_weights(
+        model.embeddings_[i:i + 1]), i)[0] - t.y_test) ** 2).mean()) for i, t in enumerate(toy)]
+    np.testing.assert_allclose(w.learner.scores(), want, rtol=1e-12)  # float64 throughout
+    assert InterpolationExplorer(model, a=0, b=2, n_steps=3).errors == []
+    d = ForgettingDashboard(model)
+    assert d.errors == [] and list(d.matrices) == ["Float64Hypernet"]
+    np.testing.assert_array_equal(d.matrices["Float64Hypernet"], model.matrix_)
+    model.embeddings_ = model.embeddings_.numpy()  # numpy embeddings are read as well
+    assert hnviz.ExplorableModel(model).embeddings_.shape == (3, 2)
+
+
+def test_a_protocol_model_that_breaks_its_contract_is_named(toy):
+    class Flat(LinearHypernet):
+        def net_output(self, x, weights, task_id):  # (B, N) instead of (B, N, 1)
+            return super().net_output(x, weights, task_id)[..., 0]
+
+    with pytest.raises(ValueError, match="net_output for task 1 .* returned shape \\(1, 2\\); "
+                                         "expected \\(B, N, out\\) = \\(1, 2, 1\\)"):
+        hnviz.ExplorableModel(Flat(toy))
+    broken = LinearHypernet(toy)
+    broken.embeddings_[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="embedding of task 2 .*embeddings_\\[1\\], holds NaN"):
+        hnviz.ExplorableModel(broken)
+    w = EmbeddingExplorer(Flat(toy))
+    assert len(w.errors) == 1 and "net_output for task 1" in w.errors[0]
+    shuffled = LinearHypernet(list(toy)[::-1])
+    with pytest.raises(ValueError, match="tasks_\\[0\\] is task id 2; pass the whole task "
+                                         "sequence in order"):
+        hnviz.ExplorableModel(shuffled)
+
+
+def test_record_scores_follows_embeddings_added_while_training(toy):
+    model = LinearHypernet(toy)
+    all_embeddings = model.embeddings_.clone()
+    model.embeddings_ = all_embeddings[:1]  # one task learned so far
+    wrapped = hnviz.ExplorableModel(model)
+    wrapped.record_scores()
+    model.embeddings_ = all_embeddings  # two more tasks learned
+    wrapped.record_scores()
+    wrapped.record_scores()
+    assert wrapped.matrix_.shape == (3, 3) and wrapped.n_tasks_ == 3
+    np.testing.assert_allclose(wrapped.matrix_[-1], wrapped.scores())
+    assert EmbeddingExplorer(wrapped, resolution=4).errors == []
+
+
+def test_one_dimensional_embeddings_open_in_the_explorer(toy):
+    model = LinearHypernet(toy)
+    model.embeddings_ = model.embeddings_[:, :1]
+    model.A = model.A[:, :1]
+    w = EmbeddingExplorer(model, resolution=4)
+    assert w.errors == [] and w.embedding_at((0.3, 0.0)).shape == (1,)
+    w.state.point = (0.3, 0.0)
+    assert w.errors == []

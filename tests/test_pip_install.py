@@ -109,6 +109,24 @@ def test_copy_notebooks_rewrites_figure_links_and_keeps_edits(tmp_path):
     assert paths[0].read_bytes() == notebook_files()[0].read_bytes()
 
 
+def test_copy_notebooks_keeps_the_users_figures_and_checks_before_writing(tmp_path):
+    dest = tmp_path / "nbs"
+    (dest / "images").mkdir(parents=True)
+    (dest / "images" / "compression_length.png").write_bytes(b"my picture")
+    with pytest.raises(FileExistsError, match="images/compression_length.png"):
+        copy_notebooks(dest)
+    assert sorted(p.name for p in dest.rglob("*")) == ["compression_length.png", "images"]
+    (dest / "images" / "compression_length.png").unlink()
+    (dest / "03_long_sequences.ipynb").mkdir()  # not a file: refused even with overwrite
+    with pytest.raises(ValueError, match="03_long_sequences.ipynb is a directory, not a file"):
+        copy_notebooks(dest, overwrite=True)
+    assert not (dest / "01_quickstart.ipynb").exists()  # nothing written
+    (dest / "03_long_sequences.ipynb").rmdir()
+    copy_notebooks(dest)
+    assert (dest / "examples" / "compression_sweep.yaml").read_bytes() == \
+        (ROOT / "examples" / "compression_sweep.yaml").read_bytes()
+
+
 def test_copy_notebooks_refuses_links_and_files(tmp_path):
     target = tmp_path / "real"
     target.mkdir()
@@ -149,6 +167,8 @@ def test_notebooks_command_says_where_and_refuses_in_one_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"copied 6 notebooks to {tmp_path / 'nbs'}/" in out
     assert f"jupyter lab {tmp_path / 'nbs'}" in out and "hnviz[sweep]" in out
+    assert main(["notebooks", str(tmp_path / "nbs")]) == 0  # the same files again: fine
+    (tmp_path / "nbs" / "01_quickstart.ipynb").write_text("my edits")
     assert main(["notebooks", str(tmp_path / "nbs")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--overwrite" in err and "01_quickstart.ipynb" in err

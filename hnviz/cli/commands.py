@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,10 +135,11 @@ def notebooks(args: argparse.Namespace) -> None:
     from ..io.bundle import copy_notebooks
 
     paths = copy_notebooks(args.dest, overwrite=args.overwrite)
-    print(f"copied {len(paths)} notebooks to {args.dest}/: "
+    print(f"copied {len(paths)} notebooks to {args.dest}/ (with images/ and examples/): "
           + ", ".join(p.stem for p in paths))
-    print(f"open them: jupyter lab {args.dest}   (HNVIZ_FAST=1 jupyter lab {args.dest}: "
-          "the short settings, seconds each)")
+    where = shlex.quote(args.dest if not args.dest.startswith("-") else f"./{args.dest}")
+    print(f"open them: jupyter lab {where}   (HNVIZ_FAST=1 jupyter lab {where}: the short "
+          "settings, seconds each)")
     print("06 needs Ray (the extra hnviz[sweep]), the end of 02 hypnettorch (hnviz[bench]); "
           "the full setting of 03 needs Fashion-MNIST (its first cells say how to get it)")
 

@@ -10,14 +10,15 @@ adapter calls the two nets' own ``forward``.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch.func import vmap
 
 from ..core.tasks import Task, task_list
 from ..core.validate import check_int
-from .protocol import ExplorableModel
+from .protocol import ExplorableModel, as_embeddings
 
 __all__ = ["HypnettorchModel", "from_hypnettorch"]
 
@@ -28,6 +29,20 @@ def _shapes(net: Any, attr: str, role: str) -> list[list[int]]:
         raise TypeError(f"{role} {type(net).__name__} has no {attr}; from_hypnettorch takes "
                         "a hypnettorch hypernetwork (HMLP, ChunkedHMLP) and main network (MLP)")
     return [list(map(int, s)) for s in shapes]
+
+
+@contextmanager
+def evaluating(net: Any) -> Iterator[None]:
+    """``net`` in eval mode for the block, its own mode after (the explorers look at a
+    trained net: no dropout noise, batch norm's running statistics)."""
+    was = getattr(net, "training", None)
+    if was:
+        net.eval()
+    try:
+        yield
+    finally:
+        if was:
+            net.train()
 
 
 class HypnettorchModel:
@@ -55,31 +70,36 @@ class HypnettorchModel:
                                  "(no_cond_weights=True): pass embeddings=(T, E)")
         self.embeddings = embeddings
         self.head_size = None if head_size is None else check_int("head_size", head_size, 1)
-        first = next(iter(hnet.parameters()), None)
-        self.dtype = first.dtype if first is not None else torch.float32
-        self.device = first.device if first is not None else torch.device("cpu")
         emb = self.embeddings_
-        if emb.dim() != 2 or len(emb) == 0:
-            raise ValueError(f"embeddings must be (T, E) or T tensors (E,), got shape "
-                             f"{tuple(emb.shape)}")
         try:
             with torch.no_grad():
                 self.generate_weights(emb[:1])
         except Exception as e:  # noqa: BLE001 - said in one line with the fix
-            raise ValueError(f"hnet.forward(cond_input=embeddings) failed ({e}); the "
-                             "hypernetwork must keep its own weights and take the task "
-                             "embedding as its conditional input") from None
+            raise ValueError(f"hnet.forward(cond_input=embeddings) failed for embeddings "
+                             f"{tuple(emb.shape)} ({type(e).__name__}{': ' if str(e) else ''}"
+                             f"{e}): E = {emb.shape[1]} must be the hypernetwork's "
+                             "cond_in_size, and it must keep its own other weights") from None
 
     @property
     def embeddings_(self) -> torch.Tensor:
-        """The task embeddings now ``(T, E)``."""
+        """The task embeddings now ``(T, E)``, in the hypernetwork's dtype and on its device."""
         emb = self.embeddings
-        return (emb if torch.is_tensor(emb) else torch.stack(list(emb))).detach()
+        emb = emb.detach() if torch.is_tensor(emb) else as_embeddings(emb, "embeddings")
+        return emb.to(*self._placement())
+
+    def _placement(self) -> tuple[torch.device, torch.dtype]:
+        """Where the hypernetwork is now, and its dtype (read each call: a net moved or
+        cast after it was adapted is followed)."""
+        first = next(iter(self.hnet.parameters()), None)
+        return (first.device, first.dtype) if first is not None else \
+            (torch.device("cpu"), torch.float32)
 
     def generate_weights(self, emb: torch.Tensor) -> torch.Tensor:
-        """``hnet.forward(cond_input=emb)`` flattened: ``(B, E)`` -> ``(B, P)``."""
-        emb = emb.to(self.device, self.dtype)
-        return self.hnet.forward(cond_input=emb, ret_format="flattened")
+        """``hnet.forward(cond_input=emb)`` flattened: ``(B, E)`` -> ``(B, P)`` (in eval
+        mode: no dropout, batch norm's running statistics)."""
+        with evaluating(self.hnet):
+            return self.hnet.forward(cond_input=emb.to(*self._placement()),
+                                     ret_format="flattened")
 
     def main_output(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         """``mnet.forward`` of one net: x ``(N, D)``, flat weights ``(P,)`` -> ``(N, out)``."""
@@ -91,7 +111,8 @@ class HypnettorchModel:
         """Outputs ``(B, N, out)`` of the B main nets with ``weights`` ``(B, P)``, in one
         vmapped call (task ``task_id``'s head with ``head_size``)."""
         x = x.to(weights.device, weights.dtype).reshape(len(x), -1)
-        out = vmap(lambda w: self.main_output(x, w))(weights)
+        with evaluating(self.mnet):
+            out = vmap(lambda w: self.main_output(x, w))(weights)
         if self.head_size is not None:
             h = self.head_size
             out = out[..., task_id * h:(task_id + 1) * h]

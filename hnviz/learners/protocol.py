@@ -58,16 +58,22 @@ class ExplorableModel:
                             "embeddings_, tasks_, generate_weights and net_output "
                             "(hnviz.learners.protocol)")
         self.model = model
-        self.tasks_ = task_list(model.tasks_)
-        T = self.n_tasks_
-        if len(self.tasks_) < T:
-            raise ValueError(f"{len(self.tasks_)} task(s) for {T} embeddings; pass the whole "
-                             "task sequence")
-        self.tasks_ = self.tasks_[:T]
+        self._tasks = task_list(model.tasks_)  # all of them: embeddings may be added later
+        wrong = next((i for i, t in enumerate(self._tasks) if t.task_id != i), None)
+        if wrong is not None:
+            raise ValueError(f"tasks_[{wrong}] is task id {self._tasks[wrong].task_id}; pass "
+                             "the whole task sequence in order (task i at position i)")
+        emb = self.embeddings_
+        if len(self._tasks) < len(emb):
+            raise ValueError(f"{len(self._tasks)} task(s) for {len(emb)} embeddings; pass "
+                             "the whole task sequence")
+        check_model(model, self.to_model(emb), self._tasks[:len(emb)])
+        if matrix is None:
+            matrix = getattr(model, "matrix_", None)  # a model may keep its own R
         self.matrix_ = None if matrix is None else metrics.metric_matrix(matrix)
-        if self.matrix_ is not None and len(self.matrix_) > T:
+        if self.matrix_ is not None and len(self.matrix_) > len(emb):
             raise ValueError(f"matrix is {len(self.matrix_)} x {len(self.matrix_)} for a model "
-                             f"with {T} task embeddings")
+                             f"with {len(emb)} task embeddings")
         self.history_: list[dict[str, np.ndarray]] = []  # no continual evaluation recorded
 
     def __repr__(self) -> str:
@@ -76,11 +82,26 @@ class ExplorableModel:
     @property
     def embeddings_(self) -> torch.Tensor:
         """The model's embeddings now ``(T, E)`` (a copy on the CPU)."""
-        return self.model.embeddings_.detach().cpu().clone()
+        return as_embeddings(self.model.embeddings_, "the model's embeddings_")
+
+    def to_model(self, emb: torch.Tensor) -> torch.Tensor:
+        """``emb`` in the dtype and on the device of the model's own embeddings (what its
+        generate_weights is given)."""
+        ref = self.model.embeddings_
+        ref = ref[0] if isinstance(ref, (list, tuple)) and ref else ref
+        if torch.is_tensor(ref) and ref.is_floating_point():
+            return emb.to(ref.device, ref.dtype)
+        double = isinstance(ref, np.ndarray) and ref.dtype == np.float64
+        return emb.double() if double else emb.float()
 
     @property
     def n_tasks_(self) -> int:
-        return len(self.model.embeddings_)
+        return len(self.embeddings_)
+
+    @property
+    def tasks_(self) -> list[Task]:
+        """The tasks that have an embedding."""
+        return self._tasks[:self.n_tasks_]
 
     @property
     def metric_(self) -> str:
@@ -103,7 +124,7 @@ class ExplorableModel:
     def check_embedding(self, emb: Any) -> torch.Tensor:
         """Embeddings as a float tensor ``(E,)`` or ``(B, E)`` (float32; a float64 tensor
         stays float64), else a clear error."""
-        E = self.model.embeddings_.shape[-1]
+        E = self.embeddings_.shape[1]
         out = as_float_tensor(emb, "embedding", f"(E,) or (B, E) with E = {E}")
         if out.dim() not in (1, 2) or out.shape[-1] != E:
             raise ValueError(f"embedding of shape {tuple(out.shape)} does not fit: pass (E,) "
@@ -114,13 +135,17 @@ class ExplorableModel:
     # the model ------------------------------------------------------------
     @torch.no_grad()
     def generate_weights(self, emb: Any) -> torch.Tensor:
-        """``(E,)`` -> ``(P,)``, ``(B, E)`` -> ``(B, P)``."""
-        emb = self.check_embedding(emb)
-        weights = self.model.generate_weights(emb[None] if emb.dim() == 1 else emb).cpu()
+        """``(E,)`` -> ``(P,)``, ``(B, E)`` -> ``(B, P)``, in the model's dtype and on its
+        device (given to :meth:`net_output` as they are)."""
+        emb = self.to_model(self.check_embedding(emb))
+        weights = self.model.generate_weights(emb[None] if emb.dim() == 1 else emb)
         return weights[0] if emb.dim() == 1 else weights
 
     @torch.no_grad()
     def net_output(self, x: torch.Tensor, weights: torch.Tensor, task_id: int) -> torch.Tensor:
+        """The model's outputs ``(B, N, out)`` on the CPU (x moved to the weights)."""
+        x = x[:] if not torch.is_tensor(x) else x  # a task's lazily permuted inputs
+        x = x.to(weights.device, weights.dtype if x.is_floating_point() else x.dtype)
         return self.model.net_output(x, weights, task_id).cpu()
 
     @torch.no_grad()
@@ -136,8 +161,8 @@ class ExplorableModel:
         ``upto`` tasks)."""
         tasks = self.tasks_[:upto]
         weights = self.generate_weights(self.embeddings_[:len(tasks)])
-        return np.array([t.test_metric(self.net_output(t.x_test[:], weights[i:i + 1], i)[0])
-                         for i, t in enumerate(tasks)])
+        return np.array([t.test_metric(self.net_output(t.x_test[:], weights[i:i + 1],
+                                                       t.task_id)[0]) for i, t in enumerate(tasks)])
 
     def record_scores(self) -> np.ndarray:
         """After learning task i (the i-th call): add row i of ``matrix_`` (tasks 0..i
@@ -146,6 +171,10 @@ class ExplorableModel:
         if done >= self.n_tasks_:
             raise ValueError(f"the matrix already has a row for each of the {done} tasks")
         row = self.scores(done + 1)
+        if not np.isfinite(row).all():
+            bad = int(np.flatnonzero(~np.isfinite(row))[0])
+            raise ValueError(f"task {bad + 1}'s score is {row[bad]}: the model's outputs for "
+                             "it are not finite (did training diverge?)")
         self.matrix_ = grown(np.zeros((0, 0)) if self.matrix_ is None else self.matrix_,
                              list(row))
         return row
@@ -165,6 +194,62 @@ class ExplorableModel:
             raise ValueError("this model has no matrix R: pass matrix=R (T x T, NaN above "
                              "the diagonal) or call record_scores() after learning each task")
         return self.matrix_
+
+
+def as_embeddings(value: Any, name: str) -> torch.Tensor:
+    """Embeddings ``(T, E)`` (a tensor, an array, or T tensors ``(E,)``: a hypernetwork's
+    parameters) as a detached CPU tensor, T, E >= 1; else a ``ValueError`` naming them."""
+    try:
+        if torch.is_tensor(value):
+            emb = value.detach().cpu().clone()
+        elif isinstance(value, (list, tuple)) and value and all(map(torch.is_tensor, value)):
+            emb = torch.stack([v.detach().cpu() for v in value])
+        else:
+            emb = torch.as_tensor(np.array(value, dtype=np.float32))
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{name} must be (T, E) numbers or T tensors (E,): {e}") from None
+    if emb.dim() != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise ValueError(f"{name} must be (T, E) with T, E >= 1, got shape {tuple(emb.shape)}")
+    return emb
+
+
+def _shape(value: Any) -> str:
+    return f"shape {tuple(value.shape)}" if torch.is_tensor(value) else type(value).__name__
+
+
+@torch.no_grad()
+def check_model(model: HypernetModel, emb: torch.Tensor, tasks: list[Task]) -> None:
+    """One pass over the tasks before anything is shown: finite embeddings, weights
+    ``(1, P)`` for one embedding, and for each task outputs ``(1, N, k)`` with the task's
+    k outputs, finite; else a ``ValueError`` naming the member, the task and the fix."""
+    for t, task in enumerate(tasks):
+        what = f"task {t + 1} ({task.name})"
+        if not bool(torch.isfinite(emb[t]).all()):
+            raise ValueError(f"the model's embedding of {what}, embeddings_[{t}], holds NaN "
+                             "or inf")
+        try:
+            w = model.generate_weights(emb[t:t + 1])
+        except Exception as e:  # noqa: BLE001 - the user's code: said in one line
+            raise ValueError(f"generate_weights(embeddings_[{t}:{t + 1}]) failed: "
+                             f"{type(e).__name__}: {e}") from None
+        if not torch.is_tensor(w) or w.dim() != 2 or len(w) != 1:
+            raise ValueError(f"generate_weights of one embedding (1, E) must return a tensor "
+                             f"(1, P), got {_shape(w)}")
+        x = task.x_test[:2]
+        x = x.to(w.device, w.dtype) if x.is_floating_point() else x.to(w.device)
+        try:
+            out = model.net_output(x, w, t)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"net_output on {what}'s inputs {tuple(x.shape)} failed: "
+                             f"{type(e).__name__}: {e}") from None
+        want = (1, len(x), task.head_size)
+        if not torch.is_tensor(out) or tuple(out.shape) != want:
+            raise ValueError(f"net_output for {what} returned {_shape(out)}; expected (B, N, "
+                             f"out) = {want}: the task has {task.head_size} outputs (a "
+                             "multi-head net gives each task its own; from_hypnettorch: "
+                             "head_size=...)")
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(f"net_output for {what} holds NaN or inf")
 
 
 def explorable(model: Any, matrix: Any = None) -> ExplorableModel:

@@ -14,7 +14,7 @@ from traitlets import HasTraits, Int, TraitError, Tuple, Unicode, validate
 from ..core import metrics
 from ..results.analysis import forgetting_curves
 from ..learners.methods import DEFAULT_METHOD
-from ..learners.protocol import ExplorableModel
+from ..learners.protocol import ExplorableModel, HypernetModel
 from ..results.plots import task_colors
 from ..store.runs import Run
 from ..core.stability import curves, earlier_mean, records, task_starts
@@ -128,6 +128,10 @@ class ForgettingDashboard(AnalysisWidget):
             return Path(source).name
         if isinstance(source, Run):
             return source.path.name
+        if isinstance(source, ExplorableModel):
+            source = source.model
+        if isinstance(source, HypernetModel) and not hasattr(source, "config"):
+            return type(source).__name__  # a model of the protocol: its class
         return getattr(getattr(source, "config", None), "method", DEFAULT_METHOD)
 
     def _build(self) -> None:

@@ -78,7 +78,10 @@ class EmbeddingExplorer(AnalysisWidget):
         self._own: dict[int, np.ndarray] = {}
         self.state.n_tasks = T
         self.state.color_by = color_by
-        self._build()
+        try:
+            self._build()
+        except Exception as e:  # noqa: BLE001 - a model's own code may fail here: said
+            self.report(e, "could not show the model: ")
 
     def _build(self) -> None:
         learner, T = self.learner, len(self.tasks)
@@ -151,7 +154,8 @@ class EmbeddingExplorer(AnalysisWidget):
 
     def embedding_at(self, point: Sequence[float]) -> np.ndarray:
         """The embedding ``(E,)`` at a point of the plane."""
-        return self.projection.inverse_transform(np.asarray(point, float)[None])[0]
+        E = self.learner.embeddings_.shape[1]  # the plane is padded to 2-D for E = 1
+        return self.projection.inverse_transform(np.asarray(point, float)[None])[0][:E]
 
     # view -----------------------------------------------------------------
     def _update_landscape(self) -> None:

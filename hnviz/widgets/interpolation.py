@@ -61,7 +61,10 @@ class InterpolationExplorer(AnalysisWidget):
         self.n_steps, self.extrapolate = n_steps, extrapolate
         self.state.n_tasks = T
         self.state.a, self.state.b = a, b
-        self._build()
+        try:
+            self._build()
+        except Exception as e:  # noqa: BLE001 - a model's own code may fail here: said
+            self.report(e, "could not show the model: ")
 
     blit = True  # a step of alpha draws only what it changes (False: the whole figure)
 
