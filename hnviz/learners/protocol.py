@@ -47,9 +47,10 @@ class ExplorableModel:
     """A :class:`HypernetModel` with what the widgets derive from it; pass it (or the bare
     model) to EmbeddingExplorer, InterpolationExplorer and ForgettingDashboard.
 
-    ``matrix``: R ``(T', T')`` (T' <= T tasks learned; NaN above the diagonal), if known;
-    else call :meth:`record_scores` after each task while training. Everything runs
-    without gradients and returns CPU tensors.
+    ``matrix``: R ``(T', T')`` (T' <= T tasks learned; NaN above the diagonal), if known
+    (default: the model's ``matrix_``); else call :meth:`record_scores` after each task
+    while training. Everything runs without gradients; weights stay on the model's device,
+    outputs and embeddings come back on the CPU.
     """
 
     def __init__(self, model: HypernetModel, matrix: Any = None):
