@@ -116,8 +116,8 @@ class ExplorableModel:
 
     # checks ---------------------------------------------------------------
     def check_fitted(self) -> None:
-        if self.n_tasks_ == 0:
-            raise ValueError("the model has no task embeddings")
+        """A ``ValueError`` unless the model has embeddings ``(T, E)``, T, E >= 1."""
+        as_embeddings(self.model.embeddings_, "the model's embeddings_")
 
     def check_task_id(self, task_id: Any) -> int:
         return check_task_index(task_id, self.n_tasks_, "the model has")
@@ -145,9 +145,7 @@ class ExplorableModel:
     @torch.no_grad()
     def net_output(self, x: torch.Tensor, weights: torch.Tensor, task_id: int) -> torch.Tensor:
         """The model's outputs ``(B, N, out)`` on the CPU (x moved to the weights)."""
-        x = x[:] if not torch.is_tensor(x) else x  # a task's lazily permuted inputs
-        x = x.to(weights.device, weights.dtype if x.is_floating_point() else x.dtype)
-        return self.model.net_output(x, weights, task_id).cpu()
+        return self.model.net_output(beside(x, weights), weights, task_id).cpu()
 
     @torch.no_grad()
     def predict_with_embedding(self, x: Any, emb: Any, head: int = 0) -> torch.Tensor:
@@ -214,6 +212,13 @@ def as_embeddings(value: Any, name: str) -> torch.Tensor:
     return emb
 
 
+def beside(x: Any, weights: torch.Tensor) -> torch.Tensor:
+    """Inputs ``x`` (a tensor, or a task's lazily permuted inputs) on the weights' device,
+    floating-point inputs in their dtype: what a model's net_output is given."""
+    x = x if torch.is_tensor(x) else x[:]
+    return x.to(weights.device, weights.dtype if x.is_floating_point() else x.dtype)
+
+
 def _shape(value: Any) -> str:
     return f"shape {tuple(value.shape)}" if torch.is_tensor(value) else type(value).__name__
 
@@ -236,8 +241,7 @@ def check_model(model: HypernetModel, emb: torch.Tensor, tasks: list[Task]) -> N
         if not torch.is_tensor(w) or w.dim() != 2 or len(w) != 1:
             raise ValueError(f"generate_weights of one embedding (1, E) must return a tensor "
                              f"(1, P), got {_shape(w)}")
-        x = task.x_test[:2]
-        x = x.to(w.device, w.dtype) if x.is_floating_point() else x.to(w.device)
+        x = beside(task.x_test[:2], w)
         try:
             out = model.net_output(x, w, t)
         except Exception as e:  # noqa: BLE001

@@ -85,7 +85,9 @@ class EmbeddingExplorer(AnalysisWidget):
 
     def _build(self) -> None:
         learner, T = self.learner, len(self.tasks)
-        self.points, self.projection = project_embeddings(learner.embeddings_.numpy())
+        embeddings = learner.embeddings_.numpy()
+        self.emb_dim = embeddings.shape[1]  # E, read once (a slider step needs it)
+        self.points, self.projection = project_embeddings(embeddings)
         self.xs, self.ys = landscape_grid(self.points, self.resolution, self.margin)
         fig = self.new_figure((11, 4.6))
         self.ax_land, self.ax_net = fig.subplots(1, 2, width_ratios=[1.05, 1])
@@ -154,8 +156,8 @@ class EmbeddingExplorer(AnalysisWidget):
 
     def embedding_at(self, point: Sequence[float]) -> np.ndarray:
         """The embedding ``(E,)`` at a point of the plane."""
-        E = self.learner.embeddings_.shape[1]  # the plane is padded to 2-D for E = 1
-        return self.projection.inverse_transform(np.asarray(point, float)[None])[0][:E]
+        xy = np.asarray(point, float)[None]  # the plane is padded to 2-D for E = 1
+        return self.projection.inverse_transform(xy)[0][:self.emb_dim]
 
     # view -----------------------------------------------------------------
     def _update_landscape(self) -> None:
